@@ -1,0 +1,63 @@
+/**
+ * The one normalised input of the relocator. Every source (forwarded Kubernetes events, AWS notices,
+ * alerts, the sweep, the CLI) becomes a RelocationTrigger; the relocator never looks at where it came
+ * from. A trigger is a hint naming what to look at: the relocator re-reads the live objects.
+ */
+
+/** Where a trigger came from (for logs, metrics and result events; never for decisions). */
+export type TriggerSource =
+  | 'node-event'
+  | 'pod-event'
+  | 'sweep'
+  | 'manual'
+  | 'alert'
+  | 'aws-spot-interruption'
+  | 'aws-rebalance-recommendation'
+  | 'aws-instance-state-change'
+  | 'aws-asg-terminate'
+  | 'aws-health-scheduled-change';
+
+/** An object reference as seen when the event was produced (uid/resourceVersion let us spot staleness). */
+export interface ObservedRef {
+  name: string;
+  uid?: string;
+  resourceVersion?: string;
+}
+
+export interface ObservedPodRef extends ObservedRef {
+  namespace: string;
+  /** Node the pod was bound to when observed. */
+  nodeName?: string;
+}
+
+/** An announcement, from outside the node object, that the node is going away. */
+export interface ExternalDisruption {
+  /** e.g. 'SpotInterruption', 'AsgTerminate', 'ScheduledRetirement', 'InstanceStopping'. */
+  kind: string;
+  detail: string;
+  /** When the instance is expected to go (if the source says). */
+  notAfter?: string;
+}
+
+export type TriggerTarget =
+  /** Look at every assistant on this node. */
+  | { kind: 'node'; node: ObservedRef }
+  /** Look at the node that hosts this EC2 instance (mapped by spec.providerID). */
+  | { kind: 'instance'; instanceId: string; zone?: string }
+  /** Look at one assistant pod. */
+  | { kind: 'pod'; pod: ObservedPodRef }
+  /** Look at every assistant in the cluster. */
+  | { kind: 'all' };
+
+export interface RelocationTrigger {
+  /** Unique id of the trigger (EventBridge event id, or generated), for logs and result events. */
+  id: string;
+  source: TriggerSource;
+  target: TriggerTarget;
+  /** When the source observed the condition (ISO 8601). Latency is measured from here. */
+  observedAt: string;
+  /** Set when the source itself announces the node's disruption (AWS notices, alerts). */
+  disruption?: ExternalDisruption;
+  /** Cluster name the trigger is meant for (several clusters may share a bus). */
+  cluster?: string;
+}
