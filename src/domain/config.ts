@@ -1,0 +1,50 @@
+/** Settings of a decision. Read and validated once at start-up (see src/relocator/config-from-env.ts). */
+
+export interface SchedulabilityConfig {
+  /**
+   * Taint keys that make a node bad for an assistant when the pod does not tolerate them. A trailing
+   * `*` matches any suffix (`aws-node-termination-handler/*`); `*` alone matches every key.
+   */
+  taintInclude: string[];
+  /** Keys never counted, even when included (same pattern syntax). */
+  taintExclude: string[];
+  /** How long Ready may be False/Unknown (or the not-ready/unreachable taint stand) before it counts. */
+  notReadyGraceMs: number;
+}
+
+export interface RelocatorConfig extends SchedulabilityConfig {
+  /** Labels every assistant pod carries (matched exactly); ownership is checked as well. */
+  assistantSelector: Record<string, string>;
+  /** At most this many relocations of one StatefulSet within `loopGuardWindowMs`. */
+  loopGuardMax: number;
+  loopGuardWindowMs: number;
+  /** How long to wait for the recreated pod to be bound before the outcome is `stuck`. */
+  confirmTimeoutMs: number;
+  /** Act nowhere; report what would be done. */
+  dryRun: boolean;
+}
+
+/** Taints that mean "this node is going away or must not take work" on EKS and common add-ons. */
+export const DEFAULT_TAINT_INCLUDE = [
+  'node.kubernetes.io/unschedulable',
+  'node.kubernetes.io/not-ready',
+  'node.kubernetes.io/unreachable',
+  'node.kubernetes.io/out-of-service',
+  'karpenter.sh/disrupted',
+  'karpenter.sh/disruption',
+  'ToBeDeletedByClusterAutoscaler',
+  'DeletionCandidateOfClusterAutoscaler',
+  'aws-node-termination-handler/*',
+  'medik8s.io/drain',
+];
+
+export const DEFAULT_CONFIG: RelocatorConfig = {
+  taintInclude: DEFAULT_TAINT_INCLUDE,
+  taintExclude: [],
+  notReadyGraceMs: 60_000,
+  assistantSelector: { 'app.kubernetes.io/component': 'affinity-assistant' },
+  loopGuardMax: 3,
+  loopGuardWindowMs: 30 * 60_000,
+  confirmTimeoutMs: 60_000,
+  dryRun: false,
+};

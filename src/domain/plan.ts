@@ -1,0 +1,148 @@
+/**
+ * The decision for one assistant pod, from what was observed live. Pure and level-based: the trigger
+ * only says where to look and lets us recognise a stale hint; the live objects decide.
+ */
+import type { V1Node, V1PersistentVolume, V1Pod, V1StatefulSet, V1Taint } from '@kubernetes/client-node';
+import { checkAssistantPod, checkOwnership, type PipelineRunLike } from './assistant.js';
+import type { RelocatorConfig } from './config.js';
+import { findFeasibleNodes, nodeRejection } from './feasibility.js';
+import type { SkipReason } from './outcome.js';
+import { assessNode, type NodeReason } from './schedulability.js';
+import { NOT_READY_TAINT_KEY, OUT_OF_SERVICE_TAINT_KEY, UNREACHABLE_TAINT_KEY } from './tolerations.js';
+import type { ExternalDisruption, ObservedPodRef } from './trigger.js';
+
+export interface Observation {
+  /** The live pod (undefined: it no longer exists). */
+  pod: V1Pod | undefined;
+  /** What the trigger said about the pod, if it named one (uid, node), to recognise stale hints. */
+  expected?: Partial<ObservedPodRef>;
+  /** The live node the pod is bound to (undefined: deleted). */
+  node: V1Node | undefined;
+  statefulSet: V1StatefulSet | undefined;
+  pipelineRun: PipelineRunLike | undefined;
+  /** Every node of the cluster, for feasibility. */
+  nodes: V1Node[];
+  /** PVs bound to the pod's claims. */
+  volumes: V1PersistentVolume[];
+  /** Relocations of this StatefulSet within the loop-guard window. */
+  recentRelocations: number;
+  /** Disruption announced by the trigger for the pod's node. */
+  disruption?: ExternalDisruption;
+  /** Other nodes announced as doomed (never targets). */
+  doomedNodes?: Set<string>;
+  now: Date;
+}
+
+export type Decision =
+  | {
+      action: 'delete';
+      podUid: string;
+      /** Grace period 0: the node's kubelet will never confirm a graceful delete. */
+      force: boolean;
+      reasons: NodeReason[];
+      /** Nodes that can take the pod (the scheduler picks). */
+      targets: string[];
+      message: string;
+    }
+  | { action: 'none'; outcome: 'skipped'; reason: SkipReason; message: string; reasons?: NodeReason[] }
+  | { action: 'none'; outcome: 'blocked'; reason: string; message: string; reasons: NodeReason[] };
+
+const skip = (reason: SkipReason, message: string, reasons?: NodeReason[]): Decision => ({
+  action: 'none',
+  outcome: 'skipped',
+  reason,
+  message,
+  ...(reasons ? { reasons } : {}),
+});
+
+export function planRelocation(o: Observation, config: RelocatorConfig): Decision {
+  const pod = o.pod;
+  if (!pod) return skip('gone', 'the pod no longer exists');
+  const podName = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+  const uid = pod.metadata?.uid ?? '';
+  if (o.expected?.uid && o.expected.uid !== uid) {
+    return skip('stale', `${podName} was recreated (uid ${o.expected.uid} is gone, now ${uid}): the event is stale`);
+  }
+  const nodeName = pod.spec?.nodeName;
+  if (!nodeName) return skip('not-bound', `${podName} is not bound to a node yet`);
+  if (o.expected?.nodeName && o.expected.nodeName !== nodeName) {
+    return skip('stale', `${podName} is on ${nodeName} now, not on ${o.expected.nodeName}: the event is stale`);
+  }
+  if (pod.metadata?.deletionTimestamp) return skip('already-terminating', `${podName} is already terminating`);
+
+  const identity = checkAssistantPod(pod, config.assistantSelector);
+  if (!identity.ok) return skip(identity.reason, identity.message);
+  const ownership = checkOwnership(pod, o.statefulSet, o.pipelineRun);
+  if (!ownership.ok) return skip(ownership.reason, ownership.message);
+
+  const verdict = assessNode(o.node, { now: o.now, config, tolerations: pod.spec?.tolerations, disruption: o.disruption });
+  if (verdict.schedulable) {
+    if (verdict.notReadyUntil) {
+      return skip('not-ready-grace', `node ${nodeName} is not Ready, but within the grace until ${verdict.notReadyUntil.toISOString()}`);
+    }
+    return skip('healthy', `node ${nodeName} is healthy for ${podName}`);
+  }
+  const reasons = verdict.reasons;
+  const why = reasons.map((r) => r.message).join('; ');
+
+  // Deleting a pod that tolerates what makes its node bad would have the scheduler put the
+  // replacement straight back: report it instead of deleting it again and again.
+  const nodeGoesAway = reasons.some((r) => r.code === 'Deleting' || r.code === 'Gone' || r.code === 'Interrupted');
+  if (o.node && !nodeGoesAway) {
+    const backOnSameNode = nodeRejection(pod, withImpliedTaints(o.node, reasons), o.volumes, {
+      excluded: new Set(),
+      schedulerOnly: true,
+      now: o.now,
+      config: { ...config, taintInclude: [], notReadyGraceMs: Number.POSITIVE_INFINITY },
+    });
+    if (backOnSameNode === undefined) {
+      return {
+        action: 'none',
+        outcome: 'blocked',
+        reason: 'tolerates-bad-node',
+        message: `${podName} tolerates what makes ${nodeName} unschedulable (${why}): a replacement would be scheduled straight back, so it is left in place`,
+        reasons,
+      };
+    }
+  }
+
+  if (o.recentRelocations >= config.loopGuardMax) {
+    return {
+      action: 'none',
+      outcome: 'blocked',
+      reason: 'loop-guard',
+      message: `StatefulSet ${o.statefulSet?.metadata?.name} was relocated ${o.recentRelocations} times within ${Math.round(config.loopGuardWindowMs / 60_000)} min (limit ${config.loopGuardMax}): not again`,
+      reasons,
+    };
+  }
+
+  const excluded = new Set([nodeName, ...(o.doomedNodes ?? [])]);
+  const feasible = findFeasibleNodes({ pod, nodes: o.nodes, volumes: o.volumes, excluded, now: o.now, config });
+  if (feasible.nodes.length === 0) {
+    return {
+      action: 'none',
+      outcome: 'blocked',
+      reason: 'no-feasible-node',
+      message: `no healthy node can take ${podName} (${feasible.summary}); it stays on ${nodeName} (${why})`,
+      reasons,
+    };
+  }
+
+  const force =
+    reasons.some((r) => r.code === 'NotReady' || r.code === 'Deleting' || r.code === 'Gone') ||
+    (o.node?.spec?.taints ?? []).some((t) => t.key === OUT_OF_SERVICE_TAINT_KEY);
+  const message = `delete ${podName} (uid ${uid}) from ${nodeName}${force ? ' with grace period 0' : ''} because ${why}; ${feasible.summary}`;
+  if (config.dryRun) return skip('dry-run', `dry-run: would ${message}`, reasons);
+  return { action: 'delete', podUid: uid, force, reasons, targets: feasible.nodes, message };
+}
+
+/**
+ * The node as the scheduler will see it: a NotReady node gets the node controller's not-ready (Ready
+ * False) or unreachable (Unknown) NoSchedule taint, even if the controller has not added it yet.
+ */
+function withImpliedTaints(node: V1Node, reasons: NodeReason[]): V1Node {
+  if (!reasons.some((r) => r.code === 'NotReady')) return node;
+  const ready = (node.status?.conditions ?? []).find((c) => c.type === 'Ready');
+  const implied: V1Taint = { key: ready?.status === 'False' ? NOT_READY_TAINT_KEY : UNREACHABLE_TAINT_KEY, effect: 'NoSchedule' };
+  return { ...node, spec: { ...node.spec, taints: [...(node.spec?.taints ?? []), implied] } };
+}

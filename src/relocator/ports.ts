@@ -1,0 +1,28 @@
+/** What the relocator needs from the outside world; implemented by src/cluster (and by the reporters). */
+import type { V1Node, V1PersistentVolume, V1PersistentVolumeClaim, V1Pod, V1StatefulSet } from '@kubernetes/client-node';
+import type { PipelineRunLike } from '../domain/assistant.js';
+import type { Outcome } from '../domain/outcome.js';
+
+export type DeleteResult = 'deleted' | 'not-found' | 'conflict';
+
+export interface ClusterPort {
+  getNode(name: string): Promise<V1Node | undefined>;
+  listNodes(): Promise<V1Node[]>;
+  /** Pods matching the assistant selector, optionally only those bound to one node. */
+  listAssistantPods(o?: { nodeName?: string }): Promise<V1Pod[]>;
+  getPod(namespace: string, name: string): Promise<V1Pod | undefined>;
+  getStatefulSet(namespace: string, name: string): Promise<V1StatefulSet | undefined>;
+  /** apiVersion as found in the owner reference, e.g. "tekton.dev/v1". */
+  getPipelineRun(namespace: string, name: string, apiVersion: string): Promise<PipelineRunLike | undefined>;
+  getPersistentVolumeClaim(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined>;
+  getPersistentVolume(name: string): Promise<V1PersistentVolume | undefined>;
+  /** Deletes with a uid precondition. `force`: grace period 0. `dryRun`: server-side dry run. */
+  deletePod(namespace: string, name: string, o: { uid: string; force: boolean; dryRun: boolean }): Promise<DeleteResult>;
+  /** Records a core/v1 Event on a StatefulSet (visible in `kubectl describe statefulset`). */
+  recordEvent(sts: V1StatefulSet, e: { type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<void>;
+  /** Counts Events with one of `reasons` on the StatefulSet (by uid) since `since`. */
+  countEvents(sts: V1StatefulSet, reasons: string[], since: Date): Promise<number>;
+}
+
+/** Where outcomes go: result events, Kubernetes Events, logs, metrics. */
+export type OutcomeSink = (outcome: Outcome, context: { statefulSet?: V1StatefulSet }) => Promise<void>;

@@ -1,0 +1,225 @@
+/**
+ * The use case of DESIGN.md section 3: trigger -> read live state -> plan -> act -> confirm -> report.
+ * Knows nothing of Lambda or EventBridge. Idempotent: replaying any trigger is safe, because every
+ * decision is taken on freshly read objects and every delete carries the uid it was decided for.
+ */
+import type { V1Node, V1PersistentVolume, V1Pod, V1StatefulSet } from '@kubernetes/client-node';
+import { claimNamesOf, controllerOf, type PipelineRunLike } from '../domain/assistant.js';
+import type { RelocatorConfig } from '../domain/config.js';
+import type { AssistantRef, Outcome } from '../domain/outcome.js';
+import { type Decision, planRelocation } from '../domain/plan.js';
+import { assessNode } from '../domain/schedulability.js';
+import type { ObservedPodRef, RelocationTrigger } from '../domain/trigger.js';
+import type { ClusterPort, OutcomeSink } from './ports.js';
+
+/** Event reason recorded on the StatefulSet right before each delete; the loop guard counts these. */
+export const DELETE_EVENT_REASON = 'AssistantDeleting';
+
+export interface RelocatorDeps {
+  cluster: ClusterPort;
+  config: RelocatorConfig;
+  sinks: OutcomeSink[];
+  now?: () => Date;
+  sleep?: (ms: number) => Promise<void>;
+  /** Assistants handled at once for one trigger. */
+  concurrency?: number;
+}
+
+interface Candidate {
+  pod: V1Pod | undefined;
+  expected?: Partial<ObservedPodRef>;
+  ref: AssistantRef;
+}
+
+export class Relocator {
+  private readonly now: () => Date;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(private readonly d: RelocatorDeps) {
+    this.now = d.now ?? (() => new Date());
+    this.sleep = d.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+  }
+
+  /** Handles one trigger; returns one outcome per assistant looked at (none when there is none). */
+  async handle(trigger: RelocationTrigger): Promise<Outcome[]> {
+    const nodes = await this.d.cluster.listNodes();
+    const candidates = await this.candidates(trigger, nodes);
+    const outcomes: Outcome[] = [];
+    const queue = [...candidates];
+    const workers = Array.from({ length: Math.min(this.d.concurrency ?? 4, queue.length) }, async () => {
+      for (let c = queue.shift(); c; c = queue.shift()) outcomes.push(await this.relocateOne(trigger, c, nodes));
+    });
+    await Promise.all(workers);
+    return outcomes;
+  }
+
+  /** What the trigger points at, read live. */
+  private async candidates(trigger: RelocationTrigger, nodes: V1Node[]): Promise<Candidate[]> {
+    const t = trigger.target;
+    const fromPods = (pods: V1Pod[], expected?: Partial<ObservedPodRef>): Candidate[] =>
+      pods.map((pod) => ({ pod, expected, ref: refOf(pod) }));
+    switch (t.kind) {
+      case 'all':
+        return fromPods(await this.d.cluster.listAssistantPods());
+      case 'node':
+        return fromPods(await this.d.cluster.listAssistantPods({ nodeName: t.node.name }), { nodeName: t.node.name });
+      case 'instance': {
+        const node = nodes.find((n) => instanceIdOf(n) === t.instanceId);
+        if (!node?.metadata?.name) return [];
+        const name = node.metadata.name;
+        return fromPods(await this.d.cluster.listAssistantPods({ nodeName: name }), { nodeName: name });
+      }
+      case 'pod': {
+        const pod = await this.d.cluster.getPod(t.pod.namespace, t.pod.name);
+        return [{ pod, expected: t.pod, ref: pod ? refOf(pod) : { namespace: t.pod.namespace, pod: t.pod.name, podUid: t.pod.uid } }];
+      }
+    }
+  }
+
+  private async relocateOne(trigger: RelocationTrigger, c: Candidate, nodes: V1Node[]): Promise<Outcome> {
+    const base = { assistant: c.ref, triggerId: trigger.id, triggerSource: trigger.source, fromNode: c.pod?.spec?.nodeName };
+    let sts: V1StatefulSet | undefined;
+    try {
+      const obs = await this.observe(c, nodes);
+      sts = obs.statefulSet;
+      base.assistant = { ...c.ref, statefulSetUid: sts?.metadata?.uid, pipelineRun: controllerOf(sts?.metadata?.ownerReferences)?.name };
+      const decision = planRelocation({ ...obs, expected: c.expected, disruption: trigger.disruption, now: this.now() }, this.d.config);
+      const outcome = await this.act(trigger, c, decision, sts, base);
+      await this.report(outcome, sts);
+      return outcome;
+    } catch (e) {
+      const outcome: Outcome = {
+        ...base,
+        kind: 'failed',
+        reason: 'error',
+        message: `could not relocate ${c.ref.namespace}/${c.ref.pod}: ${e instanceof Error ? e.message : String(e)}`,
+      };
+      await this.report(outcome, sts);
+      return outcome;
+    }
+  }
+
+  private async observe(c: Candidate, nodes: V1Node[]) {
+    const pod = c.pod;
+    const ns = pod?.metadata?.namespace ?? c.ref.namespace;
+    const owner = controllerOf(pod?.metadata?.ownerReferences);
+    const statefulSet = owner?.kind === 'StatefulSet' ? await this.d.cluster.getStatefulSet(ns, owner.name) : undefined;
+    const prRef = controllerOf(statefulSet?.metadata?.ownerReferences);
+    const pipelineRun: PipelineRunLike | undefined =
+      prRef?.kind === 'PipelineRun' ? await this.d.cluster.getPipelineRun(ns, prRef.name, prRef.apiVersion) : undefined;
+    const volumes: V1PersistentVolume[] = [];
+    for (const claim of pod ? claimNamesOf(pod) : []) {
+      const pvc = await this.d.cluster.getPersistentVolumeClaim(ns, claim);
+      const pv = pvc?.spec?.volumeName ? await this.d.cluster.getPersistentVolume(pvc.spec.volumeName) : undefined;
+      if (pv) volumes.push(pv);
+    }
+    const nodeName = pod?.spec?.nodeName;
+    const node = nodes.find((n) => n.metadata?.name === nodeName);
+    const recentRelocations = statefulSet
+      ? await this.d.cluster.countEvents(statefulSet, [DELETE_EVENT_REASON], new Date(this.now().getTime() - this.d.config.loopGuardWindowMs))
+      : 0;
+    return { pod, node, statefulSet, pipelineRun, nodes, volumes, recentRelocations };
+  }
+
+  private async act(
+    trigger: RelocationTrigger,
+    c: Candidate,
+    decision: Decision,
+    sts: V1StatefulSet | undefined,
+    base: Pick<Outcome, 'assistant' | 'triggerId' | 'triggerSource' | 'fromNode'>,
+  ): Promise<Outcome> {
+    const reasonsOf = (d: Decision) => ('reasons' in d && d.reasons ? { nodeReasons: d.reasons.map((r) => r.code) } : {});
+    if (decision.action === 'none') {
+      return {
+        ...base,
+        kind: decision.outcome,
+        reason: decision.reason,
+        message: decision.message,
+        ...reasonsOf(decision),
+        ...(decision.reason === 'dry-run' ? { dryRun: true } : {}),
+      };
+    }
+    const pod = c.pod!;
+    const ns = pod.metadata!.namespace!;
+    const name = pod.metadata!.name!;
+    if (sts) await this.d.cluster.recordEvent(sts, { type: 'Normal', reason: DELETE_EVENT_REASON, message: decision.message });
+    const result = await this.d.cluster.deletePod(ns, name, { uid: decision.podUid, force: decision.force, dryRun: false });
+    const deleteLatencyMs = this.now().getTime() - new Date(trigger.observedAt).getTime();
+    if (result === 'not-found') {
+      return { ...base, kind: 'skipped', reason: 'gone', message: `${ns}/${name} disappeared before it could be deleted`, ...reasonsOf(decision) };
+    }
+    if (result === 'conflict') {
+      return { ...base, kind: 'skipped', reason: 'stale', message: `${ns}/${name} was replaced before the delete (uid precondition failed)`, ...reasonsOf(decision) };
+    }
+    const done = await this.confirm(ns, name, decision.podUid);
+    const common = { ...base, ...reasonsOf(decision), deleteLatencyMs, forced: decision.force };
+    if (done.kind === 'bound') {
+      return {
+        ...common,
+        kind: 'relocated',
+        reason: decision.reasons[0]?.code ?? 'relocated',
+        message: `${ns}/${name} moved from ${base.fromNode} to ${done.node} (${decision.reasons.map((r) => r.message).join('; ')})`,
+        toNode: done.node,
+        newPodUid: done.uid,
+        boundLatencyMs: this.now().getTime() - new Date(trigger.observedAt).getTime(),
+      };
+    }
+    return { ...common, kind: 'stuck', reason: done.reason, message: `${ns}/${name} was deleted from ${base.fromNode} but ${done.message}` };
+  }
+
+  /** Waits for the StatefulSet's replacement (same name, new uid) to be bound to a healthy node. */
+  private async confirm(
+    ns: string,
+    name: string,
+    oldUid: string,
+  ): Promise<{ kind: 'bound'; node: string; uid: string } | { kind: 'stuck'; reason: string; message: string }> {
+    const deadline = this.now().getTime() + this.d.config.confirmTimeoutMs;
+    let last: V1Pod | undefined;
+    for (let attempt = 0; ; attempt++) {
+      last = await this.d.cluster.getPod(ns, name);
+      const uid = last?.metadata?.uid;
+      const node = last?.spec?.nodeName;
+      if (last && uid !== oldUid && node) {
+        const verdict = assessNode(await this.d.cluster.getNode(node), { now: this.now(), config: this.d.config, tolerations: last.spec?.tolerations });
+        if (verdict.schedulable) return { kind: 'bound', node, uid: uid! };
+        return { kind: 'stuck', reason: 'bound-to-bad-node', message: `its replacement was bound to ${node}, which is unschedulable too (${verdict.reasons.map((r) => r.message).join('; ')})` };
+      }
+      if (this.now().getTime() >= deadline) break;
+      // Fast at first (the scheduler usually binds within a second), then gentle on the apiserver.
+      await this.sleep(attempt < 50 ? 100 : 1_000);
+    }
+    if (last?.metadata?.uid === oldUid) {
+      return { kind: 'stuck', reason: 'old-pod-terminating', message: `the old pod is still terminating after ${this.d.config.confirmTimeoutMs} ms` };
+    }
+    if (!last) {
+      return { kind: 'stuck', reason: 'not-recreated', message: `the StatefulSet has not recreated it after ${this.d.config.confirmTimeoutMs} ms` };
+    }
+    const scheduled = (last.status?.conditions ?? []).find((x) => x.type === 'PodScheduled');
+    return {
+      kind: 'stuck',
+      reason: 'pending',
+      message: `its replacement is still Pending after ${this.d.config.confirmTimeoutMs} ms${scheduled?.message ? `: ${scheduled.message}` : ''}`,
+    };
+  }
+
+  private async report(outcome: Outcome, statefulSet: V1StatefulSet | undefined): Promise<void> {
+    // One sink failing (e.g. the bus is unreachable) must not hide the outcome from the others.
+    await Promise.allSettled(this.d.sinks.map((s) => s(outcome, { statefulSet })));
+  }
+}
+
+function refOf(pod: V1Pod): AssistantRef {
+  const owner = controllerOf(pod.metadata?.ownerReferences);
+  return {
+    namespace: pod.metadata?.namespace ?? '',
+    pod: pod.metadata?.name ?? '',
+    podUid: pod.metadata?.uid,
+    statefulSet: owner?.kind === 'StatefulSet' ? owner.name : undefined,
+  };
+}
+
+/** EC2 instance id from spec.providerID (aws:///us-east-1a/i-0123...). */
+export function instanceIdOf(node: V1Node): string | undefined {
+  const m = /^aws:\/\/\/[^/]*\/(i-[0-9a-f]+)$/.exec(node.spec?.providerID ?? '');
+  return m?.[1];
+}

@@ -1,0 +1,125 @@
+/** Small builders named after Kubernetes objects, for the domain's unit tests. */
+import type { V1Node, V1PersistentVolume, V1Pod, V1StatefulSet, V1Taint, V1Toleration } from '@kubernetes/client-node';
+import type { PipelineRunLike } from '../../../src/domain/assistant.js';
+
+export const NOW = new Date('2026-11-25T12:00:00Z');
+export const ago = (ms: number): Date => new Date(NOW.getTime() - ms);
+
+export class NodeBuilder {
+  private readonly n: V1Node;
+  constructor(name: string) {
+    this.n = {
+      metadata: { name, uid: `uid-${name}`, resourceVersion: '1', labels: { 'kubernetes.io/hostname': name, 'topology.kubernetes.io/zone': 'us-east-1a' } },
+      spec: { providerID: `aws:///us-east-1a/i-0${name.length}23456789abcdef` },
+      status: { conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: ago(3_600_000) }] },
+    };
+  }
+  cordoned(): this {
+    this.n.spec!.unschedulable = true;
+    return this;
+  }
+  tainted(key: string, effect: V1Taint['effect'] = 'NoSchedule', value?: string, timeAdded?: Date): this {
+    this.n.spec!.taints = [...(this.n.spec!.taints ?? []), { key, effect, ...(value ? { value } : {}), ...(timeAdded ? { timeAdded } : {}) }];
+    return this;
+  }
+  notReady(status: 'False' | 'Unknown', since: Date): this {
+    this.n.status!.conditions = [{ type: 'Ready', status, lastTransitionTime: since, reason: 'KubeletNotReady' }];
+    return this;
+  }
+  deleting(): this {
+    this.n.metadata!.deletionTimestamp = ago(1_000);
+    return this;
+  }
+  inZone(zone: string): this {
+    this.n.metadata!.labels!['topology.kubernetes.io/zone'] = zone;
+    return this;
+  }
+  labelled(k: string, v: string): this {
+    this.n.metadata!.labels![k] = v;
+    return this;
+  }
+  build(): V1Node {
+    return structuredClone(this.n);
+  }
+}
+export const aNode = (name: string) => new NodeBuilder(name);
+
+export const aPipelineRun = (name = 'pr-1', o: Partial<{ succeeded: 'True' | 'False' | 'Unknown'; deleting: boolean }> = {}): PipelineRunLike => ({
+  metadata: { name, uid: `uid-${name}`, ...(o.deleting ? { deletionTimestamp: ago(1) } : {}) },
+  status: { conditions: [{ type: 'Succeeded', status: o.succeeded ?? 'Unknown', reason: 'Running' }] },
+});
+
+/** `pr` null: a StatefulSet with the assistant's shape that no PipelineRun controls. */
+export const aStatefulSet = (name = 'affinity-assistant-0123456789', pr: PipelineRunLike | null = aPipelineRun()): V1StatefulSet => ({
+  metadata: {
+    name,
+    namespace: 'ci',
+    uid: `uid-${name}`,
+    ownerReferences: pr
+      ? [{ apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', name: pr.metadata!.name!, uid: pr.metadata!.uid!, controller: true }]
+      : [],
+  },
+});
+
+export class PodBuilder {
+  private readonly p: V1Pod;
+  constructor(sts: V1StatefulSet) {
+    this.p = {
+      metadata: {
+        name: `${sts.metadata!.name}-0`,
+        namespace: 'ci',
+        uid: 'pod-uid-1',
+        labels: { 'app.kubernetes.io/component': 'affinity-assistant', 'app.kubernetes.io/instance': sts.metadata!.name! },
+        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: sts.metadata!.name!, uid: sts.metadata!.uid!, controller: true }],
+      },
+      spec: { containers: [{ name: 'affinity-assistant', image: 'nop' }] },
+    };
+  }
+  on(node: string): this {
+    this.p.spec!.nodeName = node;
+    return this;
+  }
+  withUid(uid: string): this {
+    this.p.metadata!.uid = uid;
+    return this;
+  }
+  tolerating(...t: V1Toleration[]): this {
+    this.p.spec!.tolerations = [...(this.p.spec!.tolerations ?? []), ...t];
+    return this;
+  }
+  withNodeSelector(sel: Record<string, string>): this {
+    this.p.spec!.nodeSelector = sel;
+    return this;
+  }
+  mounting(claim: string): this {
+    this.p.spec!.volumes = [...(this.p.spec!.volumes ?? []), { name: 'workspace-0', persistentVolumeClaim: { claimName: claim } }];
+    return this;
+  }
+  terminating(): this {
+    this.p.metadata!.deletionTimestamp = ago(1);
+    return this;
+  }
+  withoutOwner(): this {
+    this.p.metadata!.ownerReferences = [];
+    return this;
+  }
+  build(): V1Pod {
+    return structuredClone(this.p);
+  }
+}
+export const anAssistantOf = (sts: V1StatefulSet = aStatefulSet()) => new PodBuilder(sts);
+
+export const aZonalVolume = (name: string, zone: string): V1PersistentVolume => ({
+  metadata: { name },
+  spec: {
+    nodeAffinity: {
+      required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'topology.kubernetes.io/zone', operator: 'In', values: [zone] }] }] },
+    },
+  },
+});
+export const aLocalVolume = (name: string, node: string): V1PersistentVolume => ({
+  metadata: { name },
+  spec: {
+    nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [node] }] }] } },
+  },
+});
