@@ -1,0 +1,199 @@
+/**
+ * Builds the client-node KubeConfig for the way we reach the cluster: a kubeconfig file (CLI, local mode),
+ * the pod's service account (forwarder), or an IAM identity turned into an EKS token (Lambdas).
+ */
+import { delimiter } from 'node:path';
+import { KubeConfig, type User } from '@kubernetes/client-node';
+import type { AwsCredentialsProvider } from './eks-token.js';
+
+export type KubeConfigOptions =
+  | {
+      mode: 'kubeconfig';
+      /** A file, or a list of them joined like $KUBECONFIG; default: $KUBECONFIG, then ~/.kube/config. */
+      path?: string;
+      /** Default: the kubeconfig's current-context. */
+      context?: string;
+    }
+  | { mode: 'in-cluster' }
+  | EksKubeConfigOptions;
+
+export interface EksKubeConfigOptions {
+  mode: 'eks';
+  clusterName: string;
+  /** The cluster's API server endpoint, https://... as DescribeCluster returns it. */
+  endpoint: string;
+  /** Base64 of the cluster CA's PEM, as DescribeCluster's certificateAuthority.data returns it. */
+  caData: string;
+  /** The region whose STS endpoint signs the token. */
+  region: string;
+  /** Default: the AWS SDK's Node.js provider chain. */
+  credentials?: AwsCredentialsProvider;
+  /** Epoch milliseconds, for token renewal; injectable for tests. */
+  now?: () => number;
+}
+
+export async function createKubeConfig(options: KubeConfigOptions): Promise<KubeConfig> {
+  const mode = options.mode;
+  switch (mode) {
+    case 'kubeconfig':
+      return fromKubeconfigFiles(options.path, options.context);
+    case 'in-cluster':
+      return fromServiceAccount();
+    case 'eks':
+      return forEks(options);
+    default:
+      throw new Error(`unknown Kubernetes auth mode "${mode satisfies never}"`);
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Picks the auth mode from the environment (Lambda configuration): KUBE_AUTH=eks with EKS_CLUSTER_NAME,
+ * EKS_ENDPOINT, EKS_CA_DATA and AWS_REGION (set by Lambda itself); KUBE_AUTH=in-cluster; otherwise a
+ * kubeconfig from KUBECONFIG, with KUBE_CONTEXT.
+ */
+export function kubeConfigOptionsFromEnv(env: Env = process.env): KubeConfigOptions {
+  const mode = env.KUBE_AUTH?.trim() || 'kubeconfig';
+  switch (mode) {
+    case 'eks': {
+      const vars = requireVars(env, 'KUBE_AUTH=eks', ['EKS_CLUSTER_NAME', 'EKS_ENDPOINT', 'EKS_CA_DATA', 'AWS_REGION']);
+      return {
+        mode: 'eks',
+        clusterName: vars.EKS_CLUSTER_NAME,
+        endpoint: vars.EKS_ENDPOINT,
+        caData: vars.EKS_CA_DATA,
+        region: vars.AWS_REGION,
+      };
+    }
+    case 'in-cluster':
+      return { mode: 'in-cluster' };
+    case 'kubeconfig':
+      return { mode: 'kubeconfig', path: env.KUBECONFIG || undefined, context: env.KUBE_CONTEXT || undefined };
+    default:
+      throw new Error(`KUBE_AUTH must be eks, in-cluster or kubeconfig, got "${mode}"`);
+  }
+}
+
+/** All of `names` from `env`, or one error naming every one that is missing or empty. */
+function requireVars<const N extends string>(env: Env, what: string, names: readonly N[]): Record<N, string> {
+  const missing = names.filter((name) => !env[name]?.trim());
+  if (missing.length > 0) throw new Error(`${what} needs ${missing.join(', ')} (missing or empty)`);
+  return Object.fromEntries(names.map((name) => [name, env[name]?.trim()])) as Record<N, string>;
+}
+
+function fromKubeconfigFiles(path: string | undefined, context: string | undefined): KubeConfig {
+  const [first, ...rest] = path?.split(delimiter).filter(Boolean) ?? [];
+  const kc = first ? loadFiles(first, rest) : loadDefault();
+  const available = kc.getContexts().map((c) => c.name).join(', ') || 'none';
+  if (context) {
+    if (!kc.getContextObject(context)) {
+      throw new Error(`kubeconfig has no context "${context}"; available: ${available}`);
+    }
+    kc.setCurrentContext(context);
+  } else if (!kc.getContextObject(kc.getCurrentContext())) {
+    throw new Error(`kubeconfig has no current context; name one (KUBE_CONTEXT); available: ${available}`);
+  }
+  return kc;
+}
+
+/** Merges like kubectl: every file's entries, and the current-context of the first file that sets one. */
+function loadFiles(first: string, rest: string[]): KubeConfig {
+  const kc = loadFile(first);
+  for (const file of rest) {
+    const next = loadFile(file);
+    kc.mergeConfig(next, true);
+    if (!kc.getCurrentContext()) kc.setCurrentContext(next.getCurrentContext());
+  }
+  return kc;
+}
+
+function loadFile(file: string): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    kc.loadFromFile(file);
+  } catch (cause) {
+    throw new Error(`could not load kubeconfig ${file}: ${(cause as Error).message}`, { cause });
+  }
+  return kc;
+}
+
+// What loadFromDefault settles for when it finds no kubeconfig and no service account.
+const NO_CONFIG_FALLBACK = { context: 'loaded-context', server: 'http://localhost:8080' };
+
+function loadDefault(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  // client-node would refuse that plain-http fallback at the first request, with a message about TLS.
+  if (
+    kc.getCurrentContext() === NO_CONFIG_FALLBACK.context &&
+    kc.getCurrentCluster()?.server === NO_CONFIG_FALLBACK.server
+  ) {
+    throw new Error(
+      'no kubeconfig found: KUBECONFIG is unset, ~/.kube/config does not exist and this is not a pod; ' +
+        'set KUBECONFIG, or KUBE_AUTH=in-cluster or KUBE_AUTH=eks',
+    );
+  }
+  return kc;
+}
+
+function fromServiceAccount(): KubeConfig {
+  // Kubernetes sets both in every pod; without them loadFromCluster builds https://undefined:undefined.
+  const missing = ['KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT'].filter((name) => !process.env[name]);
+  if (missing.length > 0) {
+    throw new Error(`in-cluster auth needs ${missing.join(', ')}, which Kubernetes sets in every pod`);
+  }
+  const kc = new KubeConfig();
+  // The service account token is a file that the kubelet rotates; client-node re-reads it every minute.
+  kc.loadFromCluster();
+  return kc;
+}
+
+/** Names the user whose token comes from our EKS token source rather than from the kubeconfig. */
+const EKS_AUTH_PROVIDER = 'affinity-relocator/eks-iam';
+
+type Authenticator = Parameters<KubeConfig['addAuthenticator']>[0];
+
+async function forEks(options: EksKubeConfigOptions): Promise<KubeConfig> {
+  const { clusterName, endpoint, caData, region } = validEks(options);
+  const { EksTokenSource } = await import('./eks-token.js');
+  const tokens = new EksTokenSource({ clusterName, region, credentials: options.credentials, now: options.now });
+  const kc = new KubeConfig();
+  // client-node asks the authenticator for every request (generated API clients through
+  // applySecurityAuthentication, Watch/Log/Exec through applyToFetchOptions/applyToHTTPSOptions; both end
+  // in applyAuthorizationHeader), whereas a static `token` on the user would never change.
+  kc.addAuthenticator(bearerTokenAuthenticator(EKS_AUTH_PROVIDER, tokens));
+  const user = `${clusterName}-iam`;
+  kc.loadFromOptions({
+    clusters: [{ name: clusterName, server: endpoint, caData, skipTLSVerify: false }],
+    users: [{ name: user, authProvider: { name: EKS_AUTH_PROVIDER } } satisfies User],
+    contexts: [{ name: clusterName, cluster: clusterName, user }],
+    currentContext: clusterName,
+  });
+  return kc;
+}
+
+function bearerTokenAuthenticator(provider: string, tokens: { getToken(): Promise<string> }): Authenticator {
+  return {
+    isAuthProvider: (user) => user.authProvider?.name === provider,
+    async applyAuthentication(_user, opts) {
+      const token = await tokens.getToken();
+      // client-node has created the headers object before it calls an authenticator.
+      (opts.headers as Record<string, string>).Authorization = `Bearer ${token}`;
+    },
+  };
+}
+
+function validEks(options: EksKubeConfigOptions): EksKubeConfigOptions {
+  const problems: string[] = [];
+  if (!options.clusterName.trim()) problems.push('the cluster name is empty');
+  if (!options.region.trim()) problems.push('the region is empty');
+  if (!URL.canParse(options.endpoint) || new URL(options.endpoint).protocol !== 'https:') {
+    problems.push(`the endpoint is not an https URL: "${options.endpoint}"`);
+  }
+  if (!Buffer.from(options.caData, 'base64').toString('latin1').includes('-----BEGIN CERTIFICATE-----')) {
+    problems.push('the CA data is not base64 of a PEM certificate');
+  }
+  if (problems.length > 0) throw new Error(`invalid EKS cluster settings: ${problems.join('; ')}`);
+  return options;
+}
