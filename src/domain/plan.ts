@@ -75,7 +75,9 @@ export function planRelocation(o: Observation, config: RelocatorConfig): Decisio
   const ownership = checkOwnership(pod, o.statefulSet, o.pipelineRun);
   if (!ownership.ok) return skip(ownership.reason, ownership.message);
 
-  const verdict = assessNode(o.node, { now: o.now, config, tolerations: pod.spec?.tolerations, disruption: o.disruption });
+  // The node's own state, regardless of what the pod tolerates: a tolerated cordon is still a cordon,
+  // and is reported below rather than silently ignored.
+  const verdict = assessNode(o.node, { now: o.now, config, disruption: o.disruption });
   if (verdict.schedulable) {
     if (verdict.notReadyUntil) {
       return skip('not-ready-grace', `node ${nodeName} is not Ready, but within the grace until ${verdict.notReadyUntil.toISOString()}`);
@@ -132,7 +134,7 @@ export function planRelocation(o: Observation, config: RelocatorConfig): Decisio
     reasons.some((r) => r.code === 'NotReady' || r.code === 'Deleting' || r.code === 'Gone') ||
     (o.node?.spec?.taints ?? []).some((t) => t.key === OUT_OF_SERVICE_TAINT_KEY);
   const message = `delete ${podName} (uid ${uid}) from ${nodeName}${force ? ' with grace period 0' : ''} because ${why}; ${feasible.summary}`;
-  if (config.dryRun) return skip('dry-run', `dry-run: would ${message}`, reasons);
+  // Dry-run is the relocator's business: it still asks the apiserver to dry-run this very delete.
   return { action: 'delete', podUid: uid, force, reasons, targets: feasible.nodes, message };
 }
 

@@ -142,6 +142,12 @@ export class Relocator {
     const pod = c.pod!;
     const ns = pod.metadata!.namespace!;
     const name = pod.metadata!.name!;
+    if (this.d.config.dryRun) {
+      // Server-side dry run: admission, RBAC and the uid precondition are checked, nothing is deleted.
+      const result = await this.d.cluster.deletePod(ns, name, { uid: decision.podUid, force: decision.force, dryRun: true });
+      const verdict = result === 'deleted' ? 'the apiserver accepted it in dry-run' : `the apiserver answered ${result}`;
+      return { ...base, kind: 'skipped', reason: 'dry-run', message: `dry-run: would ${decision.message} (${verdict})`, ...reasonsOf(decision), dryRun: true };
+    }
     if (sts) await this.d.cluster.recordEvent(sts, { type: 'Normal', reason: DELETE_EVENT_REASON, message: decision.message });
     const result = await this.d.cluster.deletePod(ns, name, { uid: decision.podUid, force: decision.force, dryRun: false });
     const deleteLatencyMs = this.now().getTime() - new Date(trigger.observedAt).getTime();
@@ -180,7 +186,7 @@ export class Relocator {
       const uid = last?.metadata?.uid;
       const node = last?.spec?.nodeName;
       if (last && uid !== oldUid && node) {
-        const verdict = assessNode(await this.d.cluster.getNode(node), { now: this.now(), config: this.d.config, tolerations: last.spec?.tolerations });
+        const verdict = assessNode(await this.d.cluster.getNode(node), { now: this.now(), config: this.d.config });
         if (verdict.schedulable) return { kind: 'bound', node, uid: uid! };
         return { kind: 'stuck', reason: 'bound-to-bad-node', message: `its replacement was bound to ${node}, which is unschedulable too (${verdict.reasons.map((r) => r.message).join('; ')})` };
       }

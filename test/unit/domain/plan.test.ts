@@ -67,11 +67,17 @@ describe('planning the relocation of one assistant', () => {
 
   it('reports, and does not delete, a pod that tolerates the cordon (it would come straight back)', () => {
     const d = plan({ node: cordonedW1(), pod: anAssistantOf(sts).on('w1').tolerating({ operator: 'Exists' }).build() });
-    // Tolerating everything, the cordon is not even a reason for this pod: nothing to do.
-    expect(d).toMatchObject({ action: 'none' });
+    expect(d).toMatchObject({ action: 'none', outcome: 'blocked', reason: 'tolerates-bad-node' });
+    expect(d.message).toMatch(/a replacement would be scheduled straight back/);
     const tainted = aNode('w1').tainted('karpenter.sh/disrupted').build();
     const d2 = plan({ node: tainted, pod: anAssistantOf(sts).on('w1').tolerating({ key: 'karpenter.sh/disrupted', operator: 'Exists' }).build() });
-    expect(d2).toMatchObject({ action: 'none', reason: 'healthy' });
+    expect(d2).toMatchObject({ action: 'none', outcome: 'blocked', reason: 'tolerates-bad-node' });
+  });
+
+  it('relocates a pod whose toleration of the not-ready taint is only temporary', () => {
+    const notReady = aNode('w1').notReady('False', ago(120_000)).tainted('node.kubernetes.io/not-ready', 'NoExecute', undefined, ago(120_000)).build();
+    const temporary = { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 };
+    expect(plan({ node: notReady, pod: anAssistantOf(sts).on('w1').tolerating(temporary).build() })).toMatchObject({ action: 'delete', force: true });
   });
 
   it('blocks when a NoExecute-tolerating pod on a NotReady node would be scheduled back', () => {
@@ -119,13 +125,6 @@ describe('planning the relocation of one assistant', () => {
   it('stops after the loop guard limit', () => {
     const d = plan({ node: cordonedW1(), recentRelocations: 3 });
     expect(d).toMatchObject({ outcome: 'blocked', reason: 'loop-guard' });
-  });
-
-  it('in dry-run says what it would do and does not act', () => {
-    const d = plan({ node: cordonedW1() }, { dryRun: true });
-    expect(d).toMatchObject({ action: 'none', outcome: 'skipped', reason: 'dry-run' });
-    expect(d.message).toMatch(/^dry-run: would delete ci\/affinity-assistant-0123456789-0/);
-    expect(plan({ node: cordonedW1(), volumes: [aLocalVolume('pv-local', 'w1')] }, { dryRun: true })).toMatchObject({ outcome: 'blocked' });
   });
 
   it('relocates off a node AWS announced as going away, even if it looks healthy', () => {

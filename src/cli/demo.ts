@@ -1,0 +1,76 @@
+/**
+ * The Tekton article's cordon scenario, live: a local control plane (the test harness), three kind-like
+ * nodes, a PipelineRun with its affinity assistant on worker1, local mode running as the RBAC-limited
+ * relocator identity; then `kubectl cordon worker1`, and the timeline of what follows.
+ */
+import type { RelocatorConfig } from '../domain/config.js';
+import { startLocalMode } from './local-mode.js';
+import { describeOutcome, line } from './print.js';
+
+export async function runDemo(config: RelocatorConfig): Promise<number> {
+  // The harness lives with the tests: loaded only for the demo, never by the Lambdas.
+  const { ControlPlane } = await import('../../test/cluster/controlplane.js');
+  const { clientsFor } = await import('../../test/cluster/fixtures/clients.js');
+  const { createNode, setUnschedulable } = await import('../../test/cluster/fixtures/nodes.js');
+  const { createNamespace, waitForBoundPod } = await import('../../test/cluster/fixtures/pods.js');
+  const tekton = await import('../../test/cluster/fixtures/tekton.js');
+  const { provisionVolume } = await import('../../test/cluster/fixtures/volumes.js');
+  const { applyRelocatorRbac } = await import('../../test/cluster/fixtures/rbac.js');
+
+  line('starting a local Kubernetes control plane (the first run builds it from Go modules: minutes)');
+  const cp = await ControlPlane.start();
+  try {
+    const c = clientsFor(cp.kubeConfig('admin'));
+    await tekton.installPipelineRunCrd(c);
+    await applyRelocatorRbac(c);
+    for (const [name, o] of [['kind-multinode-control-plane', { controlPlane: true }], ['kind-multinode-worker1', {}], ['kind-multinode-worker2', {}]] as const) {
+      await createNode(c, name, o);
+    }
+    line(`control plane ready at ${cp.server}; nodes: kind-multinode-control-plane, kind-multinode-worker1, kind-multinode-worker2`);
+
+    const ns = 'demo';
+    await createNamespace(c, ns);
+    const pr = await tekton.createPipelineRun(c, ns, 'pipeline-run-kcsr4');
+    const claim = tekton.pvcNameFromWorkspaceBinding(undefined, 'source', pr.metadata.uid);
+    await provisionVolume(c, ns, claim, { kind: 'anywhere' });
+    await setUnschedulable(c, 'kind-multinode-worker2', true); // so that the assistant starts on worker1
+    await tekton.createAssistant(c, pr, { mode: 'workspaces', workspaceName: 'source', claimNames: [claim] });
+    const assistant = tekton.affinityAssistantName('source', pr.metadata.name);
+    const first = await waitForBoundPod(c, ns, `${assistant}-0`);
+    await setUnschedulable(c, 'kind-multinode-worker2', false);
+    line(`PipelineRun ${pr.metadata.name}: assistant ${assistant}-0 is on ${first.spec?.nodeName}`);
+
+    const relocated = new Promise<void>((resolve) => {
+      void startLocalMode({
+        kc: cp.kubeConfig('relocator'),
+        config,
+        cluster: 'local',
+        onEvent: (type, detail) => line(`event "${type}" ${summarise(detail)}`),
+        onOutcome: (o) => {
+          line(describeOutcome(o));
+          if (o.kind !== 'skipped' || o.reason === 'dry-run') resolve();
+        },
+        onError: (e) => line(`error: ${e instanceof Error ? e.message : String(e)}`),
+      }).then((mode) => stops.push(() => mode.stop()));
+    });
+    const stops: (() => Promise<void>)[] = [];
+    await new Promise((r) => setTimeout(r, 500)); // let local mode list and settle
+    line('kubectl cordon kind-multinode-worker1');
+    await setUnschedulable(c, 'kind-multinode-worker1', true);
+    await relocated;
+    const task = await c.core.createNamespacedPod({ namespace: ns, body: tekton.taskRunPod(pr, 'last-task', assistant, [claim]) });
+    const bound = await waitForBoundPod(c, ns, task.metadata!.name!);
+    line(`TaskRun pod ${task.metadata!.name} was scheduled to ${bound.spec?.nodeName}: the PipelineRun goes on`);
+    for (const stop of stops) await stop();
+    return 0;
+  } finally {
+    await cp.stop();
+  }
+}
+
+function summarise(detail: unknown): string {
+  const d = detail as { node?: { name: string }; pod?: { namespace: string; name: string; nodeName?: string }; reasons?: { code: string }[]; change?: string };
+  if (d.node) return `node ${d.node.name}: ${d.reasons?.length ? d.reasons.map((r) => r.code).join(',') : 'schedulable'}`;
+  if (d.pod) return `pod ${d.pod.namespace}/${d.pod.name} ${d.change} ${d.pod.nodeName ?? ''}`.trim();
+  return '';
+}

@@ -1,0 +1,57 @@
+/**
+ * What every Lambda shares, created once per container (cold start) and reused: configuration (validated
+ * once), the Kubernetes client (EKS token from the function's IAM role), the relocator with its sinks,
+ * the Powertools logger and metrics. Handlers only parse, call and return.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { createKubeConfig, kubeConfigOptionsFromEnv } from '../cluster/auth.js';
+import type { Outcome } from '../domain/outcome.js';
+import { InvalidEventError } from '../events/errors.js';
+import { configFromEnv } from './config-from-env.js';
+import type { HandlerDeps } from './handlers.js';
+import { resultEventSink } from './result-events.js';
+import { createRelocator } from './runtime.js';
+import { logSink, metricsSink } from './sinks.js';
+
+export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'affinity-relocator' });
+export const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'AffinityRelocator', serviceName: 'affinity-relocator' });
+
+let deps: Promise<HandlerDeps> | undefined;
+
+async function createDeps(env: NodeJS.ProcessEnv): Promise<HandlerDeps> {
+  const config = configFromEnv(env);
+  const cluster = env.CLUSTER_NAME || env.EKS_CLUSTER_NAME || 'default';
+  const kc = await createKubeConfig(kubeConfigOptionsFromEnv(env));
+  const sinks = [logSink(logger), metricsSink(metrics)];
+  if (env.EVENT_BUS_NAME) sinks.push(resultEventSink(new EventBridgeClient({}), env.EVENT_BUS_NAME, cluster));
+  const { relocator } = createRelocator({ kc, config, sinks });
+  logger.info('relocator ready', { cluster, dryRun: config.dryRun, auth: env.KUBE_AUTH ?? 'kubeconfig' });
+  return { relocator, cluster };
+}
+
+/**
+ * Runs one invocation: `handle` parses and relocates. A malformed event is logged with the fields it
+ * got wrong and rethrown, so that after the (bounded) retries it lands in the dead-letter queue; it
+ * never reaches the cluster.
+ */
+export async function invoke(
+  event: unknown,
+  handle: (raw: unknown, d: HandlerDeps) => Promise<Outcome[]>,
+): Promise<{ outcomes: Outcome[] }> {
+  try {
+    deps ??= createDeps(process.env).catch((e: unknown) => {
+      deps = undefined; // a bad configuration is retried on the next invocation, not cached forever
+      throw e;
+    });
+    const outcomes = await handle(event, await deps);
+    return { outcomes };
+  } catch (e) {
+    if (e instanceof InvalidEventError) logger.error('rejected a malformed event', { issues: e.issues, error: e.message });
+    else logger.error('invocation failed', e as Error);
+    throw e;
+  } finally {
+    metrics.publishStoredMetrics();
+  }
+}

@@ -1,0 +1,20 @@
+/** Wires a Relocator to a live cluster: the composition shared by the Lambdas and the CLI. */
+import type { KubeConfig } from '@kubernetes/client-node';
+import { KubernetesCluster } from '../cluster/api.js';
+import type { RelocatorConfig } from '../domain/config.js';
+import type { OutcomeSink } from './ports.js';
+import { Relocator } from './relocator.js';
+import { kubeEventSink } from './sinks.js';
+
+export interface RuntimeOptions {
+  kc: KubeConfig;
+  config: RelocatorConfig;
+  /** Sinks besides the Kubernetes Event on the StatefulSet (logs, metrics, result events). */
+  sinks?: OutcomeSink[];
+}
+
+export function createRelocator(o: RuntimeOptions): { relocator: Relocator; cluster: KubernetesCluster } {
+  const cluster = new KubernetesCluster(o.kc, { assistantSelector: o.config.assistantSelector });
+  const relocator = new Relocator({ cluster, config: o.config, sinks: [kubeEventSink(cluster), ...(o.sinks ?? [])] });
+  return { relocator, cluster };
+}
