@@ -1,0 +1,114 @@
+/**
+ * A scenario on the real control plane: the PipelineRun CRD, the shipped RBAC, local mode running as the
+ * relocator identity, and helpers to build Tekton-shaped assistants on their own pool of nodes (a
+ * nodeSelector from the PipelineRun's podTemplate keeps each test on its own nodes).
+ */
+import type { V1Pod } from '@kubernetes/client-node';
+import { startLocalMode, type LocalMode } from '../../src/cli/local-mode.js';
+import { DEFAULT_CONFIG, type RelocatorConfig } from '../../src/domain/config.js';
+import type { Outcome } from '../../src/domain/outcome.js';
+import { ControlPlane } from '../cluster/controlplane.js';
+import { type Clients, clientsFor, eventually } from '../cluster/fixtures/clients.js';
+import { createNode, type NodeOptions } from '../cluster/fixtures/nodes.js';
+import { createNamespace, waitForBoundPod } from '../cluster/fixtures/pods.js';
+import { applyRelocatorRbac } from '../cluster/fixtures/rbac.js';
+import {
+  type AssistantPodTemplate,
+  affinityAssistantName,
+  createAssistant,
+  createPipelineRun,
+  installPipelineRunCrd,
+  type PipelineRun,
+  pvcNameFromWorkspaceBinding,
+} from '../cluster/fixtures/tekton.js';
+import { type Placement, provisionVolume } from '../cluster/fixtures/volumes.js';
+
+export const TEST_CONFIG: RelocatorConfig = { ...DEFAULT_CONFIG, confirmTimeoutMs: 20_000, notReadyGraceMs: 2_000 };
+
+export class Scenario {
+  readonly outcomes: Outcome[] = [];
+  readonly errors: unknown[] = [];
+  private local: LocalMode | undefined;
+  private constructor(
+    readonly cp: ControlPlane,
+    readonly admin: Clients,
+    readonly relocator: Clients,
+  ) {}
+
+  static async start(): Promise<Scenario> {
+    const cp = await ControlPlane.start();
+    const admin = clientsFor(cp.kubeConfig('admin'));
+    await installPipelineRunCrd(admin);
+    await applyRelocatorRbac(admin);
+    return new Scenario(cp, admin, clientsFor(cp.kubeConfig('relocator')));
+  }
+
+  async startLocalMode(config: RelocatorConfig = TEST_CONFIG): Promise<LocalMode> {
+    this.local = await startLocalMode({
+      kc: this.cp.kubeConfig('relocator'),
+      config,
+      cluster: 'test',
+      onOutcome: (o) => this.outcomes.push(o),
+      onError: (e) => this.errors.push(e),
+    });
+    return this.local;
+  }
+
+  async stopLocalMode(): Promise<void> {
+    await this.local?.stop();
+    this.local = undefined;
+  }
+
+  async stop(): Promise<void> {
+    await this.stopLocalMode();
+    await this.cp.stop();
+  }
+
+  /** Nodes of one pool: `<pool>-1..n`, labelled pool=<pool>, Ready. */
+  async pool(pool: string, count: number, o: NodeOptions = {}): Promise<string[]> {
+    const names = Array.from({ length: count }, (_, i) => `${pool}-${i + 1}`);
+    for (const n of names) await createNode(this.admin, n, { ...o, labels: { pool, ...o.labels } });
+    return names;
+  }
+
+  /**
+   * A running PipelineRun with one per-workspace assistant pinned to the pool, bound on `startOn` (the
+   * other pool nodes are cordoned meanwhile, then uncordoned).
+   */
+  async assistant(
+    pool: string,
+    o: { startOn: string; others: string[]; placement?: Placement; podTemplate?: AssistantPodTemplate },
+  ): Promise<{ pr: PipelineRun; sts: string; pod: V1Pod; claim: string; ns: string }> {
+    const ns = pool;
+    await createNamespace(this.admin, ns).catch(() => undefined);
+    const pr = await createPipelineRun(this.admin, ns, `pr-${pool}`);
+    const claim = pvcNameFromWorkspaceBinding(undefined, 'source', pr.metadata.uid);
+    await provisionVolume(this.admin, ns, claim, o.placement ?? { kind: 'anywhere' });
+    const { setUnschedulable } = await import('../cluster/fixtures/nodes.js');
+    for (const n of o.others) await setUnschedulable(this.admin, n, true);
+    await createAssistant(this.admin, pr, {
+      mode: 'workspaces',
+      workspaceName: 'source',
+      claimNames: [claim],
+      podTemplate: { ...o.podTemplate, nodeSelector: { pool, ...o.podTemplate?.nodeSelector } },
+    });
+    const sts = affinityAssistantName('source', pr.metadata.name);
+    const pod = await waitForBoundPod(this.admin, ns, `${sts}-0`);
+    if (pod.spec?.nodeName !== o.startOn) throw new Error(`assistant started on ${pod.spec?.nodeName}, expected ${o.startOn}`);
+    for (const n of o.others) await setUnschedulable(this.admin, n, false);
+    return { pr, sts, pod, claim, ns };
+  }
+
+  async waitForOutcome(what: string, match: (o: Outcome) => boolean, timeoutMs = 30_000): Promise<Outcome> {
+    const found = await eventually(what, async () => this.outcomes.find(match), (o) => o !== undefined, { timeoutMs });
+    return found!;
+  }
+
+  /** Names of Events the relocator recorded on a StatefulSet. */
+  async eventReasons(ns: string, sts: string): Promise<string[]> {
+    const list = await this.admin.core.listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.name=${sts}` });
+    return list.items.filter((e) => e.source?.component === 'affinity-relocator').map((e) => e.reason ?? '');
+  }
+}
+
+export { waitForBoundPod };

@@ -1,0 +1,63 @@
+/**
+ * Volumes that pin the assistant: never delete it when no healthy node can take it (the replacement
+ * would stay Pending and the PipelineRun would be stuck for good); report it as blocked; relocate once a
+ * node appears that can take it (the sweep, DESIGN's safety net, notices).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { onScheduledEvent } from '../../src/relocator/handlers.js';
+import { createRelocator } from '../../src/relocator/runtime.js';
+import { eventually } from '../cluster/fixtures/clients.js';
+import { createNode, setUnschedulable } from '../cluster/fixtures/nodes.js';
+import { Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
+
+let s: Scenario;
+beforeAll(async () => {
+  s = await Scenario.start();
+  await s.startLocalMode();
+});
+afterAll(async () => {
+  await s?.stop();
+});
+
+const sweepEvent = () => ({
+  version: '0', id: `sweep-${Date.now()}`, 'detail-type': 'Scheduled Event', source: 'aws.events', account: '000000000000',
+  time: new Date().toISOString(), region: 'us-east-1', resources: ['arn:aws:events:us-east-1:000000000000:rule/affinity-relocator-sweep'], detail: {},
+});
+
+describe('assistants pinned by their volumes', () => {
+  it("blocks while the volume's zone has no healthy node, then relocates when one appears", async () => {
+    await createNode(s.admin, 'zone-a-1', { zone: 'us-east-1a', labels: { pool: 'zonal' } });
+    await createNode(s.admin, 'zone-a-2', { zone: 'us-east-1a', labels: { pool: 'zonal' } });
+    await createNode(s.admin, 'zone-b-1', { zone: 'us-east-1b', labels: { pool: 'zonal' } });
+    const { sts, ns, pod } = await s.assistant('zonal', {
+      startOn: 'zone-a-1',
+      others: ['zone-a-2', 'zone-b-1'],
+      placement: { kind: 'zone', zone: 'us-east-1a' },
+    });
+    await setUnschedulable(s.admin, 'zone-a-2', true);
+    await setUnschedulable(s.admin, 'zone-a-1', true);
+
+    const blocked = await s.waitForOutcome('a blocked outcome', (o) => o.assistant.pod === `${sts}-0` && o.kind === 'blocked');
+    expect(blocked.reason).toBe('no-feasible-node');
+    expect(blocked.message).toMatch(/no healthy node can take .* \(0\/3 nodes fit: .*is outside the node affinity of volume .*topology.kubernetes.io\/zone In us-east-1a/);
+    await eventually('the block to be recorded', () => s.eventReasons(ns, sts), (r) => r.includes('AssistantRelocationBlocked'));
+    expect((await s.admin.core.readNamespacedPod({ namespace: ns, name: `${sts}-0` })).metadata?.uid).toBe(pod.metadata?.uid);
+
+    await createNode(s.admin, 'zone-a-3', { zone: 'us-east-1a', labels: { pool: 'zonal' } });
+    const { relocator } = createRelocator({ kc: s.cp.kubeConfig('relocator'), config: TEST_CONFIG });
+    const outcomes = await onScheduledEvent(sweepEvent(), { relocator, cluster: 'test' });
+    const mine = outcomes.find((o) => o.assistant.pod === `${sts}-0`);
+    expect(mine).toMatchObject({ kind: 'relocated', toNode: 'zone-a-3', triggerSource: 'sweep' });
+    expect((await waitForBoundPod(s.admin, ns, `${sts}-0`)).spec?.nodeName).toBe('zone-a-3');
+  });
+
+  it('blocks, and never deletes, an assistant whose local volume lives on the bad node', async () => {
+    const [a, b] = await s.pool('local', 2);
+    const { sts, ns, pod } = await s.assistant('local', { startOn: a!, others: [b!], placement: { kind: 'node', node: a! } });
+    await setUnschedulable(s.admin, a!, true);
+    const blocked = await s.waitForOutcome('a blocked outcome', (o) => o.assistant.pod === `${sts}-0` && o.kind === 'blocked');
+    expect(blocked.reason).toBe('no-feasible-node');
+    expect(blocked.message).toContain(`kubernetes.io/hostname In ${a}`);
+    expect((await s.admin.core.readNamespacedPod({ namespace: ns, name: `${sts}-0` })).metadata?.uid).toBe(pod.metadata?.uid);
+  });
+});

@@ -1,0 +1,98 @@
+/**
+ * The relocator's Kubernetes permissions (infra/kubernetes/relocator/) stay least-privilege: exactly the
+ * verbs the relocator uses, no wildcards, no secrets, bound to the group the EKS access entry maps the
+ * Lambda role to.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import yaml from 'js-yaml';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../../../scripts/build.js';
+
+const dir = path.join(repoRoot, 'infra', 'kubernetes', 'relocator');
+
+type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[]; nonResourceURLs?: string[] };
+type Manifest = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string };
+  rules?: Rule[];
+  roleRef?: { apiGroup: string; kind: string; name: string };
+  subjects?: { apiGroup?: string; kind: string; name: string }[];
+};
+
+let kustomization: { resources: string[] };
+let manifests: Manifest[];
+
+beforeAll(async () => {
+  kustomization = yaml.load(await readFile(path.join(dir, 'kustomization.yaml'), 'utf8')) as typeof kustomization;
+  manifests = [];
+  for (const file of kustomization.resources) {
+    manifests.push(...(yaml.loadAll(await readFile(path.join(dir, file), 'utf8')) as Manifest[]).filter(Boolean));
+  }
+});
+
+const clusterRole = () => manifests.find((m) => m.kind === 'ClusterRole' && m.metadata.name === 'affinity-relocator')!;
+
+/** The verbs granted on `group/resource`. */
+function verbsOn(group: string, resource: string): string[] {
+  return clusterRole()
+    .rules!.filter((r) => r.apiGroups.includes(group) && r.resources.includes(resource))
+    .flatMap((r) => r.verbs)
+    .sort();
+}
+
+describe('the relocator ClusterRole', () => {
+  it('is listed with every manifest of the directory in the kustomization', async () => {
+    const files = (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml').sort();
+    expect([...kustomization.resources].sort()).toEqual(files);
+    expect(clusterRole()).toBeDefined();
+  });
+
+  it('grants no wildcard verb, resource or API group, and no non-resource URL', () => {
+    for (const rule of clusterRole().rules!) {
+      expect(rule.verbs, JSON.stringify(rule)).not.toContain('*');
+      expect(rule.resources, JSON.stringify(rule)).not.toContain('*');
+      expect(rule.resources.filter((r) => r.endsWith('/*')), JSON.stringify(rule)).toEqual([]);
+      expect(rule.apiGroups, JSON.stringify(rule)).not.toContain('*');
+      expect(rule.nonResourceURLs).toBeUndefined();
+    }
+  });
+
+  it('grants nothing on secrets, and no escalation (bind, escalate, impersonate)', () => {
+    for (const rule of clusterRole().rules!) {
+      expect(rule.resources).not.toContain('secrets');
+      expect(rule.verbs.filter((v) => ['bind', 'escalate', 'impersonate'].includes(v))).toEqual([]);
+    }
+  });
+
+  it('grants exactly what a relocation uses', () => {
+    expect(verbsOn('', 'nodes')).toEqual(['get', 'list', 'watch']);
+    expect(verbsOn('', 'pods')).toEqual(['delete', 'get', 'list', 'watch']);
+    expect(verbsOn('apps', 'statefulsets')).toEqual(['get']);
+    expect(verbsOn('', 'persistentvolumeclaims')).toEqual(['get']);
+    expect(verbsOn('', 'persistentvolumes')).toEqual(['get']);
+    expect(verbsOn('', 'events')).toEqual(['create', 'list']);
+    expect(verbsOn('events.k8s.io', 'events')).toEqual(['create', 'list']);
+    expect(verbsOn('tekton.dev', 'pipelineruns')).toEqual(['get']);
+    const granted = clusterRole().rules!.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => `${g}/${res}`)));
+    expect(granted.sort()).toEqual(
+      ['/nodes', '/pods', 'apps/statefulsets', '/persistentvolumeclaims', '/persistentvolumes', '/events', 'events.k8s.io/events', 'tekton.dev/pipelineruns'].sort(),
+    );
+  });
+
+  it('changes nothing but pods (delete) and events (create)', () => {
+    const writes = ['create', 'update', 'patch', 'delete', 'deletecollection'];
+    const writable = clusterRole()
+      .rules!.filter((r) => r.verbs.some((v) => writes.includes(v)))
+      .flatMap((r) => r.resources.map((res) => `${res}:${r.verbs.filter((v) => writes.includes(v)).join(',')}`));
+    expect(writable.sort()).toEqual(['events:create', 'events:create', 'pods:delete']);
+  });
+
+  it('is bound to the group affinity-relocator, which the EKS access entry gives the Lambda role', () => {
+    const bindings = manifests.filter((m) => m.kind === 'ClusterRoleBinding');
+    expect(bindings).toHaveLength(1);
+    expect(bindings[0]!.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'affinity-relocator' });
+    expect(bindings[0]!.subjects).toEqual([{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'affinity-relocator' }]);
+  });
+});
