@@ -8,9 +8,10 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { createKubeConfig, kubeConfigOptionsFromEnv } from '../cluster/auth.js';
 import type { Outcome } from '../domain/outcome.js';
-import { InvalidEventError } from '../events/errors.js';
+import type { RelocationTrigger } from '../domain/trigger.js';
+import { isNonRetryable } from '../events/errors.js';
 import { configFromEnv } from './config-from-env.js';
-import type { HandlerDeps } from './handlers.js';
+import { handle, type HandlerDeps } from './handlers.js';
 import { resultEventSink } from './result-events.js';
 import { createRelocator } from './runtime.js';
 import { logSink, metricsSink } from './sinks.js';
@@ -32,23 +33,20 @@ async function createDeps(env: NodeJS.ProcessEnv): Promise<HandlerDeps> {
 }
 
 /**
- * Runs one invocation: `handle` parses and relocates. A malformed event is logged with the fields it
- * got wrong and rethrown, so that after the (bounded) retries it lands in the dead-letter queue; it
- * never reaches the cluster.
+ * Runs one invocation: parse first (a malformed event is rejected before any I/O or configuration is
+ * touched), then relocate. The rejection is logged with the fields it got wrong and rethrown: after
+ * the function's bounded retries (2) it lands in the dead-letter queue and never reaches the cluster.
  */
-export async function invoke(
-  event: unknown,
-  handle: (raw: unknown, d: HandlerDeps) => Promise<Outcome[]>,
-): Promise<{ outcomes: Outcome[] }> {
+export async function invoke(event: unknown, parse: (raw: unknown) => RelocationTrigger): Promise<{ outcomes: Outcome[] }> {
   try {
+    const trigger = parse(event);
     deps ??= createDeps(process.env).catch((e: unknown) => {
       deps = undefined; // a bad configuration is retried on the next invocation, not cached forever
       throw e;
     });
-    const outcomes = await handle(event, await deps);
-    return { outcomes };
+    return { outcomes: await handle(trigger, await deps) };
   } catch (e) {
-    if (e instanceof InvalidEventError) logger.error('rejected a malformed event', { issues: e.issues, error: e.message });
+    if (isNonRetryable(e)) logger.error('rejected a malformed event', { issues: e.issues, error: e.message });
     else logger.error('invocation failed', e as Error);
     throw e;
   } finally {

@@ -5,8 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlPlane, RELOCATOR_GROUP } from '../cluster/controlplane.js';
-import { type Clients, clientsFor, eventually, statusOf } from '../cluster/fixtures/clients.js';
+import { type Clients, clientsFor, eventually, mergePatch, statusOf } from '../cluster/fixtures/clients.js';
 import { createNamespace } from '../cluster/fixtures/pods.js';
+import { applyRelocatorRbac } from '../cluster/fixtures/rbac.js';
+import { installPipelineRunCrd } from '../cluster/fixtures/tekton.js';
 
 let cp: ControlPlane;
 let admin: Clients;
@@ -62,5 +64,50 @@ describe('RBAC for the relocator identity', () => {
     expect(await status(relocator.core.listNode())).toBe(403);
     // The pod is still there: the refusal was real, not a client-side error.
     expect((await admin.core.readNamespacedPod({ namespace: 'granted', name: 'victim' })).metadata?.deletionTimestamp).toBeUndefined();
+  });
+});
+
+describe('the shipped relocator ClusterRole (infra/kubernetes/relocator)', () => {
+  it('grants every call the relocator makes, and nothing it does not need', async () => {
+    await installPipelineRunCrd(admin);
+    await applyRelocatorRbac(admin);
+    const ns = 'shipped';
+    await createNamespace(admin, ns);
+    await admin.core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'x' }] } } });
+    await admin.apps.createNamespacedDeployment({
+      namespace: ns,
+      body: { metadata: { name: 'd' }, spec: { selector: { matchLabels: { a: 'b' } }, template: { metadata: { labels: { a: 'b' } }, spec: { containers: [{ name: 'c', image: 'x' }] } } } },
+    });
+    await eventually('the ClusterRoleBinding to take effect', () => status(relocator.core.listNode()), (s) => s === 200);
+
+    const granted: [string, () => Promise<unknown>][] = [
+      ['list nodes', () => relocator.core.listNode()],
+      ['list pods everywhere', () => relocator.core.listPodForAllNamespaces({ labelSelector: 'app.kubernetes.io/component=affinity-assistant' })],
+      ['get a pod', () => relocator.core.readNamespacedPod({ namespace: ns, name: 'p' })],
+      ['list events', () => relocator.core.listNamespacedEvent({ namespace: ns })],
+      ['create an event', () => relocator.core.createNamespacedEvent({ namespace: ns, body: { metadata: { name: 'e1' }, involvedObject: { kind: 'Pod', name: 'p', namespace: ns }, reason: 'Test', message: 'm' } })],
+    ];
+    for (const [what, call] of granted) expect(await status(call()), what).toBe(200);
+    // get (not list) is what the role grants for these: a 404 proves authorization passed.
+    expect(await status(relocator.apps.readNamespacedStatefulSet({ namespace: ns, name: 'none' }))).toBe(404);
+    expect(await status(relocator.core.readNamespacedPersistentVolumeClaim({ namespace: ns, name: 'none' }))).toBe(404);
+    expect(await status(relocator.core.readPersistentVolume({ name: 'none' }))).toBe(404);
+    expect(await status(relocator.custom.getNamespacedCustomObject({ group: 'tekton.dev', version: 'v1', namespace: ns, plural: 'pipelineruns', name: 'none' }))).toBe(404);
+
+    const refused: [string, () => Promise<unknown>][] = [
+      ['delete a Deployment', () => relocator.apps.deleteNamespacedDeployment({ namespace: ns, name: 'd' })],
+      ['list secrets', () => relocator.core.listNamespacedSecret({ namespace: ns })],
+      ['read a secret', () => relocator.core.readNamespacedSecret({ namespace: ns, name: 'any' })],
+      ['patch a node', () => relocator.core.patchNode({ name: 'n', body: { spec: { unschedulable: true } } }, mergePatch)],
+      ['delete a StatefulSet', () => relocator.apps.deleteNamespacedStatefulSet({ namespace: ns, name: 'any' })],
+      ['create a pod', () => relocator.core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'q' }, spec: { containers: [{ name: 'c', image: 'x' }] } } })],
+      ['list statefulsets', () => relocator.apps.listNamespacedStatefulSet({ namespace: ns })],
+      ['delete a PipelineRun', () => relocator.custom.deleteNamespacedCustomObject({ group: 'tekton.dev', version: 'v1', namespace: ns, plural: 'pipelineruns', name: 'any' })],
+    ];
+    for (const [what, call] of refused) expect(await status(call()), what).toBe(403);
+    expect(await status(admin.apps.readNamespacedDeployment({ namespace: ns, name: 'd' }))).toBe(200);
+
+    // Last, the one destructive grant: deleting a pod.
+    expect(await status(relocator.core.deleteNamespacedPod({ namespace: ns, name: 'p' }))).toBe(200);
   });
 });

@@ -5,7 +5,11 @@
  * keeps it there.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KubernetesCluster } from '../../src/cluster/api.js';
+import { InvalidEventError } from '../../src/events/errors.js';
 import { onTriggerEvent } from '../../src/relocator/handlers.js';
+import { Relocator } from '../../src/relocator/relocator.js';
+import { fixtureFiles, fixtureJson } from '../unit/events/fixtures.js';
 import { createRelocator } from '../../src/relocator/runtime.js';
 import { eventually } from '../cluster/fixtures/clients.js';
 import { addTaint, setReady, setUnschedulable } from '../cluster/fixtures/nodes.js';
@@ -172,5 +176,29 @@ describe('relocating affinity assistants in local mode', () => {
     expect(still.metadata?.deletionTimestamp).toBeUndefined();
     await eventually('the dry-run to be recorded on the StatefulSet', () => s.eventReasons(ns, sts), (r) => r.includes('AssistantRelocationDryRun'));
     expect(await s.eventReasons(ns, sts)).not.toContain('AssistantDeleting');
+  });
+
+  it('takes no action at all on malformed events, and says which field was wrong', async () => {
+    const [a, b] = await s.pool('malformed', 2);
+    const { sts, ns, pod } = await s.assistant('malformed', { startOn: a!, others: [b!] });
+    const live = new KubernetesCluster(s.cp.kubeConfig('relocator'), { assistantSelector: TEST_CONFIG.assistantSelector });
+    const calls: string[] = [];
+    const counted = new Proxy(live, {
+      get: (target, prop, receiver) => {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? (...args: unknown[]) => (calls.push(String(prop)), (v as (...a: unknown[]) => unknown).apply(target, args)) : v;
+      },
+    });
+    const relocator = new Relocator({ cluster: counted, config: TEST_CONFIG, sinks: [] });
+    const corpus = fixtureFiles('malformed').filter((f) => f !== 'cases.json');
+    expect(corpus.length).toBeGreaterThanOrEqual(15);
+    for (const file of corpus) {
+      // Aimed at this very node where a node is named; any cluster call at all would be recorded.
+      const raw = JSON.parse(JSON.stringify(fixtureJson(`malformed/${file}`)).replaceAll('ip-10-0-12-34.eu-west-1.compute.internal', a!)) as unknown;
+      const err = await onTriggerEvent(raw, { relocator, cluster: 'test' }).catch((e: unknown) => e);
+      expect(err, file).toBeInstanceOf(InvalidEventError);
+    }
+    expect(calls).toEqual([]);
+    expect((await s.admin.core.readNamespacedPod({ namespace: ns, name: `${sts}-0` })).metadata?.uid).toBe(pod.metadata?.uid);
   });
 });

@@ -77,11 +77,11 @@ export class Scenario {
    */
   async assistant(
     pool: string,
-    o: { startOn: string; others: string[]; placement?: Placement; podTemplate?: AssistantPodTemplate },
+    o: { startOn: string; others: string[]; placement?: Placement; podTemplate?: AssistantPodTemplate; pipelineRun?: string },
   ): Promise<{ pr: PipelineRun; sts: string; pod: V1Pod; claim: string; ns: string }> {
     const ns = pool;
     await createNamespace(this.admin, ns).catch(() => undefined);
-    const pr = await createPipelineRun(this.admin, ns, `pr-${pool}`);
+    const pr = await createPipelineRun(this.admin, ns, o.pipelineRun ?? `pr-${pool}`);
     const claim = pvcNameFromWorkspaceBinding(undefined, 'source', pr.metadata.uid);
     await provisionVolume(this.admin, ns, claim, o.placement ?? { kind: 'anywhere' });
     const { setUnschedulable } = await import('../cluster/fixtures/nodes.js');

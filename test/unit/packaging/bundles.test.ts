@@ -35,7 +35,6 @@ const lambdaEnvironment = {
   EVENT_BUS_NAME: 'affinity-relocator-test',
   POWERTOOLS_SERVICE_NAME: 'affinity-relocator',
   POWERTOOLS_METRICS_NAMESPACE: 'AffinityRelocator',
-  NODE_OPTIONS: '--enable-source-maps',
 };
 
 const IMPORT = `
