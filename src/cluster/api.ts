@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import type { PipelineRunLike } from '../domain/assistant.js';
 import { selectorString } from '../domain/assistant.js';
 import type { ClusterPort, DeleteResult } from '../relocator/ports.js';
+import { enableKeepAlive } from './keep-alive.js';
 import { createLimiter } from './limit.js';
 import { httpStatusOf, withRetry } from './retry.js';
 
@@ -38,6 +39,7 @@ export class KubernetesCluster implements ClusterPort {
   private readonly component: string;
 
   constructor(kc: KubeConfig, o: KubernetesClusterOptions) {
+    enableKeepAlive(kc);
     this.core = kc.makeApiClient(CoreV1Api);
     this.apps = kc.makeApiClient(AppsV1Api);
     this.custom = kc.makeApiClient(CustomObjectsApi);

@@ -42,8 +42,8 @@ export class Relocator {
 
   /** Handles one trigger; returns one outcome per assistant looked at (none when there is none). */
   async handle(trigger: RelocationTrigger): Promise<Outcome[]> {
-    const nodes = await this.d.cluster.listNodes();
-    const candidates = await this.candidates(trigger, nodes);
+    const nodesRead = this.d.cluster.listNodes();
+    const [nodes, candidates] = await Promise.all([nodesRead, this.candidates(trigger, nodesRead)]);
     const outcomes: Outcome[] = [];
     const queue = [...candidates];
     const workers = Array.from({ length: Math.min(this.d.concurrency ?? 4, queue.length) }, async () => {
@@ -54,7 +54,7 @@ export class Relocator {
   }
 
   /** What the trigger points at, read live. */
-  private async candidates(trigger: RelocationTrigger, nodes: V1Node[]): Promise<Candidate[]> {
+  private async candidates(trigger: RelocationTrigger, nodesRead: Promise<V1Node[]>): Promise<Candidate[]> {
     const t = trigger.target;
     const fromPods = (pods: V1Pod[], expected?: Partial<ObservedPodRef>): Candidate[] =>
       pods.map((pod) => ({ pod, expected, ref: refOf(pod) }));
@@ -64,7 +64,7 @@ export class Relocator {
       case 'node':
         return fromPods(await this.d.cluster.listAssistantPods({ nodeName: t.node.name }), { nodeName: t.node.name });
       case 'instance': {
-        const node = nodes.find((n) => instanceIdOf(n) === t.instanceId);
+        const node = (await nodesRead).find((n) => instanceIdOf(n) === t.instanceId);
         if (!node?.metadata?.name) return [];
         const name = node.metadata.name;
         return fromPods(await this.d.cluster.listAssistantPods({ nodeName: name }), { nodeName: name });
@@ -99,26 +99,32 @@ export class Relocator {
     }
   }
 
+  /** Reads what the decision needs; independent reads run in parallel (latency is the product). */
   private async observe(c: Candidate, nodes: V1Node[]) {
     const pod = c.pod;
     const ns = pod?.metadata?.namespace ?? c.ref.namespace;
     const owner = controllerOf(pod?.metadata?.ownerReferences);
-    const statefulSet = owner?.kind === 'StatefulSet' ? await this.d.cluster.getStatefulSet(ns, owner.name) : undefined;
-    const prRef = controllerOf(statefulSet?.metadata?.ownerReferences);
-    const pipelineRun: PipelineRunLike | undefined =
-      prRef?.kind === 'PipelineRun' ? await this.d.cluster.getPipelineRun(ns, prRef.name, prRef.apiVersion) : undefined;
-    const volumes: V1PersistentVolume[] = [];
-    for (const claim of pod ? claimNamesOf(pod) : []) {
-      const pvc = await this.d.cluster.getPersistentVolumeClaim(ns, claim);
-      const pv = pvc?.spec?.volumeName ? await this.d.cluster.getPersistentVolume(pvc.spec.volumeName) : undefined;
-      if (pv) volumes.push(pv);
-    }
-    const nodeName = pod?.spec?.nodeName;
-    const node = nodes.find((n) => n.metadata?.name === nodeName);
-    const recentRelocations = statefulSet
-      ? await this.d.cluster.countEvents(statefulSet, [DELETE_EVENT_REASON], new Date(this.now().getTime() - this.d.config.loopGuardWindowMs))
-      : 0;
-    return { pod, node, statefulSet, pipelineRun, nodes, volumes, recentRelocations };
+    const ownedBySet = owner?.kind === 'StatefulSet';
+    const since = new Date(this.now().getTime() - this.d.config.loopGuardWindowMs);
+    const [chain, volumes, recentRelocations] = await Promise.all([
+      (async () => {
+        const statefulSet = ownedBySet ? await this.d.cluster.getStatefulSet(ns, owner.name) : undefined;
+        const prRef = controllerOf(statefulSet?.metadata?.ownerReferences);
+        const pipelineRun: PipelineRunLike | undefined =
+          prRef?.kind === 'PipelineRun' ? await this.d.cluster.getPipelineRun(ns, prRef.name, prRef.apiVersion) : undefined;
+        return { statefulSet, pipelineRun };
+      })(),
+      Promise.all(
+        (pod ? claimNamesOf(pod) : []).map(async (claim) => {
+          const pvc = await this.d.cluster.getPersistentVolumeClaim(ns, claim);
+          return pvc?.spec?.volumeName ? this.d.cluster.getPersistentVolume(pvc.spec.volumeName) : undefined;
+        }),
+      ).then((pvs) => pvs.filter((pv): pv is V1PersistentVolume => pv !== undefined)),
+      // Events are keyed by the StatefulSet's uid, which the pod's owner reference already gives.
+      ownedBySet ? this.d.cluster.countEvents({ metadata: { namespace: ns, uid: owner.uid } }, [DELETE_EVENT_REASON], since) : Promise.resolve(0),
+    ]);
+    const node = nodes.find((n) => n.metadata?.name === pod?.spec?.nodeName);
+    return { pod, node, ...chain, nodes, volumes, recentRelocations };
   }
 
   private async act(
@@ -148,8 +154,12 @@ export class Relocator {
       const verdict = result === 'deleted' ? 'the apiserver accepted it in dry-run' : `the apiserver answered ${result}`;
       return { ...base, kind: 'skipped', reason: 'dry-run', message: `dry-run: would ${decision.message} (${verdict})`, ...reasonsOf(decision), dryRun: true };
     }
-    if (sts) await this.d.cluster.recordEvent(sts, { type: 'Normal', reason: DELETE_EVENT_REASON, message: decision.message });
-    const result = await this.d.cluster.deletePod(ns, name, { uid: decision.podUid, force: decision.force, dryRun: false });
+    // The loop guard's record and the delete go out together: waiting for the Event first would add a
+    // round trip to every relocation, and a lost record only makes the guard one count more lenient.
+    const [result] = await Promise.all([
+      this.d.cluster.deletePod(ns, name, { uid: decision.podUid, force: decision.force, dryRun: false }),
+      sts ? this.d.cluster.recordEvent(sts, { type: 'Normal', reason: DELETE_EVENT_REASON, message: decision.message }) : undefined,
+    ]);
     const deleteLatencyMs = this.now().getTime() - new Date(trigger.observedAt).getTime();
     if (result === 'not-found') {
       return { ...base, kind: 'skipped', reason: 'gone', message: `${ns}/${name} disappeared before it could be deleted`, ...reasonsOf(decision) };
