@@ -47,6 +47,8 @@ export async function runDemo(config: RelocatorConfig): Promise<number> {
         cluster: 'local',
         onEvent: (type, detail) => line(`event "${type}" ${summarise(detail)}`),
         onOutcome: (o) => {
+          // Routine skips (a healthy node, an event about the pod just replaced) would bury the story.
+          if (o.kind === 'skipped' && ['healthy', 'stale', 'gone'].includes(o.reason)) return;
           line(describeOutcome(o));
           if (o.kind !== 'skipped' || o.reason === 'dry-run') resolve();
         },

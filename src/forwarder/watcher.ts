@@ -50,6 +50,7 @@ export class ClusterWatcher {
     this.nodes.on('delete', (n) => this.emitNode(this.detector.forgetNode(n)));
     for (const inf of [this.pods, this.nodes] as const) {
       inf.on('error', (e: unknown) => {
+        if (this.stopped) return; // stop() aborts the watches: not an error
         this.o.onError?.(e);
         // client-node informers stop on error: restart after a pause (the relist covers the gap).
         if (!this.stopped) setTimeout(() => void inf.start().catch((err: unknown) => this.o.onError?.(err)), 1_000);
