@@ -31,6 +31,7 @@ export class ClusterWatcher {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private stopped = false;
   private readonly now: () => Date;
+  private readonly counters = { lists: 0, watchErrors: 0, published: 0 };
 
   constructor(private readonly o: WatcherOptions) {
     this.detector = new TransitionDetector(o.config);
@@ -40,8 +41,9 @@ export class ClusterWatcher {
   async start(): Promise<void> {
     const core = this.o.kc.makeApiClient(CoreV1Api);
     const labelSelector = selectorString(this.o.assistantSelector);
-    this.pods = makeInformer(this.o.kc, '/api/v1/pods', () => core.listPodForAllNamespaces({ labelSelector }), labelSelector);
-    this.nodes = makeInformer(this.o.kc, '/api/v1/nodes', () => core.listNode());
+    // Each list is a (re)sync: at start, and after a watch ended in an error or 410 Gone.
+    this.pods = makeInformer(this.o.kc, '/api/v1/pods', () => (this.counters.lists++, core.listPodForAllNamespaces({ labelSelector })), labelSelector);
+    this.nodes = makeInformer(this.o.kc, '/api/v1/nodes', () => (this.counters.lists++, core.listNode()));
     this.pods.on('add', (p) => this.onPod(this.detector.observePod(p)));
     this.pods.on('update', (p) => this.onPod(this.detector.observePod(p)));
     this.pods.on('delete', (p) => this.onPod(this.detector.forgetPod(p)));
@@ -51,6 +53,7 @@ export class ClusterWatcher {
     for (const inf of [this.pods, this.nodes] as const) {
       inf.on('error', (e: unknown) => {
         if (this.stopped) return; // stop() aborts the watches: not an error
+        this.counters.watchErrors++;
         this.o.onError?.(e);
         // client-node informers stop on error: restart after a pause (the relist covers the gap).
         if (!this.stopped) setTimeout(() => void inf.start().catch((err: unknown) => this.o.onError?.(err)), 1_000);
@@ -59,6 +62,11 @@ export class ClusterWatcher {
     // Pods first: a node transition is published only when the node hosts an assistant.
     await this.pods.start();
     await this.nodes.start();
+  }
+
+  /** Lists (initial syncs and relists), watch errors, and entries handed to the publisher. */
+  stats(): { lists: number; watchErrors: number; published: number } {
+    return { ...this.counters };
   }
 
   async stop(): Promise<void> {
@@ -130,6 +138,7 @@ export class ClusterWatcher {
   }
 
   private publish(entry: ReturnType<typeof toPutEventsEntry>): void {
+    this.counters.published++;
     this.o.publisher.publish([entry]).catch((e: unknown) => this.o.onError?.(e));
   }
 }
