@@ -7,10 +7,11 @@
  *   npm run bench -- bundles      # only the named ones
  */
 import { bundles } from './bundles.js';
+import { forwarder } from './forwarder.js';
 import { relocation } from './relocation.js';
 import { type Bench, type Result, formatTable, writeResults } from './lib.js';
 
-const benches: Bench[] = [bundles, relocation];
+const benches: Bench[] = [bundles, relocation, forwarder];
 
 async function main(args: string[]): Promise<void> {
   const unknown = args.filter((a) => !benches.some((b) => b.name === a));

@@ -8,7 +8,7 @@ import { type PutEventsEntry } from '../../src/events/contract.js';
 import { parseTriggerEvent } from '../../src/events/parse.js';
 import { ClusterWatcher } from '../../src/forwarder/watcher.js';
 import { eventually, mergePatch } from '../cluster/fixtures/clients.js';
-import { addTaint, createNode, setUnschedulable } from '../cluster/fixtures/nodes.js';
+import { addTaint, setUnschedulable } from '../cluster/fixtures/nodes.js';
 import { Scenario, TEST_CONFIG } from './support.js';
 
 let s: Scenario;
