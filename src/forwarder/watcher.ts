@@ -56,7 +56,7 @@ export class ClusterWatcher {
         this.counters.watchErrors++;
         this.o.onError?.(e);
         // client-node informers stop on error: restart after a pause (the relist covers the gap).
-        if (!this.stopped) setTimeout(() => void inf.start().catch((err: unknown) => this.o.onError?.(err)), 1_000);
+        if (!this.stopped) setTimeout(() => !this.stopped && void inf.start().catch((err: unknown) => this.o.onError?.(err)), 1_000);
       });
     }
     // Pods first: a node transition is published only when the node hosts an assistant.
