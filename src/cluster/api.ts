@@ -1,24 +1,31 @@
 /**
- * The few Kubernetes calls the relocator makes, on @kubernetes/client-node 1.x. Every call is retried
- * on 429/5xx/network errors and passes through one concurrency limiter; 404 becomes `undefined` and, on
- * delete, 404/409 are outcomes, not errors.
+ * The few Kubernetes calls the relocator makes, as plain JSON requests (./http.ts) authenticated by a
+ * client-node KubeConfig. Every call is retried on 429/5xx/network errors and passes through one
+ * concurrency limiter; 404 becomes `undefined` and, on delete, 404/409 are outcomes, not errors.
+ *
+ * The objects returned are the API server's JSON as is: timestamps are RFC 3339 strings, not the Date
+ * objects client-node's generated clients would make of them, although the model types (type-only
+ * imports, nothing of client-node's generated code is bundled) say Date. Consumers go through
+ * `new Date(x)` or truthiness, which both accept.
  */
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  type KubeConfig,
-  type V1Node,
-  type V1PersistentVolume,
-  type V1PersistentVolumeClaim,
-  type V1Pod,
-  type V1StatefulSet,
+import type {
+  CoreV1EventList,
+  CoreV1Event,
+  KubeConfig,
+  V1DeleteOptions,
+  V1Node,
+  V1NodeList,
+  V1PersistentVolume,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1PodList,
+  V1StatefulSet,
 } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import type { PipelineRunLike } from '../domain/assistant.js';
 import { selectorString } from '../domain/assistant.js';
 import type { ClusterPort, DeleteResult } from '../relocator/ports.js';
-import { enableKeepAlive } from './keep-alive.js';
+import { KubeHttpClient, type KubeRequest, segment as seg } from './http.js';
 import { createLimiter } from './limit.js';
 import { httpStatusOf, withRetry } from './retry.js';
 
@@ -31,32 +38,27 @@ export interface KubernetesClusterOptions {
 }
 
 export class KubernetesCluster implements ClusterPort {
-  private readonly core: CoreV1Api;
-  private readonly apps: AppsV1Api;
-  private readonly custom: CustomObjectsApi;
+  private readonly http: KubeHttpClient;
   private readonly limit: <T>(fn: () => Promise<T>) => Promise<T>;
   private readonly selector: string;
   private readonly component: string;
 
   constructor(kc: KubeConfig, o: KubernetesClusterOptions) {
-    enableKeepAlive(kc);
-    this.core = kc.makeApiClient(CoreV1Api);
-    this.apps = kc.makeApiClient(AppsV1Api);
-    this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.http = new KubeHttpClient(kc);
     this.limit = createLimiter(o.maxConcurrency ?? 8);
     this.selector = selectorString(o.assistantSelector);
     this.component = o.component ?? 'affinity-relocator';
   }
 
   /** Retries outside the limiter, so a request sleeping in backoff does not hold a slot. */
-  private call<T>(fn: () => Promise<T>, retry?: Parameters<typeof withRetry>[1]): Promise<T> {
-    return withRetry(() => this.limit(fn), retry);
+  private call<T>(r: KubeRequest, retry?: Parameters<typeof withRetry>[1]): Promise<T> {
+    return withRetry(() => this.limit(() => this.http.request<T>(r)), retry);
   }
 
   /** The object, or undefined on 404. */
-  private async read<T>(fn: () => Promise<T>): Promise<T | undefined> {
+  private async read<T>(path: string): Promise<T | undefined> {
     try {
-      return await this.call(fn);
+      return await this.call<T>({ method: 'GET', path });
     } catch (e) {
       if (httpStatusOf(e) === 404) return undefined;
       throw e;
@@ -64,55 +66,51 @@ export class KubernetesCluster implements ClusterPort {
   }
 
   getNode(name: string): Promise<V1Node | undefined> {
-    return this.read(() => this.core.readNode({ name }));
+    return this.read(`/api/v1/nodes/${seg(name)}`);
   }
 
   async listNodes(): Promise<V1Node[]> {
-    return (await this.call(() => this.core.listNode())).items;
+    return (await this.call<V1NodeList>({ method: 'GET', path: '/api/v1/nodes' })).items;
   }
 
   async listAssistantPods(o: { nodeName?: string } = {}): Promise<V1Pod[]> {
     const fieldSelector = o.nodeName ? `spec.nodeName=${o.nodeName}` : undefined;
-    return (await this.call(() => this.core.listPodForAllNamespaces({ labelSelector: this.selector, fieldSelector }))).items;
+    const list = await this.call<V1PodList>({ method: 'GET', path: '/api/v1/pods', query: { labelSelector: this.selector, fieldSelector } });
+    return list.items;
   }
 
   getPod(namespace: string, name: string): Promise<V1Pod | undefined> {
-    return this.read(() => this.core.readNamespacedPod({ namespace, name }));
+    return this.read(`/api/v1/namespaces/${seg(namespace)}/pods/${seg(name)}`);
   }
 
   getStatefulSet(namespace: string, name: string): Promise<V1StatefulSet | undefined> {
-    return this.read(() => this.apps.readNamespacedStatefulSet({ namespace, name }));
+    return this.read(`/apis/apps/v1/namespaces/${seg(namespace)}/statefulsets/${seg(name)}`);
   }
 
   getPipelineRun(namespace: string, name: string, apiVersion: string): Promise<PipelineRunLike | undefined> {
     const [group = 'tekton.dev', version = 'v1'] = apiVersion.split('/');
-    return this.read(
-      () => this.custom.getNamespacedCustomObject({ group, version, namespace, plural: 'pipelineruns', name }) as Promise<PipelineRunLike>,
-    );
+    return this.read(`/apis/${seg(group)}/${seg(version)}/namespaces/${seg(namespace)}/pipelineruns/${seg(name)}`);
   }
 
   getPersistentVolumeClaim(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined> {
-    return this.read(() => this.core.readNamespacedPersistentVolumeClaim({ namespace, name }));
+    return this.read(`/api/v1/namespaces/${seg(namespace)}/persistentvolumeclaims/${seg(name)}`);
   }
 
   getPersistentVolume(name: string): Promise<V1PersistentVolume | undefined> {
-    return this.read(() => this.core.readPersistentVolume({ name }));
+    return this.read(`/api/v1/persistentvolumes/${seg(name)}`);
   }
 
   async deletePod(namespace: string, name: string, o: { uid: string; force: boolean; dryRun: boolean }): Promise<DeleteResult> {
     try {
-      await this.call(() =>
-        this.core.deleteNamespacedPod({
-          namespace,
-          name,
-          // With a body the apiserver takes DeleteOptions from the body alone and ignores query
-          // parameters: the precondition, the grace period and dryRun all go here.
-          body: {
-            preconditions: { uid: o.uid },
-            ...(o.force ? { gracePeriodSeconds: 0 } : {}),
-            ...(o.dryRun ? { dryRun: ['All'] } : {}),
-          },
-        }),
+      // With a body the apiserver takes DeleteOptions from the body alone and ignores query
+      // parameters: the precondition, the grace period and dryRun all go here.
+      const body: V1DeleteOptions = {
+        preconditions: { uid: o.uid },
+        ...(o.force ? { gracePeriodSeconds: 0 } : {}),
+        ...(o.dryRun ? { dryRun: ['All'] } : {}),
+      };
+      await this.call(
+        { method: 'DELETE', path: `/api/v1/namespaces/${seg(namespace)}/pods/${seg(name)}`, body },
         // Only 429 proves the apiserver did not act: after a dropped connection or a 5xx the delete may
         // have happened, and a retry would report the pod as gone or replaced instead of confirming it.
         { isRetryable: (e) => httpStatusOf(e) === 429 },
@@ -129,33 +127,29 @@ export class KubernetesCluster implements ClusterPort {
   async recordEvent(sts: V1StatefulSet, e: { type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<void> {
     const namespace = sts.metadata?.namespace ?? 'default';
     const now = new Date();
-    const create = () =>
-      this.core.createNamespacedEvent({
+    const body: CoreV1Event = {
+      metadata: { name: `${sts.metadata?.name}.${now.getTime().toString(16)}${randomBytes(3).toString('hex')}`, namespace },
+      involvedObject: {
+        apiVersion: 'apps/v1',
+        kind: 'StatefulSet',
+        name: sts.metadata?.name,
         namespace,
-        body: {
-          metadata: { name: `${sts.metadata?.name}.${now.getTime().toString(16)}${randomBytes(3).toString('hex')}`, namespace },
-          involvedObject: {
-            apiVersion: 'apps/v1',
-            kind: 'StatefulSet',
-            name: sts.metadata?.name,
-            namespace,
-            uid: sts.metadata?.uid,
-            resourceVersion: sts.metadata?.resourceVersion,
-          },
-          type: e.type,
-          reason: e.reason,
-          // The API caps an Event message at 1 KiB.
-          message: e.message.length > 1024 ? `${e.message.slice(0, 1021)}...` : e.message,
-          source: { component: this.component },
-          reportingComponent: this.component,
-          reportingInstance: this.component,
-          firstTimestamp: now,
-          lastTimestamp: now,
-          count: 1,
-        },
-      });
+        uid: sts.metadata?.uid,
+        resourceVersion: sts.metadata?.resourceVersion,
+      },
+      type: e.type,
+      reason: e.reason,
+      // The API caps an Event message at 1 KiB.
+      message: e.message.length > 1024 ? `${e.message.slice(0, 1021)}...` : e.message,
+      source: { component: this.component },
+      reportingComponent: this.component,
+      reportingInstance: this.component,
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+    };
     try {
-      await this.call(create);
+      await this.call({ method: 'POST', path: `/api/v1/namespaces/${seg(namespace)}/events`, body });
     } catch (e) {
       // The name is fixed before the first attempt: 409 means an earlier attempt was stored.
       if (httpStatusOf(e) !== 409) throw e;
@@ -164,9 +158,11 @@ export class KubernetesCluster implements ClusterPort {
 
   async countEvents(sts: V1StatefulSet, reasons: string[], since: Date): Promise<number> {
     const namespace = sts.metadata?.namespace ?? 'default';
-    const list = await this.call(() =>
-      this.core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.uid=${sts.metadata?.uid}` }),
-    );
+    const list = await this.call<CoreV1EventList>({
+      method: 'GET',
+      path: `/api/v1/namespaces/${seg(namespace)}/events`,
+      query: { fieldSelector: `involvedObject.uid=${sts.metadata?.uid}` },
+    });
     return list.items.filter((ev) => {
       const at = ev.lastTimestamp ?? ev.eventTime ?? ev.metadata?.creationTimestamp;
       return reasons.includes(ev.reason ?? '') && ev.source?.component === this.component && !!at && new Date(at) >= since;
