@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Outcome } from '../domain/outcome.js';
 import { ASSISTANT_POD_CHANGED, NODE_SCHEDULABILITY_CHANGED, type PutEventsEntry, RELOCATION_REQUESTED } from '../events/contract.js';
 import type { Publisher } from '../forwarder/publisher.js';
+import { objectKey } from '../forwarder/put-events-entry.js';
 
 /** serverless.yml's rules: detail-type -> function. */
 export const ROUTES: Record<string, 'on-node-event' | 'on-pod-event'> = {
@@ -45,7 +46,7 @@ export class LocalBus implements Publisher {
       };
       const route = ROUTES[e.DetailType];
       if (!route) continue; // no rule matches: EventBridge drops it too
-      this.enqueue(coalescingKey(event.detail), route, event);
+      this.enqueue(objectKey(e), route, event);
     }
   }
 
@@ -73,11 +74,4 @@ export class LocalBus implements Publisher {
     });
     this.running.set(key, run);
   }
-}
-
-function coalescingKey(detail: unknown): string {
-  const d = detail as { node?: { name?: string }; pod?: { namespace?: string; name?: string } };
-  if (d.node?.name) return `node/${d.node.name}`;
-  if (d.pod?.name) return `pod/${d.pod.namespace}/${d.pod.name}`;
-  return `other/${randomUUID()}`;
 }
