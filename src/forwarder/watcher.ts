@@ -3,7 +3,7 @@
  * of the contract. Node transitions are published only for nodes that host an assistant. Used by local
  * mode now and by the in-cluster forwarder.
  */
-import { CoreV1Api, type Informer, type KubeConfig, makeInformer, type ObjectCache, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import type { KubeConfig, V1Node, V1Pod } from '@kubernetes/client-node';
 import { selectorString } from '../domain/assistant.js';
 import type { SchedulabilityConfig } from '../domain/config.js';
 import { assistantPodChangedDetail } from '../events/assistant-pod-changed.js';
@@ -11,6 +11,7 @@ import { ASSISTANT_POD_CHANGED, NODE_SCHEDULABILITY_CHANGED } from '../events/co
 import { toPutEventsEntry } from '../events/inbound.js';
 import { nodeSchedulabilityChangedDetail } from '../events/node-schedulability-changed.js';
 import type { Publisher } from './publisher.js';
+import { SlimInformer } from './slim-informer.js';
 import { type NodeTransition, type PodTransition, TransitionDetector } from './transitions.js';
 
 export interface WatcherOptions {
@@ -26,12 +27,12 @@ export interface WatcherOptions {
 
 export class ClusterWatcher {
   private readonly detector: TransitionDetector;
-  private pods!: Informer<V1Pod> & ObjectCache<V1Pod>;
-  private nodes!: Informer<V1Node> & ObjectCache<V1Node>;
+  private pods!: SlimInformer<V1Pod>;
+  private nodes!: SlimInformer<V1Node>;
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private stopped = false;
   private readonly now: () => Date;
-  private readonly counters = { lists: 0, watchErrors: 0, published: 0 };
+  private readonly counters = { watchErrors: 0, published: 0 };
 
   constructor(private readonly o: WatcherOptions) {
     this.detector = new TransitionDetector(o.config);
@@ -39,34 +40,38 @@ export class ClusterWatcher {
   }
 
   async start(): Promise<void> {
-    const core = this.o.kc.makeApiClient(CoreV1Api);
     const labelSelector = selectorString(this.o.assistantSelector);
-    // Each list is a (re)sync: at start, and after a watch ended in an error or 410 Gone.
-    this.pods = makeInformer(this.o.kc, '/api/v1/pods', () => (this.counters.lists++, core.listPodForAllNamespaces({ labelSelector })), labelSelector);
-    this.nodes = makeInformer(this.o.kc, '/api/v1/nodes', () => (this.counters.lists++, core.listNode()));
-    this.pods.on('add', (p) => this.onPod(this.detector.observePod(p)));
-    this.pods.on('update', (p) => this.onPod(this.detector.observePod(p)));
-    this.pods.on('delete', (p) => this.onPod(this.detector.forgetPod(p)));
-    this.nodes.on('add', (n) => this.onNode(n));
-    this.nodes.on('update', (n) => this.onNode(n));
-    this.nodes.on('delete', (n) => this.emitNode(this.detector.forgetNode(n)));
-    for (const inf of [this.pods, this.nodes] as const) {
-      inf.on('error', (e: unknown) => {
-        if (this.stopped) return; // stop() aborts the watches: not an error
-        this.counters.watchErrors++;
-        this.o.onError?.(e);
-        // client-node informers stop on error: restart after a pause (the relist covers the gap).
-        if (!this.stopped) setTimeout(() => !this.stopped && void inf.start().catch((err: unknown) => this.o.onError?.(err)), 1_000);
-      });
-    }
+    const onError = (e: unknown) => {
+      if (this.stopped) return; // stop() aborts the watches: not an error
+      this.counters.watchErrors++;
+      this.o.onError?.(e);
+    };
+    this.pods = new SlimInformer<V1Pod>({
+      kc: this.o.kc,
+      path: '/api/v1/pods',
+      labelSelector,
+      slim: slimPod,
+      onUpsert: (p) => this.onPod(this.detector.observePod(p)),
+      onDelete: (p) => this.onPod(this.detector.forgetPod(p)),
+      onError,
+    });
+    this.nodes = new SlimInformer<V1Node>({
+      kc: this.o.kc,
+      path: '/api/v1/nodes',
+      slim: slimNode,
+      onUpsert: (n) => this.onNode(n),
+      onDelete: (n) => this.emitNode(this.detector.forgetNode(n)),
+      onError,
+    });
     // Pods first: a node transition is published only when the node hosts an assistant.
     await this.pods.start();
+    if (this.stopped) return;
     await this.nodes.start();
   }
 
   /** Lists (initial syncs and relists), watch errors, and entries handed to the publisher. */
   stats(): { lists: number; watchErrors: number; published: number } {
-    return { ...this.counters };
+    return { ...this.counters, lists: (this.pods?.counters.lists ?? 0) + (this.nodes?.counters.lists ?? 0) };
   }
 
   async stop(): Promise<void> {
@@ -141,4 +146,28 @@ export class ClusterWatcher {
     this.counters.published++;
     this.o.publisher.publish([entry]).catch((e: unknown) => this.o.onError?.(e));
   }
+}
+
+/** What the forwarder decides on about a node: identity, cordon, taints, providerID, Ready. */
+export function slimNode(raw: unknown): V1Node {
+  const n = raw as V1Node;
+  return {
+    metadata: {
+      name: n.metadata?.name,
+      uid: n.metadata?.uid,
+      resourceVersion: n.metadata?.resourceVersion,
+      ...(n.metadata?.deletionTimestamp ? { deletionTimestamp: n.metadata.deletionTimestamp } : {}),
+    },
+    spec: { unschedulable: n.spec?.unschedulable, taints: n.spec?.taints, providerID: n.spec?.providerID },
+    status: { conditions: (n.status?.conditions ?? []).filter((c) => c.type === 'Ready') },
+  };
+}
+
+/** What the forwarder decides on about an assistant pod: identity and node. */
+export function slimPod(raw: unknown): V1Pod {
+  const p = raw as V1Pod;
+  return {
+    metadata: { name: p.metadata?.name, namespace: p.metadata?.namespace, uid: p.metadata?.uid, resourceVersion: p.metadata?.resourceVersion },
+    spec: { nodeName: p.spec?.nodeName, containers: [] },
+  };
 }

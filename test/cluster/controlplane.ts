@@ -39,6 +39,8 @@ export interface ControlPlaneOptions {
   readyTimeoutMs?: number;
   /** Extra kube-controller-manager flags (e.g. `--controllers=...`). */
   controllerManagerArgs?: string[];
+  /** Extra kube-apiserver flags (e.g. `--disable-admission-plugins=...`). */
+  apiserverArgs?: string[];
   /** Keep the work directory (certificates, logs, etcd data) after stop, for debugging. */
   keepWorkDir?: boolean;
   /** Run the kubelet stand-in (kubelets.ts) for the fake nodes; default true. */
@@ -113,6 +115,16 @@ export class ControlPlane {
   async restartApiserver(): Promise<void> {
     await this.procs.get('kube-apiserver')?.stop();
     await this.startApiserver();
+  }
+
+  /**
+   * Writes a marker to etcd and compacts its history up to it: every resourceVersion a watcher holds
+   * has then expired, and its next watch gets 410 Gone. Returns the compacted revision.
+   */
+  compactEtcd(): number {
+    const r = spawnSync(this.binary, ['etcd-compact', `--endpoint=http://127.0.0.1:${this.ports.etcd}`], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`etcd-compact failed: ${r.stderr || r.error?.message}`);
+    return Number(r.stdout.trim());
   }
 
   /** Stops every component (reverse start order), then removes the work directory. Idempotent. */
@@ -227,6 +239,7 @@ export class ControlPlane {
       '--endpoint-reconciler-type=none',
       '--shutdown-delay-duration=0s',
       '--profiling=false',
+      ...(this.options.apiserverArgs ?? []),
     ]);
     await waitUntilReady(apiserver, () => this.adminOk('/readyz'), this.options.readyTimeoutMs ?? 90_000);
   }

@@ -23,7 +23,7 @@ import (
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 )
 
-const usage = "usage: controlplane etcd|apiserver|scheduler|controller-manager|certs|version [flags]"
+const usage = "usage: controlplane etcd|etcd-compact|apiserver|scheduler|controller-manager|certs|version [flags]"
 
 func main() {
 	if len(os.Args) < 2 {
@@ -39,6 +39,8 @@ func main() {
 		os.Exit(runEtcd(rest))
 	case "certs":
 		os.Exit(runCerts(rest))
+	case "etcd-compact":
+		os.Exit(runCompact(rest))
 	case "apiserver":
 		os.Exit(cli.Run(apiserver.NewAPIServerCommand()))
 	case "scheduler":

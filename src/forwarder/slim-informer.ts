@@ -1,0 +1,172 @@
+/**
+ * List + watch of one resource that keeps only what the forwarder decides on. client-node's informer
+ * caches whole objects, and a Node carries its image list, addresses and every condition: at 5,000
+ * nodes and 10,000 assistant pods that cache alone pushed the forwarder past its 200 MB budget. Here
+ * each object is reduced by `slim` before it is stored or handed on.
+ *
+ * Semantics (those of client-go's reflector): list, then watch from the list's resourceVersion with
+ * bookmarks; a watch that ends normally is resumed from the last resourceVersion seen; 410 Gone (an
+ * expired resourceVersion) relists, and the relist reports objects deleted meanwhile as deletions; any
+ * other failure is reported and retried with capped exponential backoff.
+ */
+import { type KubeConfig, Watch } from '@kubernetes/client-node';
+import { KubeHttpClient } from '../cluster/http.js';
+import { httpStatusOf } from '../cluster/retry.js';
+
+export interface ObjectMeta {
+  metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string };
+}
+
+export interface SlimInformerOptions<T extends ObjectMeta> {
+  kc: KubeConfig;
+  /** Collection path, e.g. /api/v1/nodes. */
+  path: string;
+  labelSelector?: string;
+  slim: (raw: unknown) => T;
+  onUpsert: (obj: T, previous: T | undefined) => void;
+  onDelete: (obj: T) => void;
+  onError?: (e: unknown) => void;
+}
+
+interface List {
+  items?: unknown[];
+  metadata?: { resourceVersion?: string };
+}
+
+const keyOf = (o: ObjectMeta): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+
+export class SlimInformer<T extends ObjectMeta> {
+  private readonly objects = new Map<string, T>();
+  private readonly http: KubeHttpClient;
+  private readonly watch: Watch;
+  private resourceVersion = '';
+  private stopped = false;
+  private abort: AbortController | undefined;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  /** Lists done (the first sync, and one per 410) and watch failures. */
+  readonly counters = { lists: 0, failures: 0 };
+
+  constructor(private readonly o: SlimInformerOptions<T>) {
+    this.http = new KubeHttpClient(o.kc);
+    this.watch = new Watch(o.kc);
+  }
+
+  get(name: string, namespace = ''): T | undefined {
+    return this.objects.get(`${namespace}/${name}`);
+  }
+
+  list(): T[] {
+    return [...this.objects.values()];
+  }
+
+  /** Resolves after the first list (the cache is synced); keeps watching until stop(). */
+  async start(): Promise<void> {
+    await this.relist();
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abort?.abort();
+    this.wake?.();
+    await this.loop;
+  }
+
+  private async relist(): Promise<void> {
+    const list = await this.http.request<List>({
+      method: 'GET',
+      path: this.o.path,
+      query: { labelSelector: this.o.labelSelector },
+    });
+    this.counters.lists++;
+    const seen = new Set<string>();
+    for (const raw of list.items ?? []) {
+      const obj = this.o.slim(raw);
+      seen.add(keyOf(obj));
+      this.upsert(obj);
+    }
+    for (const [key, obj] of this.objects) {
+      if (!seen.has(key)) {
+        this.objects.delete(key);
+        this.o.onDelete(obj);
+      }
+    }
+    this.resourceVersion = list.metadata?.resourceVersion ?? '';
+  }
+
+  private upsert(obj: T): void {
+    const key = keyOf(obj);
+    const previous = this.objects.get(key);
+    // A replay of what is cached (a relist, a re-sent event) changes nothing.
+    if (previous && previous.metadata?.resourceVersion === obj.metadata?.resourceVersion) return;
+    this.objects.set(key, obj);
+    this.o.onUpsert(obj, previous);
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      try {
+        if (!this.resourceVersion) await this.relist();
+        await this.watchOnce();
+        failures = 0;
+      } catch (e) {
+        if (this.stopped) return;
+        if (httpStatusOf(e) === 410 || (e as { statusCode?: number }).statusCode === 410) {
+          this.resourceVersion = '';
+          continue;
+        }
+        this.counters.failures++;
+        this.o.onError?.(e);
+        failures++;
+        await this.pause(Math.min(30_000, 250 * 2 ** Math.min(failures, 7)));
+      }
+    }
+  }
+
+  private watchOnce(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const done = (err: unknown) => (err && !this.stopped ? reject(err) : resolve());
+      this.watch
+        .watch(
+          this.o.path,
+          { resourceVersion: this.resourceVersion, allowWatchBookmarks: true, labelSelector: this.o.labelSelector },
+          (phase: string, raw: { code?: number; metadata?: { resourceVersion?: string } }) => {
+            if (phase === 'ERROR') {
+              // 410 arrives as an ERROR event; the stream then ends and run() relists.
+              if (raw.code === 410) this.resourceVersion = '';
+              return;
+            }
+            if (phase === 'BOOKMARK') {
+              this.resourceVersion = raw.metadata?.resourceVersion ?? this.resourceVersion;
+              return;
+            }
+            const obj = this.o.slim(raw);
+            if (phase === 'DELETED') {
+              this.objects.delete(keyOf(obj));
+              this.o.onDelete(obj);
+            } else {
+              this.upsert(obj);
+            }
+            this.resourceVersion = obj.metadata?.resourceVersion ?? this.resourceVersion;
+          },
+          done,
+        )
+        .then((ac) => {
+          this.abort = ac;
+          if (this.stopped) ac.abort();
+        }, reject);
+    });
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+}
