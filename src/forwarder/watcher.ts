@@ -33,6 +33,7 @@ export class ClusterWatcher {
   private stopped = false;
   private readonly now: () => Date;
   private readonly counters = { watchErrors: 0, published: 0 };
+  private podsSynced = false;
 
   constructor(private readonly o: WatcherOptions) {
     this.detector = new TransitionDetector(o.config);
@@ -51,7 +52,13 @@ export class ClusterWatcher {
       path: '/api/v1/pods',
       labelSelector,
       slim: slimPod,
-      onUpsert: (p) => this.onPod(this.detector.observePod(p)),
+      // The first list records where the assistants are without publishing them: a start or a
+      // failover must not send one event per assistant in the cluster (10,000 Lambda invocations); an
+      // assistant on a bad node is covered by that node's transition, published on first sight.
+      onUpsert: (p) => {
+        const t = this.detector.observePod(p);
+        if (this.podsSynced) this.onPod(t);
+      },
       onDelete: (p) => this.onPod(this.detector.forgetPod(p)),
       onError,
     });
@@ -65,6 +72,7 @@ export class ClusterWatcher {
     });
     // Pods first: a node transition is published only when the node hosts an assistant.
     await this.pods.start();
+    this.podsSynced = true;
     if (this.stopped) return;
     await this.nodes.start();
   }

@@ -14,7 +14,8 @@ import type { FlushResult, PublisherStats } from '../../src/forwarder/eventbridg
 import { type LeaderElectionTimings, LeaderElector, type LeaseApi } from '../../src/forwarder/leader.js';
 import { type Forwarder, type ForwarderPublisher, type Log, startForwarder } from '../../src/forwarder/main.js';
 import { ControlPlane, RELOCATOR_GROUP } from '../cluster/controlplane.js';
-import { type Clients, clientsFor, eventually, statusOf } from '../cluster/fixtures/clients.js';
+import { type Clients, clientsFor, eventually, mergePatch, statusOf } from '../cluster/fixtures/clients.js';
+import { createNode } from '../cluster/fixtures/nodes.js';
 import { createNamespace } from '../cluster/fixtures/pods.js';
 
 const TIMINGS: LeaderElectionTimings = { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 250 };
@@ -317,6 +318,14 @@ class RecordingPublisher implements ForwarderPublisher {
     return { depth: 0, inFlight: 0, oldestAgeMs: 0, observed: n, emitted: n, coalesced: 0, dropped: 0, retried: 0, calls: n, callFailures: {}, entryFailures: {} };
   }
 
+  /** "name Code+Code" for every node event. */
+  nodeChanges(): string[] {
+    return this.entries
+      .filter((e) => e.DetailType === 'Node Schedulability Changed')
+      .map((e) => JSON.parse(e.Detail) as { node: { name: string }; reasons: { code: string }[] })
+      .map((d) => `${d.node.name} ${d.reasons.map((r) => r.code).join('+')}`);
+  }
+
   /** "bound ns/name" for every assistant pod event. */
   podChanges(): string[] {
     return this.entries
@@ -359,7 +368,7 @@ describe('the forwarder', () => {
     });
     await eventually('the ClusterRole to take effect', () => status(relocator.core.listNode()), (s) => s === 200);
     await createNamespace(admin, 'builds');
-    await assistantPod('builds', 'affinity-assistant-1', 'node-1');
+    for (const n of ['node-1', 'node-2']) await createNode(admin, n);
 
     const publishers = { 'pod-a': new RecordingPublisher(), 'pod-b': new RecordingPublisher() };
     const started: Record<string, Forwarder> = {};
@@ -370,21 +379,25 @@ describe('the forwarder', () => {
     }
     const leader = await eventually('a leader', async () => (['pod-a', 'pod-b'] as const).filter((p) => started[p]!.isLeader()), (l) => l.length === 1).then(([p]) => p!);
     const standby = leader === 'pod-a' ? 'pod-b' : 'pod-a';
+    // Both are Ready (the standby too, or a rollout would never finish), and the leader's watch is synced.
+    await eventually('both to be ready', () => Promise.all([leader, standby].map((p) => get(started[p]!.opsPort, '/readyz'))), (rs) => rs.every((r) => r.status === 200));
 
+    await assistantPod('builds', 'affinity-assistant-1', 'node-1');
     await eventually('the leader to publish the assistant', async () => publishers[leader].podChanges(), (c) => c.includes('bound builds/affinity-assistant-1'));
     expect(publishers[standby].entries).toEqual([]);
-    // Both are Ready: the standby too, or a rollout would never finish.
-    await eventually('both to be ready', () => Promise.all([leader, standby].map((p) => get(started[p]!.opsPort, '/readyz'))), (rs) => rs.every((r) => r.status === 200));
     expect((await get(started[leader]!.opsPort, '/metrics')).body).toMatch(/^affinity_relocator_forwarder_leader 1$/m);
     expect((await get(started[standby]!.opsPort, '/metrics')).body).toMatch(/^affinity_relocator_forwarder_leader 0$/m);
 
     await started[leader]!.stop();
     forwarders.splice(forwarders.indexOf(started[leader]!), 1);
     expect(publishers[leader].closed).toBe(true);
-    await eventually('the standby to publish the assistant again', async () => publishers[standby].podChanges(), (c) => c.includes('bound builds/affinity-assistant-1'), { timeoutMs: 10_000 });
+    // A transition while nobody leads: the new leader's first list must publish it.
+    await admin.core.patchNode({ name: 'node-1', body: { spec: { unschedulable: true } } }, mergePatch);
+    await eventually('the new leader to publish the cordon made during the failover', async () => publishers[standby].nodeChanges(), (c) => c.includes('node-1 Cordoned'), { timeoutMs: 10_000 });
     await assistantPod('builds', 'affinity-assistant-2', 'node-2');
     await eventually('the new leader to publish a new assistant', async () => publishers[standby].podChanges(), (c) => c.includes('bound builds/affinity-assistant-2'));
     expect(publishers[leader].podChanges()).toEqual(['bound builds/affinity-assistant-1']);
+    expect(publishers[leader].nodeChanges()).toEqual([]);
     expect((await readLease(ns)).spec?.holderIdentity).toBe(standby);
   });
 });
