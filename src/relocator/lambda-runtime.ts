@@ -36,15 +36,24 @@ async function createDeps(env: NodeJS.ProcessEnv): Promise<HandlerDeps> {
  * Runs one invocation: parse first (a malformed event is rejected before any I/O or configuration is
  * touched), then relocate. The rejection is logged with the fields it got wrong and rethrown: after
  * the function's bounded retries (2) it lands in the dead-letter queue and never reaches the cluster.
+ * An event may come to several triggers (an AWS Health event names several instances), handled side by
+ * side, or to none (then nothing else is touched); `run` replaces the plain `handle` of each trigger.
  */
-export async function invoke(event: unknown, parse: (raw: unknown) => RelocationTrigger): Promise<{ outcomes: Outcome[] }> {
+export async function invoke(
+  event: unknown,
+  parse: (raw: unknown) => RelocationTrigger | RelocationTrigger[],
+  run: (trigger: RelocationTrigger, deps: HandlerDeps) => Promise<Outcome[]> = handle,
+): Promise<{ outcomes: Outcome[] }> {
   try {
-    const trigger = parse(event);
+    const parsed = parse(event);
+    const triggers = Array.isArray(parsed) ? parsed : [parsed];
+    if (triggers.length === 0) return { outcomes: [] };
     deps ??= createDeps(process.env).catch((e: unknown) => {
       deps = undefined; // a bad configuration is retried on the next invocation, not cached forever
       throw e;
     });
-    return { outcomes: await handle(trigger, await deps) };
+    const d = await deps;
+    return { outcomes: (await Promise.all(triggers.map((t) => run(t, d)))).flat() };
   } catch (e) {
     if (isNonRetryable(e)) logger.error('rejected a malformed event', { issues: e.issues, error: e.message });
     else logger.error('invocation failed', e as Error);

@@ -9,7 +9,7 @@ import type { RelocatorConfig } from '../domain/config.js';
 import type { AssistantRef, Outcome } from '../domain/outcome.js';
 import { type Decision, planRelocation } from '../domain/plan.js';
 import { assessNode } from '../domain/schedulability.js';
-import type { ObservedPodRef, RelocationTrigger } from '../domain/trigger.js';
+import type { ExternalDisruption, ObservedPodRef, RelocationTrigger } from '../domain/trigger.js';
 import type { ClusterPort, OutcomeSink } from './ports.js';
 
 /** Event reason recorded on the StatefulSet right before each delete; the loop guard counts these. */
@@ -23,6 +23,11 @@ export interface RelocatorDeps {
   sleep?: (ms: number) => Promise<void>;
   /** Assistants handled at once for one trigger. */
   concurrency?: number;
+}
+
+export interface HandleOptions {
+  /** Decide as usual, but delete nothing: each would-be delete becomes a 'notify-only' skip. */
+  notifyOnly?: boolean;
 }
 
 interface Candidate {
@@ -41,20 +46,22 @@ export class Relocator {
   }
 
   /** Handles one trigger; returns one outcome per assistant looked at (none when there is none). */
-  async handle(trigger: RelocationTrigger): Promise<Outcome[]> {
+  async handle(trigger: RelocationTrigger, options: HandleOptions = {}): Promise<Outcome[]> {
     const nodesRead = this.d.cluster.listNodes();
     const [nodes, candidates] = await Promise.all([nodesRead, this.candidates(trigger, nodesRead)]);
+    // Not the sinks' business (like a trigger for another cluster sharing the bus): no assistant of ours.
+    if (!Array.isArray(candidates)) return [candidates];
     const outcomes: Outcome[] = [];
     const queue = [...candidates];
     const workers = Array.from({ length: Math.min(this.d.concurrency ?? 4, queue.length) }, async () => {
-      for (let c = queue.shift(); c; c = queue.shift()) outcomes.push(await this.relocateOne(trigger, c, nodes));
+      for (let c = queue.shift(); c; c = queue.shift()) outcomes.push(await this.relocateOne(trigger, c, nodes, options));
     });
     await Promise.all(workers);
     return outcomes;
   }
 
-  /** What the trigger points at, read live. */
-  private async candidates(trigger: RelocationTrigger, nodesRead: Promise<V1Node[]>): Promise<Candidate[]> {
+  /** What the trigger points at, read live; an outcome instead when it points at no node of this cluster. */
+  private async candidates(trigger: RelocationTrigger, nodesRead: Promise<V1Node[]>): Promise<Candidate[] | Outcome> {
     const t = trigger.target;
     const fromPods = (pods: V1Pod[], expected?: Partial<ObservedPodRef>): Candidate[] =>
       pods.map((pod) => ({ pod, expected, ref: refOf(pod) }));
@@ -65,7 +72,17 @@ export class Relocator {
         return fromPods(await this.d.cluster.listAssistantPods({ nodeName: t.node.name }), { nodeName: t.node.name });
       case 'instance': {
         const node = (await nodesRead).find((n) => instanceIdOf(n) === t.instanceId);
-        if (!node?.metadata?.name) return [];
+        if (!node?.metadata?.name) {
+          // AWS notices are per account, and several clusters may share one.
+          return {
+            kind: 'skipped',
+            reason: 'other-cluster',
+            message: `no node of this cluster runs on EC2 instance ${t.instanceId}`,
+            assistant: { namespace: '', pod: '' },
+            triggerId: trigger.id,
+            triggerSource: trigger.source,
+          };
+        }
         const name = node.metadata.name;
         return fromPods(await this.d.cluster.listAssistantPods({ nodeName: name }), { nodeName: name });
       }
@@ -76,7 +93,7 @@ export class Relocator {
     }
   }
 
-  private async relocateOne(trigger: RelocationTrigger, c: Candidate, nodes: V1Node[]): Promise<Outcome> {
+  private async relocateOne(trigger: RelocationTrigger, c: Candidate, nodes: V1Node[], options: HandleOptions): Promise<Outcome> {
     const base = { assistant: c.ref, triggerId: trigger.id, triggerSource: trigger.source, fromNode: c.pod?.spec?.nodeName };
     let sts: V1StatefulSet | undefined;
     try {
@@ -84,7 +101,7 @@ export class Relocator {
       sts = obs.statefulSet;
       base.assistant = { ...c.ref, statefulSetUid: sts?.metadata?.uid, pipelineRun: controllerOf(sts?.metadata?.ownerReferences)?.name };
       const decision = planRelocation({ ...obs, expected: c.expected, disruption: trigger.disruption, now: this.now() }, this.d.config);
-      const outcome = await this.act(trigger, c, decision, sts, base);
+      const outcome = await this.act(trigger, c, decision, sts, base, options);
       await this.report(outcome, sts);
       return outcome;
     } catch (e) {
@@ -133,6 +150,7 @@ export class Relocator {
     decision: Decision,
     sts: V1StatefulSet | undefined,
     base: Pick<Outcome, 'assistant' | 'triggerId' | 'triggerSource' | 'fromNode'>,
+    options: HandleOptions,
   ): Promise<Outcome> {
     const reasonsOf = (d: Decision) => ('reasons' in d && d.reasons ? { nodeReasons: d.reasons.map((r) => r.code) } : {});
     if (decision.action === 'none') {
@@ -144,6 +162,9 @@ export class Relocator {
         ...reasonsOf(decision),
         ...(decision.reason === 'dry-run' ? { dryRun: true } : {}),
       };
+    }
+    if (options.notifyOnly) {
+      return { ...base, kind: 'skipped', reason: 'notify-only', message: `notify-only: would ${decision.message}`, ...reasonsOf(decision) };
     }
     const pod = c.pod!;
     const ns = pod.metadata!.namespace!;
@@ -167,7 +188,10 @@ export class Relocator {
     if (result === 'conflict') {
       return { ...base, kind: 'skipped', reason: 'stale', message: `${ns}/${name} was replaced before the delete (uid precondition failed)`, ...reasonsOf(decision) };
     }
-    const done = await this.confirm(ns, name, decision.podUid);
+    // A node announced as going away may still look healthy to the scheduler, which can bind the replacement
+    // right back to it: that is no relocation.
+    const announced = trigger.disruption && base.fromNode ? { node: base.fromNode, disruption: trigger.disruption } : undefined;
+    const done = await this.confirm(ns, name, decision.podUid, announced);
     const common = { ...base, ...reasonsOf(decision), deleteLatencyMs, forced: decision.force };
     if (done.kind === 'bound') {
       return {
@@ -188,6 +212,7 @@ export class Relocator {
     ns: string,
     name: string,
     oldUid: string,
+    announced?: { node: string; disruption: ExternalDisruption },
   ): Promise<{ kind: 'bound'; node: string; uid: string } | { kind: 'stuck'; reason: string; message: string }> {
     const deadline = this.now().getTime() + this.d.config.confirmTimeoutMs;
     let last: V1Pod | undefined;
@@ -196,7 +221,8 @@ export class Relocator {
       const uid = last?.metadata?.uid;
       const node = last?.spec?.nodeName;
       if (last && uid !== oldUid && node) {
-        const verdict = assessNode(await this.d.cluster.getNode(node), { now: this.now(), config: this.d.config });
+        const disruption = node === announced?.node ? announced.disruption : undefined;
+        const verdict = assessNode(await this.d.cluster.getNode(node), { now: this.now(), config: this.d.config, disruption });
         if (verdict.schedulable) return { kind: 'bound', node, uid: uid! };
         return { kind: 'stuck', reason: 'bound-to-bad-node', message: `its replacement was bound to ${node}, which is unschedulable too (${verdict.reasons.map((r) => r.message).join('; ')})` };
       }

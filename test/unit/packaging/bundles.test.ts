@@ -35,6 +35,8 @@ const lambdaEnvironment = {
   EVENT_BUS_NAME: 'affinity-relocator-test',
   POWERTOOLS_SERVICE_NAME: 'affinity-relocator',
   POWERTOOLS_METRICS_NAMESPACE: 'AffinityRelocator',
+  // The webhook's own (serverless.yml gives it to the alertmanager function only; harmless to the others).
+  ALERTMANAGER_TOKEN_PARAMETER: '/affinity-relocator/test/alertmanager-token',
 };
 
 const IMPORT = `

@@ -1,0 +1,30 @@
+/**
+ * EventBridge rules on the default bus: AWS's own notices that an EC2 instance is going away (Spot
+ * interruption, rebalance recommendation, state change, ASG terminate lifecycle action, AWS Health scheduled
+ * change) -> relocate the assistants off that instance's node before anything cordons it, as AWS_EVENT_ACTIONS says.
+ */
+import type { RelocationTrigger } from '../src/domain/trigger.js';
+import { readAwsEvent } from '../src/events/aws/index.js';
+import type { HandlerDeps } from '../src/relocator/handlers.js';
+import { actionFor, type AwsEventActions, awsEventActionsFromEnv, relocateOnAwsNotice } from '../src/relocator/aws-actions.js';
+import { invoke, logger } from '../src/relocator/lambda-runtime.js';
+
+let actions: AwsEventActions | undefined;
+
+/** parseAwsEvent, saying why when a notice announces nothing (e.g. an instance entering `running`). */
+function parse(raw: unknown): RelocationTrigger[] {
+  const { notice, triggers, ignored } = readAwsEvent(raw);
+  if (ignored) logger.info(`nothing to relocate: ${ignored}`, { notice });
+  return triggers;
+}
+
+async function run(trigger: RelocationTrigger, deps: HandlerDeps) {
+  actions ??= awsEventActionsFromEnv(process.env); // validated once, at the first notice
+  if (actionFor(trigger, actions) === 'ignore') logger.info(`${trigger.source} is set to ignore in AWS_EVENT_ACTIONS`, { trigger });
+  const outcomes = await relocateOnAwsNotice(trigger, deps, actions);
+  // Not an assistant's outcome, so no sink logs it: an instance of another cluster sharing the account.
+  for (const o of outcomes) if (o.reason === 'other-cluster') logger.info(o.message, { trigger });
+  return outcomes;
+}
+
+export const handler = (event: unknown) => invoke(event, parse, run);

@@ -1,0 +1,127 @@
+/**
+ * The webhook Lambda's composition, created once per container and reused: its settings (validated once),
+ * the token verifier (SSM, cached), and the relocator with the same sinks as the other functions, the
+ * result events going through the notification dedupe. Nothing is read or created at import: the first
+ * request does it, and a failed creation is retried by the next request rather than cached.
+ */
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { KubeConfig } from '@kubernetes/client-node';
+import * as z from 'zod';
+import { createKubeConfig, kubeConfigOptionsFromEnv } from '../cluster/auth.js';
+import { ConfigError, configFromEnv } from '../relocator/config-from-env.js';
+import { handle, type HandlerDeps } from '../relocator/handlers.js';
+import { logger, metrics } from '../relocator/lambda-runtime.js';
+import type { OutcomeSink } from '../relocator/ports.js';
+import { resultEventSink } from '../relocator/result-events.js';
+import { createRelocator } from '../relocator/runtime.js';
+import { logSink, metricsSink } from '../relocator/sinks.js';
+import { DEFAULT_DEDUPE_WINDOW_MS, dedupeSink, KubernetesNotificationLedger, MAX_DEDUPE_WINDOW_MS } from './dedupe.js';
+import { BearerVerifier, ssmTokenSource } from './token.js';
+import { DEFAULT_NODE_ALERTS } from './triggers.js';
+import { handleAlertmanagerWebhook } from './webhook.js';
+
+/**
+ * API Gateway's HTTP API answers 503 to Alertmanager after 30 s, whatever the function still does; a
+ * relocation waits for the recreated pod to be bound (CONFIRM_TIMEOUT_SECONDS, 60 s by default). The
+ * webhook waits at most this long, so that its answer, `stuck` included, reaches Alertmanager in time.
+ */
+export const WEBHOOK_CONFIRM_TIMEOUT_MS = 20_000;
+
+export interface AlertSettings {
+  /** Name of the SSM SecureString parameter holding the bearer token. */
+  tokenParameter: string;
+  alertNames: string[];
+  dedupeWindowMs: number;
+}
+
+const Env = z.object({
+  ALERTMANAGER_TOKEN_PARAMETER: z.string({ error: 'required: the name of the SSM parameter holding the webhook token' }),
+  ALERTMANAGER_ALERTS: z
+    .string()
+    .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+    .pipe(z.array(z.string()).min(1, 'names no alert'))
+    .optional(),
+  NOTIFY_DEDUPE_WINDOW_MINUTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_DEDUPE_WINDOW_MS / 60_000, `at most ${MAX_DEDUPE_WINDOW_MS / 60_000} (the apiserver keeps Events for 1 h)`)
+    .optional(),
+});
+
+export function alertSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): AlertSettings {
+  // Empty strings mean "unset" (serverless.yml renders absent parameters as "").
+  const present = Object.fromEntries(Object.entries(env).filter(([k, v]) => k in Env.shape && v !== undefined && v !== ''));
+  const r = Env.safeParse(present);
+  if (!r.success) {
+    throw new ConfigError(`invalid configuration: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  return {
+    tokenParameter: r.data.ALERTMANAGER_TOKEN_PARAMETER,
+    alertNames: r.data.ALERTMANAGER_ALERTS ?? DEFAULT_NODE_ALERTS,
+    dedupeWindowMs: r.data.NOTIFY_DEDUPE_WINDOW_MINUTES !== undefined ? r.data.NOTIFY_DEDUPE_WINDOW_MINUTES * 60_000 : DEFAULT_DEDUPE_WINDOW_MS,
+  };
+}
+
+/** The sinks of an alert-triggered relocation: logs, metrics, and result events once per key and window. */
+export function alertSinks(o: { kc: KubeConfig; cluster: string; eventBusName?: string; dedupeWindowMs: number }): OutcomeSink[] {
+  const sinks = [logSink(logger), metricsSink(metrics)];
+  if (o.eventBusName) {
+    const results = resultEventSink(new EventBridgeClient({}), o.eventBusName, o.cluster);
+    sinks.push(
+      dedupeSink(results, new KubernetesNotificationLedger(o.kc), {
+        windowMs: o.dedupeWindowMs,
+        onClaimError: (e, outcome) => logger.warn('could not check for a repeated notification; sending it', { error: (e as Error).message, outcome }),
+        onSuppressed: (outcome) => logger.info('repeat of a recent notification, not sent', { outcome }),
+      }),
+    );
+  }
+  return sinks;
+}
+
+async function createDeps(env: NodeJS.ProcessEnv, settings: AlertSettings): Promise<HandlerDeps> {
+  const fromEnv = configFromEnv(env);
+  const config = { ...fromEnv, confirmTimeoutMs: Math.min(fromEnv.confirmTimeoutMs, WEBHOOK_CONFIRM_TIMEOUT_MS) };
+  const cluster = env.CLUSTER_NAME || env.EKS_CLUSTER_NAME || 'default';
+  const kc = await createKubeConfig(kubeConfigOptionsFromEnv(env));
+  const sinks = alertSinks({ kc, cluster, eventBusName: env.EVENT_BUS_NAME, dedupeWindowMs: settings.dedupeWindowMs });
+  const { relocator } = createRelocator({ kc, config, sinks });
+  logger.info('alertmanager webhook ready', { cluster, dryRun: config.dryRun, alertNames: settings.alertNames });
+  return { relocator, cluster };
+}
+
+let settings: AlertSettings | undefined;
+let verifier: BearerVerifier | undefined;
+let deps: Promise<HandlerDeps> | undefined;
+
+/** One HTTP request of the webhook Lambda. */
+export async function alertmanagerWebhook(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+  try {
+    try {
+      settings ??= alertSettingsFromEnv(process.env);
+    } catch (e) {
+      logger.error('the webhook is misconfigured', { error: (e as Error).message });
+      return { statusCode: 500, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: 'the webhook is misconfigured' }) };
+    }
+    const s = settings;
+    verifier ??= new BearerVerifier(ssmTokenSource(s.tokenParameter));
+    return await handleAlertmanagerWebhook(event, {
+      verifier,
+      alertNames: s.alertNames,
+      log: logger,
+      relocate: async (trigger) => {
+        deps ??= createDeps(process.env, s).catch((e: unknown) => {
+          deps = undefined; // a bad configuration is retried on the next request, not cached forever
+          throw e;
+        });
+        return handle(trigger, await deps);
+      },
+    });
+  } catch (e) {
+    logger.error('webhook invocation failed', e as Error);
+    return { statusCode: 500, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: 'internal error' }) };
+  } finally {
+    metrics.publishStoredMetrics();
+  }
+}

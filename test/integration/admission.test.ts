@@ -1,0 +1,226 @@
+/**
+ * The relocator's admission policy (infra/kubernetes/admission) on the real apiserver, on top of the
+ * shipped RBAC: the relocator identity may delete affinity-assistant pods and nothing else, whatever its
+ * ClusterRole grants. Then the Alertmanager webhook end to end through that policy, and the notification
+ * dedupe keeping its state in the cluster (marker Events on the StatefulSet), as the relocator identity.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  AdmissionregistrationV1Api,
+  loadAllYaml,
+  loadYaml,
+  type V1ValidatingAdmissionPolicy,
+  type V1ValidatingAdmissionPolicyBinding,
+} from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dedupeSink, KubernetesNotificationLedger } from '../../src/alerts/dedupe.js';
+import { BearerVerifier } from '../../src/alerts/token.js';
+import { DEFAULT_NODE_ALERTS } from '../../src/alerts/triggers.js';
+import { handleAlertmanagerWebhook, type WebhookResponse } from '../../src/alerts/webhook.js';
+import type { Outcome } from '../../src/domain/outcome.js';
+import { handle } from '../../src/relocator/handlers.js';
+import { createRelocator } from '../../src/relocator/runtime.js';
+import { type Clients, eventually, statusOf } from '../cluster/fixtures/clients.js';
+import { setReady } from '../cluster/fixtures/nodes.js';
+import { createNamespace, readPodOrUndefined } from '../cluster/fixtures/pods.js';
+import { COMPONENT_AFFINITY_ASSISTANT, LABEL_COMPONENT } from '../cluster/fixtures/tekton.js';
+import { httpEvent } from '../unit/alerts/fixtures.js';
+import { Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
+
+const ADMISSION_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'infra', 'kubernetes', 'admission');
+const POLICY_MESSAGE = 'affinity-relocator may delete only';
+
+/** Creates every object of the kustomization's resources, as `kubectl apply -k` would. */
+async function applyAdmissionPolicy(c: Clients): Promise<void> {
+  const api = c.kc.makeApiClient(AdmissionregistrationV1Api);
+  const k = loadYaml<{ resources?: string[] }>(readFileSync(join(ADMISSION_DIR, 'kustomization.yaml'), 'utf8'));
+  for (const file of k.resources ?? []) {
+    for (const obj of loadAllYaml(readFileSync(join(ADMISSION_DIR, file), 'utf8')) as { kind?: string }[]) {
+      if (obj.kind === 'ValidatingAdmissionPolicy') await api.createValidatingAdmissionPolicy({ body: obj as V1ValidatingAdmissionPolicy });
+      else if (obj.kind === 'ValidatingAdmissionPolicyBinding') await api.createValidatingAdmissionPolicyBinding({ body: obj as V1ValidatingAdmissionPolicyBinding });
+      else throw new Error(`unexpected kind ${obj.kind} in ${file}`);
+    }
+  }
+}
+
+/** The status and the apiserver's message of a call. */
+async function answer(call: Promise<unknown>): Promise<{ status: number; message: string }> {
+  return call.then(
+    () => ({ status: 200, message: '' }),
+    (e: unknown) => ({ status: statusOf(e) ?? -1, message: String((e as { body?: { message?: unknown } }).body?.message ?? e) }),
+  );
+}
+
+const podSpec = { containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }] };
+
+let s: Scenario;
+const NS = 'admission';
+
+beforeAll(async () => {
+  s = await Scenario.start();
+  await applyAdmissionPolicy(s.admin);
+  await createNamespace(s.admin, NS);
+  await s.admin.core.createNamespacedPod({ namespace: NS, body: { metadata: { name: 'probe' }, spec: podSpec } });
+  // RBAC bindings and policies both take effect asynchronously: try a dry-run delete until the policy
+  // (not RBAC, which answers 403 too until the binding is seen) refuses it.
+  await eventually(
+    'the admission policy to refuse the relocator',
+    () => answer(s.relocator.core.deleteNamespacedPod({ namespace: NS, name: 'probe', dryRun: 'All' })),
+    (a) => a.status === 403 && a.message.includes(POLICY_MESSAGE),
+    { timeoutMs: 60_000, intervalMs: 250 },
+  );
+});
+
+afterAll(async () => {
+  await s?.stop();
+});
+
+describe('the admission policy for the relocator identity', () => {
+  it('refuses to let it delete a pod that is not an affinity assistant, dry run included', async () => {
+    await s.admin.core.createNamespacedPod({ namespace: NS, body: { metadata: { name: 'web', labels: { app: 'web' } }, spec: podSpec } });
+    for (const dryRun of [undefined, 'All']) {
+      const a = await answer(s.relocator.core.deleteNamespacedPod({ namespace: NS, name: 'web', dryRun }));
+      expect(a.status).toBe(403);
+      expect(a.message).toContain(`${POLICY_MESSAGE} affinity-assistant pods (label app.kubernetes.io/component=affinity-assistant): admission/web is not one`);
+    }
+    expect(await readPodOrUndefined(s.admin, NS, 'web')).toBeDefined();
+  });
+
+  it('refuses a pod that wears the assistant label but that no StatefulSet would recreate', async () => {
+    const labels = { [LABEL_COMPONENT]: COMPONENT_AFFINITY_ASSISTANT };
+    await s.admin.core.createNamespacedPod({ namespace: NS, body: { metadata: { name: 'impostor', labels }, spec: podSpec } });
+    const a = await answer(s.relocator.core.deleteNamespacedPod({ namespace: NS, name: 'impostor' }));
+    expect(a.status).toBe(403);
+    expect(a.message).toContain(`${POLICY_MESSAGE} pods that a StatefulSet controls, and so recreates: admission/impostor has no StatefulSet controller`);
+  });
+
+  it('lets it delete an affinity-assistant pod, which its StatefulSet recreates', async () => {
+    const [node] = await s.pool('allowed', 1);
+    const { sts, ns, pod } = await s.assistant('allowed', { startOn: node!, others: [] });
+    const uid = pod.metadata!.uid!;
+    const a = await answer(s.relocator.core.deleteNamespacedPod({ namespace: ns, name: `${sts}-0`, body: { preconditions: { uid } } }));
+    expect(a).toEqual({ status: 200, message: '' });
+    await waitForBoundPod(s.admin, ns, `${sts}-0`, { notUid: uid });
+  });
+
+  it('does not constrain anyone else', async () => {
+    await s.admin.core.createNamespacedPod({ namespace: NS, body: { metadata: { name: 'admin-may' }, spec: podSpec } });
+    expect(await answer(s.admin.core.deleteNamespacedPod({ namespace: NS, name: 'admin-may' }))).toEqual({ status: 200, message: '' });
+  });
+});
+
+describe('the Alertmanager webhook on the real cluster, as the relocator identity', () => {
+  const TOKEN = 'b4e1f0c2d9a87e6f5a4b3c2d1e0f9a8b';
+
+  /** The webhook wired like the Lambda, with its result events captured behind the dedupe. */
+  function webhook(o: { windowMs?: number } = {}) {
+    const notified: Outcome[] = [];
+    const kc = s.cp.kubeConfig('relocator');
+    const results = dedupeSink(async (outcome) => void notified.push(outcome), new KubernetesNotificationLedger(kc), { windowMs: o.windowMs });
+    const { relocator } = createRelocator({ kc, config: TEST_CONFIG, sinks: [results] });
+    const deps = { relocator, cluster: 'test' };
+    const post = async (alerts: { node: string; fingerprint: string }[]): Promise<{ status: number; body: WebhookResponse }> => {
+      const r = await handleAlertmanagerWebhook(
+        httpEvent({ headers: { authorization: `Bearer ${TOKEN}` }, body: JSON.stringify(notReadyAlerts(alerts)) }),
+        { verifier: new BearerVerifier(async () => TOKEN), alertNames: DEFAULT_NODE_ALERTS, relocate: (t) => handle(t, deps) },
+      );
+      return { status: r.statusCode ?? 0, body: JSON.parse(r.body ?? 'null') as WebhookResponse };
+    };
+    return { post, notified };
+  }
+
+  function notReadyAlerts(alerts: { node: string; fingerprint: string }[]) {
+    const startsAt = new Date(Date.now() - 15 * 60_000).toISOString();
+    return {
+      version: '4',
+      groupKey: '{}:{alertname="KubeNodeNotReady"}',
+      truncatedAlerts: 0,
+      status: 'firing',
+      receiver: 'affinity-relocator',
+      groupLabels: { alertname: 'KubeNodeNotReady' },
+      commonLabels: { alertname: 'KubeNodeNotReady', job: 'kube-state-metrics', severity: 'warning' },
+      commonAnnotations: { summary: 'Node is not ready.' },
+      externalURL: 'http://alertmanager.monitoring:9093',
+      alerts: alerts.map(({ node, fingerprint }) => ({
+        status: 'firing',
+        labels: { alertname: 'KubeNodeNotReady', job: 'kube-state-metrics', node, severity: 'warning' },
+        annotations: { summary: 'Node is not ready.', description: `${node} has been unready for more than 15 minutes.` },
+        startsAt,
+        endsAt: '0001-01-01T00:00:00Z',
+        generatorURL: 'http://prometheus.monitoring:9090/graph',
+        fingerprint,
+      })),
+    };
+  }
+
+  /** Reasons of the marker Events of the notification dedupe on a StatefulSet. */
+  async function notifiedMarkers(ns: string, sts: string): Promise<string[]> {
+    return (await s.eventReasons(ns, sts)).filter((r) => r.startsWith('Notified')).sort();
+  }
+
+  it('moves the assistant off the node a KubeNodeNotReady alert names, and a repeat of the alert changes nothing', async () => {
+    const [a, b] = await s.pool('alerted', 2);
+    const { sts, ns, pod } = await s.assistant('alerted', { startOn: a!, others: [b!] });
+    await setReady(s.admin, a!, 'False', new Date(Date.now() - 60_000));
+    const w = webhook();
+
+    const first = await w.post([{ node: a!, fingerprint: '4f7c2a8e9b1d3c05' }]);
+    expect(first.status).toBe(200);
+    expect(first.body.accepted).toBe(1);
+    expect(first.body.outcomes).toEqual([
+      expect.objectContaining({ kind: 'relocated', fromNode: a, toNode: b, forced: true, triggerSource: 'alert', triggerId: '4f7c2a8e9b1d3c05' }),
+    ]);
+    expect((await waitForBoundPod(s.admin, ns, `${sts}-0`, { notUid: pod.metadata!.uid! })).spec?.nodeName).toBe(b);
+
+    // Alertmanager repeats a firing alert (repeat_interval): node a has no assistant any more.
+    const repeat = await w.post([{ node: a!, fingerprint: '4f7c2a8e9b1d3c05' }]);
+    expect(repeat).toMatchObject({ status: 200, body: { accepted: 1, outcomes: [] } });
+    expect(w.notified.map((o) => o.kind)).toEqual(['relocated']);
+    expect(await notifiedMarkers(ns, sts)).toEqual(['NotifiedRelocated']);
+  });
+
+  it('grants exactly one of many simultaneous claims on the same StatefulSet and outcome kind', async () => {
+    const ledger = new KubernetesNotificationLedger(s.cp.kubeConfig('relocator'));
+    const key = { namespace: NS, statefulSet: 'affinity-assistant-race', statefulSetUid: '6f1c9e2a-0b7d-4c35-8e1f-2a3b4c5d6e7f', kind: 'failed' as const };
+    const round = () => Promise.all(Array.from({ length: 8 }, () => ledger.claim(key, new Date(), 60_000, 'failed (error): test')));
+    expect((await round()).filter(Boolean)).toHaveLength(1);
+    expect((await round()).filter(Boolean)).toHaveLength(0);
+    // Another kind of outcome of the same StatefulSet is a notification of its own.
+    expect(await ledger.claim({ ...key, kind: 'stuck' }, new Date(), 60_000, 'stuck (pending): test')).toBe(true);
+    const markers = await s.admin.core.listNamespacedEvent({ namespace: NS, fieldSelector: `involvedObject.uid=${key.statefulSetUid}` });
+    expect(markers.items.map((e) => `${e.reason} ${e.metadata?.name}`).sort()).toEqual([
+      `NotifiedFailed ${key.statefulSetUid}.notified-failed.1`,
+      `NotifiedStuck ${key.statefulSetUid}.notified-stuck.1`,
+    ]);
+  });
+
+  it('notifies a blocked assistant once per window, however many triggers find it blocked', async () => {
+    const [only] = await s.pool('stranded', 1);
+    const { sts, ns, pod } = await s.assistant('stranded', { startOn: only!, others: [] });
+    await setReady(s.admin, only!, 'False', new Date(Date.now() - 60_000));
+    const windowMs = 5_000;
+    const w = webhook({ windowMs });
+
+    // Three notifications at once (Alertmanager HA peers, each sending), then one more.
+    const alert = [{ node: only!, fingerprint: '0718293a4b5c6d7e' }];
+    const answers = [...(await Promise.all([w.post(alert), w.post(alert), w.post(alert)])), await w.post(alert)];
+    for (const r of answers) {
+      expect(r.status).toBe(200);
+      expect(r.body.outcomes).toEqual([expect.objectContaining({ kind: 'blocked', reason: 'no-feasible-node' })]);
+    }
+    expect(w.notified).toHaveLength(1);
+    expect(w.notified[0]).toMatchObject({ kind: 'blocked', assistant: expect.objectContaining({ statefulSetUid: expect.any(String) }) });
+    expect(await notifiedMarkers(ns, sts)).toEqual(['NotifiedBlocked']);
+    // Nothing was deleted: blocked means left in place.
+    expect((await s.admin.core.readNamespacedPod({ namespace: ns, name: `${sts}-0` })).metadata?.uid).toBe(pod.metadata?.uid);
+
+    // The window slides: once it has passed, the next blocked outcome is notified again (the apiserver
+    // stores Event times in whole seconds, hence the extra second).
+    await new Promise((r) => setTimeout(r, windowMs + 1_500));
+    await w.post(alert);
+    expect(w.notified).toHaveLength(2);
+    expect(await notifiedMarkers(ns, sts)).toEqual(['NotifiedBlocked', 'NotifiedBlocked']);
+  });
+});
