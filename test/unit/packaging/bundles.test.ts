@@ -45,10 +45,11 @@ process.stdout.write(JSON.stringify({ handler: typeof mod.handler }));
 `;
 
 const entryPoints = await findEntryPoints();
-const noFunctionsYet =
-  'functions/ has no entry points yet, so there is nothing to bundle (the Lambda entry points are written separately)';
+describe('the Lambda bundles', () => {
+  it('finds the entry points in functions/', () => {
+    expect(entryPoints.length).toBeGreaterThanOrEqual(3);
+  });
 
-describe.skipIf(entryPoints.length === 0)('the Lambda bundles', () => {
   let outDir: string;
   let built: BuiltFunction[];
 
@@ -103,5 +104,3 @@ describe.skipIf(entryPoints.length === 0)('the Lambda bundles', () => {
     }
   });
 });
-
-if (entryPoints.length === 0) it.skip(`the Lambda bundles: ${noFunctionsYet}`, () => {});
