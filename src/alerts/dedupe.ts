@@ -23,9 +23,10 @@
  * read, a failure before the owner was known) cannot be keyed, and is forwarded too.
  */
 import { randomBytes } from 'node:crypto';
-import type { CoreV1Event, CoreV1EventList, KubeConfig, V1StatefulSet } from '@kubernetes/client-node';
+import type { CoreV1EventList, KubeConfig, V1StatefulSet } from '@kubernetes/client-node';
 import { KubeHttpClient, segment as seg } from '../cluster/http.js';
 import { httpStatusOf, withRetry } from '../cluster/retry.js';
+import { statefulSetEvent } from '../cluster/statefulset-event.js';
 import type { Outcome, OutcomeKind } from '../domain/outcome.js';
 import type { OutcomeSink } from '../relocator/ports.js';
 
@@ -128,19 +129,17 @@ export class KubernetesNotificationLedger implements NotificationLedger {
     const claimId = randomBytes(8).toString('hex');
     const minutes = Math.round(windowMs / 60_000);
     const message = `notified ${note}`;
-    const body: CoreV1Event = {
-      metadata: { name, namespace: key.namespace, annotations: { [CLAIM_ANNOTATION]: claimId } },
-      involvedObject: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: key.statefulSet, namespace: key.namespace, uid: key.statefulSetUid },
+    const body = statefulSetEvent({
+      name,
+      namespace: key.namespace,
+      statefulSet: { name: key.statefulSet, uid: key.statefulSetUid },
+      annotations: { [CLAIM_ANNOTATION]: claimId },
       type: 'Normal',
       reason,
       message: `${message.length > 900 ? `${message.slice(0, 897)}...` : message} (further ${key.kind} outcomes within ${minutes} min are not notified)`,
-      source: { component: this.component },
-      reportingComponent: this.component,
-      reportingInstance: this.component,
-      firstTimestamp: now,
-      lastTimestamp: now,
-      count: 1,
-    };
+      component: this.component,
+      now,
+    });
     try {
       await withRetry(() => this.http.request({ method: 'POST', path, body }));
       return true;

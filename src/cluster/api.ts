@@ -10,7 +10,6 @@
  */
 import type {
   CoreV1EventList,
-  CoreV1Event,
   KubeConfig,
   V1DeleteOptions,
   V1Node,
@@ -27,6 +26,7 @@ import { selectorString } from '../domain/assistant.js';
 import type { ClusterPort, DeleteResult } from '../relocator/ports.js';
 import { KubeHttpClient, type KubeRequest, segment as seg } from './http.js';
 import { createLimiter } from './limit.js';
+import { statefulSetEvent } from './statefulset-event.js';
 import { httpStatusOf, withRetry } from './retry.js';
 
 export interface KubernetesClusterOptions {
@@ -127,27 +127,14 @@ export class KubernetesCluster implements ClusterPort {
   async recordEvent(sts: V1StatefulSet, e: { type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<void> {
     const namespace = sts.metadata?.namespace ?? 'default';
     const now = new Date();
-    const body: CoreV1Event = {
-      metadata: { name: `${sts.metadata?.name}.${now.getTime().toString(16)}${randomBytes(3).toString('hex')}`, namespace },
-      involvedObject: {
-        apiVersion: 'apps/v1',
-        kind: 'StatefulSet',
-        name: sts.metadata?.name,
-        namespace,
-        uid: sts.metadata?.uid,
-        resourceVersion: sts.metadata?.resourceVersion,
-      },
-      type: e.type,
-      reason: e.reason,
-      // The API caps an Event message at 1 KiB.
-      message: e.message.length > 1024 ? `${e.message.slice(0, 1021)}...` : e.message,
-      source: { component: this.component },
-      reportingComponent: this.component,
-      reportingInstance: this.component,
-      firstTimestamp: now,
-      lastTimestamp: now,
-      count: 1,
-    };
+    const body = statefulSetEvent({
+      name: `${sts.metadata?.name}.${now.getTime().toString(16)}${randomBytes(3).toString('hex')}`,
+      namespace,
+      statefulSet: { name: sts.metadata?.name, uid: sts.metadata?.uid, resourceVersion: sts.metadata?.resourceVersion },
+      ...e,
+      component: this.component,
+      now,
+    });
     try {
       await this.call({ method: 'POST', path: `/api/v1/namespaces/${seg(namespace)}/events`, body });
     } catch (e) {
