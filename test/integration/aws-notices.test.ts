@@ -5,7 +5,6 @@
  * has cordoned or tainted it. Nodes carry explicit instance ids in spec.providerID (aws:///<zone>/<id>).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KubernetesCluster } from '../../src/cluster/api.js';
 import type { Outcome } from '../../src/domain/outcome.js';
 import { AWS_NOTICES, type AwsNotice } from '../../src/events/aws/index.js';
 import { type AwsEventActions, DEFAULT_AWS_EVENT_ACTIONS, onAwsEvent } from '../../src/relocator/aws-actions.js';
@@ -61,14 +60,7 @@ function notice(name: AwsNotice, instanceId: string, detail: Record<string, unkn
 
 /** A relocator (with the Kubernetes Event sink) that records every call it makes to the cluster. */
 function recordingDeps(): { deps: HandlerDeps; calls: string[] } {
-  const live = new KubernetesCluster(s.cp.kubeConfig('relocator'), { assistantSelector: TEST_CONFIG.assistantSelector });
-  const calls: string[] = [];
-  const cluster = new Proxy(live, {
-    get: (target, prop, receiver) => {
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      return typeof v === 'function' ? (...args: unknown[]) => (calls.push(String(prop)), (v as (...a: unknown[]) => unknown).apply(target, args)) : v;
-    },
-  });
+  const { cluster, calls } = s.recordingCluster();
   return { deps: { relocator: new Relocator({ cluster, config: TEST_CONFIG, sinks: [kubeEventSink(cluster)] }), cluster: 'test' }, calls };
 }
 

@@ -5,7 +5,6 @@
  * keeps it there.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KubernetesCluster } from '../../src/cluster/api.js';
 import { InvalidEventError } from '../../src/events/errors.js';
 import { onTriggerEvent } from '../../src/relocator/handlers.js';
 import { Relocator } from '../../src/relocator/relocator.js';
@@ -181,14 +180,7 @@ describe('relocating affinity assistants in local mode', () => {
   it('takes no action at all on malformed events, and says which field was wrong', async () => {
     const [a, b] = await s.pool('malformed', 2);
     const { sts, ns, pod } = await s.assistant('malformed', { startOn: a!, others: [b!] });
-    const live = new KubernetesCluster(s.cp.kubeConfig('relocator'), { assistantSelector: TEST_CONFIG.assistantSelector });
-    const calls: string[] = [];
-    const counted = new Proxy(live, {
-      get: (target, prop, receiver) => {
-        const v = Reflect.get(target, prop, receiver) as unknown;
-        return typeof v === 'function' ? (...args: unknown[]) => (calls.push(String(prop)), (v as (...a: unknown[]) => unknown).apply(target, args)) : v;
-      },
-    });
+    const { cluster: counted, calls } = s.recordingCluster();
     const relocator = new Relocator({ cluster: counted, config: TEST_CONFIG, sinks: [] });
     const corpus = fixtureFiles('malformed').filter((f) => f !== 'cases.json');
     expect(corpus.length).toBeGreaterThanOrEqual(15);

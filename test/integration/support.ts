@@ -7,6 +7,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { startLocalMode, type LocalMode } from '../../src/cli/local-mode.js';
 import { DEFAULT_CONFIG, type RelocatorConfig } from '../../src/domain/config.js';
 import type { Outcome } from '../../src/domain/outcome.js';
+import { KubernetesCluster } from '../../src/cluster/api.js';
 import { ControlPlane } from '../cluster/controlplane.js';
 import { type Clients, clientsFor, eventually } from '../cluster/fixtures/clients.js';
 import { createNode, type NodeOptions } from '../cluster/fixtures/nodes.js';
@@ -102,6 +103,23 @@ export class Scenario {
   async waitForOutcome(what: string, match: (o: Outcome) => boolean, timeoutMs = 30_000): Promise<Outcome> {
     const found = await eventually(what, async () => this.outcomes.find(match), (o) => o !== undefined, { timeoutMs });
     return found!;
+  }
+
+  /** The relocator's real cluster adapter, recording the name of every method called on it. */
+  recordingCluster(): { cluster: KubernetesCluster; calls: string[] } {
+    const live = new KubernetesCluster(this.cp.kubeConfig('relocator'), { assistantSelector: TEST_CONFIG.assistantSelector });
+    const calls: string[] = [];
+    const cluster = new Proxy(live, {
+      get: (target, prop, receiver) => {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof v !== 'function') return v;
+        return (...args: unknown[]) => {
+          calls.push(String(prop));
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    return { cluster, calls };
   }
 
   /** Names of Events the relocator recorded on a StatefulSet. */
