@@ -19,11 +19,12 @@ import type {
   V1Pod,
   V1PodList,
   V1StatefulSet,
+  V1Taint,
 } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import type { PipelineRunLike } from '../domain/assistant.js';
 import { selectorString } from '../domain/assistant.js';
-import type { ClusterPort, DeleteResult } from '../relocator/ports.js';
+import type { ClusterPort, DeleteResult, TaintUpdateResult } from '../relocator/ports.js';
 import { KubeHttpClient, type KubeRequest, segment as seg } from './http.js';
 import { createLimiter } from './limit.js';
 import { statefulSetEvent } from './statefulset-event.js';
@@ -121,6 +122,31 @@ export class KubernetesCluster implements ClusterPort {
       if (status === 404) return 'not-found';
       if (status === 409) return 'conflict';
       throw e;
+    }
+  }
+
+  async updateNodeTaints(name: string, change: (taints: V1Taint[] | undefined) => V1Taint[] | undefined): Promise<TaintUpdateResult> {
+    // spec.taints has no merge key: a patch replaces the whole list, so it carries the resourceVersion it
+    // was computed from and the apiserver refuses it (409) if anyone changed the node meanwhile.
+    for (let attempt = 1; ; attempt++) {
+      const node = await this.getNode(name);
+      if (!node) return 'not-found';
+      const taints = change(node.spec?.taints);
+      if (!taints) return 'unchanged';
+      try {
+        await this.call({
+          method: 'PATCH',
+          path: `/api/v1/nodes/${seg(name)}`,
+          contentType: 'application/merge-patch+json',
+          body: { metadata: { resourceVersion: node.metadata?.resourceVersion }, spec: { taints: taints.length > 0 ? taints : null } },
+        });
+        return 'updated';
+      } catch (e) {
+        const status = httpStatusOf(e);
+        if (status === 404) return 'not-found';
+        // Kubelets update their node's status every few seconds: a conflict or two is normal.
+        if (status !== 409 || attempt >= 5) throw e;
+      }
     }
   }
 

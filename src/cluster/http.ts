@@ -40,13 +40,15 @@ export class KubernetesApiError extends Error {
 export type Query = Record<string, string | undefined>;
 
 export interface KubeRequest {
-  method: 'GET' | 'POST' | 'DELETE';
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   /** Absolute API path, e.g. `/api/v1/nodes`; path segments already encoded (see `segment`). */
   path: string;
   /** Query parameters; undefined values are left out. Each is URL-encoded here. */
   query?: Query;
   /** Sent as JSON. */
   body?: unknown;
+  /** Content-Type of the body; PATCH needs the patch type, e.g. application/merge-patch+json. */
+  contentType?: string;
 }
 
 /** One path segment (a name or namespace), encoded. */
@@ -72,7 +74,7 @@ export class KubeHttpClient {
       method: r.method,
       headers: {
         Accept: 'application/json',
-        ...(payload === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }),
+        ...(payload === undefined ? {} : { 'Content-Type': r.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(payload) }),
       },
     };
     // Sets ca/cert/key, rejectUnauthorized, servername, the Authorization (or Impersonate-User) header,

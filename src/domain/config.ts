@@ -22,6 +22,13 @@ export interface RelocatorConfig extends SchedulabilityConfig {
   confirmTimeoutMs: number;
   /** Act nowhere; report what would be done. */
   dryRun: boolean;
+  /**
+   * Taint a node that an AWS notice announces as going away (NoSchedule, ./interruption-taint.ts) before
+   * moving its assistants, so that the scheduler does not bind their replacements straight back to it.
+   */
+  interruptionTaint: boolean;
+  /** The sweep lifts our interruption taint once it is this old. */
+  interruptionTaintTtlMs: number;
 }
 
 /** Taints that mean "this node is going away or must not take work" on EKS and common add-ons. */
@@ -47,4 +54,8 @@ export const DEFAULT_CONFIG: RelocatorConfig = {
   loopGuardWindowMs: 30 * 60_000,
   confirmTimeoutMs: 60_000,
   dryRun: false,
+  interruptionTaint: true,
+  // Spot and ASG notices end with the instance within minutes; this bounds the others (rebalance
+  // recommendations, maintenance announced days ahead) without tainting the node for good.
+  interruptionTaintTtlMs: 6 * 60 * 60_000,
 };

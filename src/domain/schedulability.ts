@@ -4,6 +4,7 @@
  */
 import type { V1Node, V1Taint, V1Toleration } from '@kubernetes/client-node';
 import type { SchedulabilityConfig } from './config.js';
+import { INTERRUPTION_TAINT_KEY, interruptionTaintedAt } from './interruption-taint.js';
 import type { ExternalDisruption } from './trigger.js';
 import {
   keyMatches,
@@ -78,6 +79,14 @@ export function assessNode(node: V1Node | undefined, o: AssessOptions): NodeVerd
   for (const taint of node.spec?.taints ?? []) {
     if (taint.effect !== 'NoSchedule' && taint.effect !== 'NoExecute') continue;
     if (taint.key === UNSCHEDULABLE_TAINT.key) continue; // reported as Cordoned from spec.unschedulable
+    if (taint.key === INTERRUPTION_TAINT_KEY) {
+      // Ours, whatever the include/exclude settings say; an announcement in hand says the same, better.
+      if (!o.disruption && !toleratesPermanently(o.tolerations, taint)) {
+        const at = interruptionTaintedAt(taint);
+        reasons.push({ code: 'Interrupted', message: `announced as going away${at ? ` at ${at.toISOString()}` : ''} (tainted ${describeTaint(taint)})`, taint });
+      }
+      continue;
+    }
     if (!keyMatches(taint.key, o.config.taintInclude) || keyMatches(taint.key, o.config.taintExclude)) continue;
     if (toleratesPermanently(o.tolerations, taint)) continue;
     if (NOT_READY_KEYS.includes(taint.key)) {

@@ -22,6 +22,8 @@ const Env = z.object({
   LOOP_GUARD_WINDOW_MINUTES: z.coerce.number().int().min(1).max(1440).transform((m) => m * 60_000).optional(),
   CONFIRM_TIMEOUT_SECONDS: seconds.optional(),
   DRY_RUN: bool.optional(),
+  INTERRUPTION_TAINT: bool.optional(),
+  INTERRUPTION_TAINT_TTL_MINUTES: z.coerce.number().int().min(1).max(43_200).transform((m) => m * 60_000).optional(),
 });
 
 export class ConfigError extends Error {
@@ -47,6 +49,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: P
     ...(e.LOOP_GUARD_WINDOW_MINUTES !== undefined && { loopGuardWindowMs: e.LOOP_GUARD_WINDOW_MINUTES }),
     ...(e.CONFIRM_TIMEOUT_SECONDS !== undefined && { confirmTimeoutMs: e.CONFIRM_TIMEOUT_SECONDS }),
     ...(e.DRY_RUN !== undefined && { dryRun: e.DRY_RUN }),
+    ...(e.INTERRUPTION_TAINT !== undefined && { interruptionTaint: e.INTERRUPTION_TAINT }),
+    ...(e.INTERRUPTION_TAINT_TTL_MINUTES !== undefined && { interruptionTaintTtlMs: e.INTERRUPTION_TAINT_TTL_MINUTES }),
     ...overrides,
   };
 }

@@ -27,7 +27,7 @@ async function createDeps(env: NodeJS.ProcessEnv): Promise<HandlerDeps> {
   const kc = await createKubeConfig(kubeConfigOptionsFromEnv(env));
   const sinks = [logSink(logger), metricsSink(metrics)];
   if (env.EVENT_BUS_NAME) sinks.push(resultEventSink(new EventBridgeClient({}), env.EVENT_BUS_NAME, cluster));
-  const { relocator } = createRelocator({ kc, config, sinks });
+  const { relocator } = createRelocator({ kc, config, sinks, log: (level, message, fields) => logger[level](message, fields ?? {}) });
   logger.info('relocator ready', { cluster, dryRun: config.dryRun, auth: env.KUBE_AUTH ?? 'kubeconfig' });
   return { relocator, cluster };
 }

@@ -1,9 +1,11 @@
 /** What the relocator needs from the outside world; implemented by src/cluster (and by the reporters). */
-import type { V1Node, V1PersistentVolume, V1PersistentVolumeClaim, V1Pod, V1StatefulSet } from '@kubernetes/client-node';
+import type { V1Node, V1PersistentVolume, V1PersistentVolumeClaim, V1Pod, V1StatefulSet, V1Taint } from '@kubernetes/client-node';
 import type { PipelineRunLike } from '../domain/assistant.js';
 import type { Outcome } from '../domain/outcome.js';
 
 export type DeleteResult = 'deleted' | 'not-found' | 'conflict';
+
+export type TaintUpdateResult = 'updated' | 'unchanged' | 'not-found';
 
 export interface ClusterPort {
   getNode(name: string): Promise<V1Node | undefined>;
@@ -18,6 +20,11 @@ export interface ClusterPort {
   getPersistentVolume(name: string): Promise<V1PersistentVolume | undefined>;
   /** Deletes with a uid precondition. `force`: grace period 0. `dryRun`: server-side dry run. */
   deletePod(namespace: string, name: string, o: { uid: string; force: boolean; dryRun: boolean }): Promise<DeleteResult>;
+  /**
+   * Replaces the node's taints with `change(current)` (read, change, write with the read resourceVersion,
+   * again on a conflict); `change` returning undefined means there is nothing to do.
+   */
+  updateNodeTaints(name: string, change: (taints: V1Taint[] | undefined) => V1Taint[] | undefined): Promise<TaintUpdateResult>;
   /** Records a core/v1 Event on a StatefulSet (visible in `kubectl describe statefulset`). */
   recordEvent(sts: V1StatefulSet, e: { type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<void>;
   /** Counts Events with one of `reasons` on the StatefulSet (by uid) since `since`. */

@@ -6,9 +6,17 @@
 import type { V1Node, V1PersistentVolume, V1Pod, V1StatefulSet } from '@kubernetes/client-node';
 import { claimNamesOf, controllerOf, type PipelineRunLike } from '../domain/assistant.js';
 import type { RelocatorConfig } from '../domain/config.js';
+import {
+  interruptionTaint,
+  interruptionTaintExpired,
+  interruptionTaintOf,
+  interruptionTaintedAt,
+  taintsWithInterruption,
+  taintsWithoutInterruption,
+} from '../domain/interruption-taint.js';
 import type { AssistantRef, Outcome } from '../domain/outcome.js';
 import { type Decision, planRelocation } from '../domain/plan.js';
-import { assessNode } from '../domain/schedulability.js';
+import { assessNode, describeTaint } from '../domain/schedulability.js';
 import type { ExternalDisruption, ObservedPodRef, RelocationTrigger } from '../domain/trigger.js';
 import type { ClusterPort, OutcomeSink } from './ports.js';
 
@@ -23,7 +31,12 @@ export interface RelocatorDeps {
   sleep?: (ms: number) => Promise<void>;
   /** Assistants handled at once for one trigger. */
   concurrency?: number;
+  /** What is not an assistant's outcome (the sweep lifting an interruption taint) is logged here. */
+  log?: (level: 'info' | 'warn', message: string, fields?: Record<string, unknown>) => void;
 }
+
+/** Per trigger: the node taint in flight or done, so that assistants of one node taint it once. */
+type NodeMarks = Map<string, Promise<string | undefined>>;
 
 export interface HandleOptions {
   /** Decide as usual, but delete nothing: each would-be delete becomes a 'notify-only' skip. */
@@ -51,13 +64,57 @@ export class Relocator {
     const [nodes, candidates] = await Promise.all([nodesRead, this.candidates(trigger, nodesRead)]);
     // Not the sinks' business (like a trigger for another cluster sharing the bus): no assistant of ours.
     if (!Array.isArray(candidates)) return [candidates];
+    // The sweep (every assistant) is also when our expired interruption taints are lifted.
+    const lifting = trigger.target.kind === 'all' ? this.liftExpiredInterruptionTaints(nodes) : undefined;
     const outcomes: Outcome[] = [];
+    const marks: NodeMarks = new Map();
     const queue = [...candidates];
     const workers = Array.from({ length: Math.min(this.d.concurrency ?? 4, queue.length) }, async () => {
-      for (let c = queue.shift(); c; c = queue.shift()) outcomes.push(await this.relocateOne(trigger, c, nodes, options));
+      for (let c = queue.shift(); c; c = queue.shift()) outcomes.push(await this.relocateOne(trigger, c, nodes, options, marks));
     });
-    await Promise.all(workers);
+    await Promise.all([...workers, lifting]);
     return outcomes;
+  }
+
+  /** Lifts our interruption taint from every node where it has outlived its TTL; never throws. */
+  private async liftExpiredInterruptionTaints(nodes: V1Node[]): Promise<void> {
+    const now = this.now();
+    const expired = nodes.filter((n) => interruptionTaintExpired(n, now, this.d.config.interruptionTaintTtlMs));
+    await Promise.all(
+      expired.map(async (n) => {
+        const name = n.metadata?.name ?? '';
+        const taint = interruptionTaintOf(n)!;
+        try {
+          const result = await this.d.cluster.updateNodeTaints(name, taintsWithoutInterruption);
+          if (result === 'updated') {
+            this.d.log?.('info', `lifted the interruption taint of node ${name}: ${describeTaint(taint)} is older than ${this.d.config.interruptionTaintTtlMs / 60_000} min`, {
+              node: name,
+              taintedAt: interruptionTaintedAt(taint)?.toISOString(),
+            });
+          }
+        } catch (e) {
+          this.d.log?.('warn', `could not lift the interruption taint of node ${name}: ${e instanceof Error ? e.message : String(e)}`, { node: name });
+        }
+      }),
+    );
+  }
+
+  /**
+   * Taints the announced node (once per trigger, whatever the number of its assistants) so that the
+   * scheduler sends the replacements elsewhere. Returns what went wrong, for the outcome's message: a
+   * node that cannot be tainted does not keep the assistants on a node about to vanish.
+   */
+  private markAnnounced(marks: NodeMarks, node: string, trigger: RelocationTrigger): Promise<string | undefined> {
+    let mark = marks.get(node);
+    if (!mark) {
+      const taint = interruptionTaint(trigger.source, this.now());
+      mark = this.d.cluster.updateNodeTaints(node, (taints) => taintsWithInterruption(taints, taint)).then(
+        () => undefined,
+        (e: unknown) => `could not taint ${node} ${describeTaint(taint)}, so the scheduler may bind the replacement back to it: ${e instanceof Error ? e.message : String(e)}`,
+      );
+      marks.set(node, mark);
+    }
+    return mark;
   }
 
   /** What the trigger points at, read live; an outcome instead when it points at no node of this cluster. */
@@ -93,7 +150,7 @@ export class Relocator {
     }
   }
 
-  private async relocateOne(trigger: RelocationTrigger, c: Candidate, nodes: V1Node[], options: HandleOptions): Promise<Outcome> {
+  private async relocateOne(trigger: RelocationTrigger, c: Candidate, nodes: V1Node[], options: HandleOptions, marks: NodeMarks): Promise<Outcome> {
     const base = { assistant: c.ref, triggerId: trigger.id, triggerSource: trigger.source, fromNode: c.pod?.spec?.nodeName };
     let sts: V1StatefulSet | undefined;
     try {
@@ -101,7 +158,7 @@ export class Relocator {
       sts = obs.statefulSet;
       base.assistant = { ...c.ref, statefulSetUid: sts?.metadata?.uid, pipelineRun: controllerOf(sts?.metadata?.ownerReferences)?.name };
       const decision = planRelocation({ ...obs, expected: c.expected, disruption: trigger.disruption, now: this.now() }, this.d.config);
-      const outcome = await this.act(trigger, c, decision, sts, base, options);
+      const outcome = await this.act(trigger, c, decision, sts, base, options, marks);
       await this.report(outcome, sts);
       return outcome;
     } catch (e) {
@@ -151,6 +208,7 @@ export class Relocator {
     sts: V1StatefulSet | undefined,
     base: Pick<Outcome, 'assistant' | 'triggerId' | 'triggerSource' | 'fromNode'>,
     options: HandleOptions,
+    marks: NodeMarks,
   ): Promise<Outcome> {
     const reasonsOf = (d: Decision) => ('reasons' in d && d.reasons ? { nodeReasons: d.reasons.map((r) => r.code) } : {});
     if (decision.action === 'none') {
@@ -169,12 +227,18 @@ export class Relocator {
     const pod = c.pod!;
     const ns = pod.metadata!.namespace!;
     const name = pod.metadata!.name!;
+    // Only an announcement from outside needs the node marked: a cordoned, tainted or NotReady node already
+    // keeps the scheduler away.
+    const announcedNode = trigger.disruption && this.d.config.interruptionTaint ? base.fromNode : undefined;
     if (this.d.config.dryRun) {
       // Server-side dry run: admission, RBAC and the uid precondition are checked, nothing is deleted.
       const result = await this.d.cluster.deletePod(ns, name, { uid: decision.podUid, force: decision.force, dryRun: true });
       const verdict = result === 'deleted' ? 'the apiserver accepted it in dry-run' : `the apiserver answered ${result}`;
-      return { ...base, kind: 'skipped', reason: 'dry-run', message: `dry-run: would ${decision.message} (${verdict})`, ...reasonsOf(decision), dryRun: true };
+      const taintFirst = announcedNode ? `taint ${announcedNode} ${describeTaint(interruptionTaint(trigger.source, this.now()))}, then ` : '';
+      return { ...base, kind: 'skipped', reason: 'dry-run', message: `dry-run: would ${taintFirst}${decision.message} (${verdict})`, ...reasonsOf(decision), dryRun: true };
     }
+    const taintProblem = announcedNode ? await this.markAnnounced(marks, announcedNode, trigger) : undefined;
+    const andTaint = taintProblem ? `; ${taintProblem}` : '';
     // The loop guard's record and the delete go out together: waiting for the Event first would add a
     // round trip to every relocation, and a lost record only makes the guard one count more lenient.
     const [result] = await Promise.all([
@@ -198,13 +262,13 @@ export class Relocator {
         ...common,
         kind: 'relocated',
         reason: decision.reasons[0]?.code ?? 'relocated',
-        message: `${ns}/${name} moved from ${base.fromNode} to ${done.node} (${decision.reasons.map((r) => r.message).join('; ')})`,
+        message: `${ns}/${name} moved from ${base.fromNode} to ${done.node} (${decision.reasons.map((r) => r.message).join('; ')})${andTaint}`,
         toNode: done.node,
         newPodUid: done.uid,
         boundLatencyMs: this.now().getTime() - new Date(trigger.observedAt).getTime(),
       };
     }
-    return { ...common, kind: 'stuck', reason: done.reason, message: `${ns}/${name} was deleted from ${base.fromNode} but ${done.message}` };
+    return { ...common, kind: 'stuck', reason: done.reason, message: `${ns}/${name} was deleted from ${base.fromNode} but ${done.message}${andTaint}` };
   }
 
   /** Waits for the StatefulSet's replacement (same name, new uid) to be bound to a healthy node. */

@@ -3,7 +3,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { KubernetesCluster } from '../cluster/api.js';
 import type { RelocatorConfig } from '../domain/config.js';
 import type { OutcomeSink } from './ports.js';
-import { Relocator } from './relocator.js';
+import { Relocator, type RelocatorDeps } from './relocator.js';
 import { kubeEventSink } from './sinks.js';
 
 export interface RuntimeOptions {
@@ -11,10 +11,12 @@ export interface RuntimeOptions {
   config: RelocatorConfig;
   /** Sinks besides the Kubernetes Event on the StatefulSet (logs, metrics, result events). */
   sinks?: OutcomeSink[];
+  /** Where what is no assistant's outcome is logged (see RelocatorDeps.log). */
+  log?: RelocatorDeps['log'];
 }
 
 export function createRelocator(o: RuntimeOptions): { relocator: Relocator; cluster: KubernetesCluster } {
   const cluster = new KubernetesCluster(o.kc, { assistantSelector: o.config.assistantSelector });
-  const relocator = new Relocator({ cluster, config: o.config, sinks: [kubeEventSink(cluster), ...(o.sinks ?? [])] });
+  const relocator = new Relocator({ cluster, config: o.config, sinks: [kubeEventSink(cluster), ...(o.sinks ?? [])], log: o.log });
   return { relocator, cluster };
 }

@@ -19,10 +19,12 @@ import { dedupeSink, KubernetesNotificationLedger } from '../../src/alerts/dedup
 import { BearerVerifier } from '../../src/alerts/token.js';
 import { DEFAULT_NODE_ALERTS } from '../../src/alerts/triggers.js';
 import { handleAlertmanagerWebhook, type WebhookResponse } from '../../src/alerts/webhook.js';
+import { KubernetesCluster } from '../../src/cluster/api.js';
+import { INTERRUPTION_TAINT_KEY, taintsWithInterruption, taintsWithoutInterruption } from '../../src/domain/interruption-taint.js';
 import type { Outcome } from '../../src/domain/outcome.js';
 import { handle } from '../../src/relocator/handlers.js';
 import { createRelocator } from '../../src/relocator/runtime.js';
-import { type Clients, eventually, statusOf } from '../cluster/fixtures/clients.js';
+import { type Clients, eventually, mergePatch, statusOf } from '../cluster/fixtures/clients.js';
 import { setReady } from '../cluster/fixtures/nodes.js';
 import { createNamespace, readPodOrUndefined } from '../cluster/fixtures/pods.js';
 import { COMPONENT_AFFINITY_ASSISTANT, LABEL_COMPONENT } from '../cluster/fixtures/tekton.js';
@@ -108,6 +110,57 @@ describe('the admission policy for the relocator identity', () => {
   it('does not constrain anyone else', async () => {
     await s.admin.core.createNamespacedPod({ namespace: NS, body: { metadata: { name: 'admin-may' }, spec: podSpec } });
     expect(await answer(s.admin.core.deleteNamespacedPod({ namespace: NS, name: 'admin-may' }))).toEqual({ status: 200, message: '' });
+  });
+});
+
+describe('the node policy for the relocator identity: its own interruption taint and nothing else', () => {
+  const NODE_MESSAGE = 'affinity-relocator may change only its own NoSchedule taint affinity-relocator.io/interruption on a node';
+  const ours = { key: INTERRUPTION_TAINT_KEY, value: 'aws-spot-interruption.20261125T184000Z', effect: 'NoSchedule' };
+  const theirs = { key: 'dedicated', value: 'ci', effect: 'NoSchedule' };
+  const patchAs = (c: Clients, name: string, body: object) => answer(c.core.patchNode({ name, body }, mergePatch));
+
+  beforeAll(async () => {
+    // The apiserver may load this policy a moment after the pod policy that the file's beforeAll waited for.
+    const [probe] = await s.pool('node-probe', 1);
+    await eventually('the node policy to refuse a cordon', () => patchAs(s.relocator, probe!, { metadata: { labels: { probe: 'x' } } }), (a) => a.status === 403);
+  });
+
+  it("lets it add and lift its own NoSchedule taint, the node's other taints kept", async () => {
+    const [node] = await s.pool('marked', 1);
+    await s.admin.core.patchNode({ name: node!, body: { spec: { taints: [theirs] } } }, mergePatch);
+
+    // Exactly the requests the relocator sends (a merge patch of the whole list with the read resourceVersion).
+    const cluster = new KubernetesCluster(s.cp.kubeConfig('relocator'), { assistantSelector: TEST_CONFIG.assistantSelector });
+    expect(await cluster.updateNodeTaints(node!, (t) => taintsWithInterruption(t, ours))).toBe('updated');
+    expect((await s.admin.core.readNode({ name: node! })).spec?.taints).toEqual([theirs, ours]);
+    expect(await cluster.updateNodeTaints(node!, (t) => taintsWithInterruption(t, ours))).toBe('unchanged');
+    expect(await cluster.updateNodeTaints(node!, taintsWithoutInterruption)).toBe('updated');
+    expect((await s.admin.core.readNode({ name: node! })).spec?.taints).toEqual([theirs]);
+  });
+
+  it.each([
+    ['cordon it', { spec: { unschedulable: true } }, 'would be cordoned, uncordoned or relabelled'],
+    ['label it', { metadata: { labels: { pool: 'elsewhere' } } }, 'would be cordoned, uncordoned or relabelled'],
+    ['annotate it', { metadata: { annotations: { note: 'x' } } }, 'would be cordoned, uncordoned or relabelled'],
+    ['add a taint of another key', { spec: { taints: [theirs, { key: 'evil', effect: 'NoSchedule' }] } }, 'would have other taints changed'],
+    ['remove a taint of someone else', { spec: { taints: [] } }, 'would have other taints changed'],
+    ['put its own key as NoExecute (evicting pods)', { spec: { taints: [theirs, { ...ours, effect: 'NoExecute' }] } }, 'would get it with another effect than NoSchedule'],
+  ])('refuses to let it %s', async (what, body, why) => {
+    const [node] = await s.pool(`refused-${what.split(' ')[0]}-${what.length}`, 1);
+    await s.admin.core.patchNode({ name: node!, body: { spec: { taints: [theirs] } } }, mergePatch);
+    const before = await s.admin.core.readNode({ name: node! });
+
+    const a = await patchAs(s.relocator, node!, body);
+
+    expect(a.status).toBe(403);
+    expect(a.message).toContain(`${NODE_MESSAGE}: ${node} ${why}`);
+    const after = await s.admin.core.readNode({ name: node! });
+    expect(after.metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
+  });
+
+  it('does not constrain anyone else on nodes', async () => {
+    const [node] = await s.pool('admin-node', 1);
+    expect(await patchAs(s.admin, node!, { metadata: { labels: { extra: 'yes' } } })).toEqual({ status: 200, message: '' });
   });
 });
 

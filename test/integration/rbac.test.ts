@@ -92,13 +92,16 @@ describe('the shipped relocator ClusterRole (infra/kubernetes/relocator)', () =>
     expect(await status(relocator.apps.readNamespacedStatefulSet({ namespace: ns, name: 'none' }))).toBe(404);
     expect(await status(relocator.core.readNamespacedPersistentVolumeClaim({ namespace: ns, name: 'none' }))).toBe(404);
     expect(await status(relocator.core.readPersistentVolume({ name: 'none' }))).toBe(404);
+    // Patching a node (its interruption taint; the admission policy narrows it to that) is granted.
+    expect(await status(relocator.core.patchNode({ name: 'none', body: { spec: { taints: [] } } }, mergePatch))).toBe(404);
     expect(await status(relocator.custom.getNamespacedCustomObject({ group: 'tekton.dev', version: 'v1', namespace: ns, plural: 'pipelineruns', name: 'none' }))).toBe(404);
 
     const refused: [string, () => Promise<unknown>][] = [
       ['delete a Deployment', () => relocator.apps.deleteNamespacedDeployment({ namespace: ns, name: 'd' })],
       ['list secrets', () => relocator.core.listNamespacedSecret({ namespace: ns })],
       ['read a secret', () => relocator.core.readNamespacedSecret({ namespace: ns, name: 'any' })],
-      ['patch a node', () => relocator.core.patchNode({ name: 'n', body: { spec: { unschedulable: true } } }, mergePatch)],
+      ['patch a node status', () => relocator.core.patchNodeStatus({ name: 'n', body: { status: { conditions: [] } } }, mergePatch)],
+      ['delete a node', () => relocator.core.deleteNode({ name: 'n' })],
       ['delete a StatefulSet', () => relocator.apps.deleteNamespacedStatefulSet({ namespace: ns, name: 'any' })],
       ['create a pod', () => relocator.core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'q' }, spec: { containers: [{ name: 'c', image: 'x' }] } } })],
       ['list statefulsets', () => relocator.apps.listNamespacedStatefulSet({ namespace: ns })],

@@ -67,7 +67,9 @@ describe('the relocator ClusterRole', () => {
   });
 
   it('grants exactly what a relocation uses', () => {
-    expect(verbsOn('', 'nodes')).toEqual(['get', 'list', 'watch']);
+    // patch: the interruption taint only (the admission policy in infra/kubernetes/admission holds it to that).
+    expect(verbsOn('', 'nodes')).toEqual(['get', 'list', 'patch', 'watch']);
+    expect(verbsOn('', 'nodes/status')).toEqual([]);
     expect(verbsOn('', 'pods')).toEqual(['delete', 'get', 'list', 'watch']);
     expect(verbsOn('apps', 'statefulsets')).toEqual(['get']);
     expect(verbsOn('', 'persistentvolumeclaims')).toEqual(['get']);
@@ -76,17 +78,17 @@ describe('the relocator ClusterRole', () => {
     expect(verbsOn('events.k8s.io', 'events')).toEqual([]); // the code writes core/v1 Events only
     expect(verbsOn('tekton.dev', 'pipelineruns')).toEqual(['get']);
     const granted = clusterRole().rules!.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => `${g}/${res}`)));
-    expect(granted.sort()).toEqual(
+    expect([...new Set(granted)].sort()).toEqual(
       ['/nodes', '/pods', 'apps/statefulsets', '/persistentvolumeclaims', '/persistentvolumes', '/events', 'tekton.dev/pipelineruns'].sort(),
     );
   });
 
-  it('changes nothing but pods (delete) and events (create)', () => {
+  it('changes nothing but pods (delete), events (create) and nodes (patch, held to the interruption taint by admission)', () => {
     const writes = ['create', 'update', 'patch', 'delete', 'deletecollection'];
     const writable = clusterRole()
       .rules!.filter((r) => r.verbs.some((v) => writes.includes(v)))
       .flatMap((r) => r.resources.map((res) => `${res}:${r.verbs.filter((v) => writes.includes(v)).join(',')}`));
-    expect(writable.sort()).toEqual(['events:create', 'pods:delete']);
+    expect(writable.sort()).toEqual(['events:create', 'nodes:patch', 'pods:delete']);
   });
 
   it('is bound to the group affinity-relocator, which the EKS access entry gives the Lambda role', () => {
