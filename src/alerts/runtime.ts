@@ -5,18 +5,13 @@
  * request does it, and a failed creation is retried by the next request rather than cached.
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import type { KubeConfig } from '@kubernetes/client-node';
 import * as z from 'zod';
 import { createKubeConfig, kubeConfigOptionsFromEnv } from '../cluster/auth.js';
 import { ConfigError, configFromEnv } from '../relocator/config-from-env.js';
 import { handle, type HandlerDeps } from '../relocator/handlers.js';
-import { logger, metrics } from '../relocator/lambda-runtime.js';
-import type { OutcomeSink } from '../relocator/ports.js';
-import { resultEventSink } from '../relocator/result-events.js';
+import { lambdaSinks, logger, metrics } from '../relocator/lambda-runtime.js';
+import { notifyWindowFromEnv } from '../relocator/notifications.js';
 import { createRelocator } from '../relocator/runtime.js';
-import { logSink, metricsSink } from '../relocator/sinks.js';
-import { DEFAULT_DEDUPE_WINDOW_MS, dedupeSink, KubernetesNotificationLedger, MAX_DEDUPE_WINDOW_MS } from './dedupe.js';
 import { BearerVerifier, ssmTokenSource } from './token.js';
 import { DEFAULT_NODE_ALERTS } from './triggers.js';
 import { handleAlertmanagerWebhook } from './webhook.js';
@@ -42,12 +37,6 @@ const Env = z.object({
     .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
     .pipe(z.array(z.string()).min(1, 'names no alert'))
     .optional(),
-  NOTIFY_DEDUPE_WINDOW_MINUTES: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(MAX_DEDUPE_WINDOW_MS / 60_000, `at most ${MAX_DEDUPE_WINDOW_MS / 60_000} (the apiserver keeps Events for 1 h)`)
-    .optional(),
 });
 
 export function alertSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): AlertSettings {
@@ -60,24 +49,8 @@ export function alertSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Aler
   return {
     tokenParameter: r.data.ALERTMANAGER_TOKEN_PARAMETER,
     alertNames: r.data.ALERTMANAGER_ALERTS ?? DEFAULT_NODE_ALERTS,
-    dedupeWindowMs: r.data.NOTIFY_DEDUPE_WINDOW_MINUTES !== undefined ? r.data.NOTIFY_DEDUPE_WINDOW_MINUTES * 60_000 : DEFAULT_DEDUPE_WINDOW_MS,
+    dedupeWindowMs: notifyWindowFromEnv(env),
   };
-}
-
-/** The sinks of an alert-triggered relocation: logs, metrics, and result events once per key and window. */
-export function alertSinks(o: { kc: KubeConfig; cluster: string; eventBusName?: string; dedupeWindowMs: number }): OutcomeSink[] {
-  const sinks = [logSink(logger), metricsSink(metrics)];
-  if (o.eventBusName) {
-    const results = resultEventSink(new EventBridgeClient({}), o.eventBusName, o.cluster);
-    sinks.push(
-      dedupeSink(results, new KubernetesNotificationLedger(o.kc), {
-        windowMs: o.dedupeWindowMs,
-        onClaimError: (e, outcome) => logger.warn('could not check for a repeated notification; sending it', { error: (e as Error).message, outcome }),
-        onSuppressed: (outcome) => logger.info('repeat of a recent notification, not sent', { outcome }),
-      }),
-    );
-  }
-  return sinks;
 }
 
 async function createDeps(env: NodeJS.ProcessEnv, settings: AlertSettings): Promise<HandlerDeps> {
@@ -85,7 +58,7 @@ async function createDeps(env: NodeJS.ProcessEnv, settings: AlertSettings): Prom
   const config = { ...fromEnv, confirmTimeoutMs: Math.min(fromEnv.confirmTimeoutMs, WEBHOOK_CONFIRM_TIMEOUT_MS) };
   const cluster = env.CLUSTER_NAME || env.EKS_CLUSTER_NAME || 'default';
   const kc = await createKubeConfig(kubeConfigOptionsFromEnv(env));
-  const sinks = alertSinks({ kc, cluster, eventBusName: env.EVENT_BUS_NAME, dedupeWindowMs: settings.dedupeWindowMs });
+  const sinks = lambdaSinks({ kc, cluster, eventBusName: env.EVENT_BUS_NAME, notifyWindowMs: settings.dedupeWindowMs });
   const { relocator } = createRelocator({ kc, config, sinks });
   logger.info('alertmanager webhook ready', { cluster, dryRun: config.dryRun, alertNames: settings.alertNames });
   return { relocator, cluster };

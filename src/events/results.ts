@@ -32,7 +32,12 @@ const OUTCOME_FIELDS = {
   dryRun: z.boolean().optional(),
 };
 
-export const ResultDetailSchema = z.strictObject({ ...detailBase, ...OUTCOME_FIELDS });
+export const ResultDetailSchema = z.strictObject({
+  ...detailBase,
+  ...OUTCOME_FIELDS,
+  /** A notification (what the alert rules route): the first of its StatefulSet and kind in a window. */
+  notify: z.boolean(),
+});
 export type ResultDetail = z.infer<typeof ResultDetailSchema>;
 
 // Fails to compile when Outcome and the schema above stop describing the same fields.
@@ -40,8 +45,8 @@ type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ?
 type _SchemaMatchesOutcome = Assert<Equal<z.infer<z.ZodObject<typeof OUTCOME_FIELDS>>, Outcome>>;
 type Assert<T extends true> = T;
 
-export function toResultEntry(outcome: Outcome, cluster: string, now: Date): PutEventsEntry {
+export function toResultEntry(outcome: Outcome, cluster: string, now: Date, notify: boolean): PutEventsEntry {
   // The outcome first, so that nothing in it can override the contract's own fields.
-  const detail: ResultDetail = { ...outcome, schemaVersion: SCHEMA_VERSION, cluster, observedAt: now.toISOString() };
+  const detail: ResultDetail = { ...outcome, schemaVersion: SCHEMA_VERSION, cluster, observedAt: now.toISOString(), notify };
   return { Source: SOURCE, DetailType: RESULT_DETAIL_TYPES[outcome.kind], Detail: JSON.stringify(detail) };
 }

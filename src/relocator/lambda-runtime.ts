@@ -6,12 +6,15 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { createKubeConfig, kubeConfigOptionsFromEnv } from '../cluster/auth.js';
 import type { Outcome } from '../domain/outcome.js';
 import type { RelocationTrigger } from '../domain/trigger.js';
 import { isNonRetryable } from '../events/errors.js';
 import { configFromEnv } from './config-from-env.js';
 import { handle, type HandlerDeps } from './handlers.js';
+import { KubernetesNotificationLedger, notificationGate, notifyWindowFromEnv } from './notifications.js';
+import type { OutcomeSink } from './ports.js';
 import { resultEventSink } from './result-events.js';
 import { createRelocator } from './runtime.js';
 import { logSink, metricsSink } from './sinks.js';
@@ -21,12 +24,29 @@ export const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_N
 
 let deps: Promise<HandlerDeps> | undefined;
 
+/**
+ * Every function's sinks: logs, metrics and, with a bus, result events, of which the first per StatefulSet
+ * and outcome kind in the window are notifications (./notifications.ts).
+ */
+export function lambdaSinks(o: { kc: KubeConfig; cluster: string; eventBusName?: string; notifyWindowMs: number }): OutcomeSink[] {
+  const sinks = [logSink(logger), metricsSink(metrics)];
+  if (o.eventBusName) {
+    const gate = notificationGate(new KubernetesNotificationLedger(o.kc), {
+      windowMs: o.notifyWindowMs,
+      onClaimError: (e, outcome) => logger.warn('could not check for a repeated notification; notifying', { error: (e as Error).message, outcome }),
+      onSuppressed: (outcome) => logger.info('repeat of a recent notification: published with notify=false', { outcome }),
+    });
+    sinks.push(resultEventSink(new EventBridgeClient({}), o.eventBusName, o.cluster, gate));
+  }
+  return sinks;
+}
+
 async function createDeps(env: NodeJS.ProcessEnv): Promise<HandlerDeps> {
   const config = configFromEnv(env);
+  const notifyWindowMs = notifyWindowFromEnv(env);
   const cluster = env.CLUSTER_NAME || env.EKS_CLUSTER_NAME || 'default';
   const kc = await createKubeConfig(kubeConfigOptionsFromEnv(env));
-  const sinks = [logSink(logger), metricsSink(metrics)];
-  if (env.EVENT_BUS_NAME) sinks.push(resultEventSink(new EventBridgeClient({}), env.EVENT_BUS_NAME, cluster));
+  const sinks = lambdaSinks({ kc, cluster, eventBusName: env.EVENT_BUS_NAME, notifyWindowMs });
   const { relocator } = createRelocator({ kc, config, sinks, log: (level, message, fields) => logger[level](message, fields ?? {}) });
   logger.info('relocator ready', { cluster, dryRun: config.dryRun, auth: env.KUBE_AUTH ?? 'kubeconfig' });
   return { relocator, cluster };

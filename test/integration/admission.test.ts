@@ -15,14 +15,16 @@ import {
   type V1ValidatingAdmissionPolicyBinding,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dedupeSink, KubernetesNotificationLedger } from '../../src/alerts/dedupe.js';
+import type { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { BearerVerifier } from '../../src/alerts/token.js';
 import { DEFAULT_NODE_ALERTS } from '../../src/alerts/triggers.js';
 import { handleAlertmanagerWebhook, type WebhookResponse } from '../../src/alerts/webhook.js';
 import { KubernetesCluster } from '../../src/cluster/api.js';
 import { INTERRUPTION_TAINT_KEY, taintsWithInterruption, taintsWithoutInterruption } from '../../src/domain/interruption-taint.js';
-import type { Outcome } from '../../src/domain/outcome.js';
+import { type ResultDetail, ResultDetailSchema } from '../../src/events/results.js';
 import { handle } from '../../src/relocator/handlers.js';
+import { KubernetesNotificationLedger, notificationGate } from '../../src/relocator/notifications.js';
+import { resultEventSink } from '../../src/relocator/result-events.js';
 import { createRelocator } from '../../src/relocator/runtime.js';
 import { type Clients, eventually, mergePatch, statusOf } from '../cluster/fixtures/clients.js';
 import { setReady } from '../cluster/fixtures/nodes.js';
@@ -167,12 +169,21 @@ describe('the node policy for the relocator identity: its own interruption taint
 describe('the Alertmanager webhook on the real cluster, as the relocator identity', () => {
   const TOKEN = 'b4e1f0c2d9a87e6f5a4b3c2d1e0f9a8b';
 
-  /** The webhook wired like the Lambda, with its result events captured behind the dedupe. */
+  /**
+   * The webhook wired like the Lambda: the result-event sink behind the notification gate, with the bus
+   * client replaced by one that keeps the entries (`published`; `notified`: those with notify=true).
+   */
   function webhook(o: { windowMs?: number } = {}) {
-    const notified: Outcome[] = [];
+    const published: ResultDetail[] = [];
+    const bus = {
+      send: async (command: PutEventsCommand) => {
+        for (const e of command.input.Entries ?? []) published.push(ResultDetailSchema.parse(JSON.parse(e.Detail!)));
+        return { FailedEntryCount: 0, Entries: [] };
+      },
+    } as unknown as EventBridgeClient;
     const kc = s.cp.kubeConfig('relocator');
-    const results = dedupeSink(async (outcome) => void notified.push(outcome), new KubernetesNotificationLedger(kc), { windowMs: o.windowMs });
-    const { relocator } = createRelocator({ kc, config: TEST_CONFIG, sinks: [results] });
+    const gate = notificationGate(new KubernetesNotificationLedger(kc), { windowMs: o.windowMs });
+    const { relocator } = createRelocator({ kc, config: TEST_CONFIG, sinks: [resultEventSink(bus, 'test-bus', 'test', gate)] });
     const deps = { relocator, cluster: 'test' };
     const post = async (alerts: { node: string; fingerprint: string }[]): Promise<{ status: number; body: WebhookResponse }> => {
       const r = await handleAlertmanagerWebhook(
@@ -181,7 +192,13 @@ describe('the Alertmanager webhook on the real cluster, as the relocator identit
       );
       return { status: r.statusCode ?? 0, body: JSON.parse(r.body ?? 'null') as WebhookResponse };
     };
-    return { post, notified };
+    return {
+      post,
+      published,
+      get notified() {
+        return published.filter((d) => d.notify);
+      },
+    };
   }
 
   function notReadyAlerts(alerts: { node: string; fingerprint: string }[]) {
@@ -263,6 +280,8 @@ describe('the Alertmanager webhook on the real cluster, as the relocator identit
       expect(r.status).toBe(200);
       expect(r.body.outcomes).toEqual([expect.objectContaining({ kind: 'blocked', reason: 'no-feasible-node' })]);
     }
+    // Every outcome is still a result event on the bus; only the first is a notification.
+    expect(w.published.map((d) => `${d.kind} ${d.notify}`).sort()).toEqual(['blocked false', 'blocked false', 'blocked false', 'blocked true']);
     expect(w.notified).toHaveLength(1);
     expect(w.notified[0]).toMatchObject({ kind: 'blocked', assistant: expect.objectContaining({ statefulSetUid: expect.any(String) }) });
     expect(await notifiedMarkers(ns, sts)).toEqual(['NotifiedBlocked']);
@@ -274,6 +293,7 @@ describe('the Alertmanager webhook on the real cluster, as the relocator identit
     await new Promise((r) => setTimeout(r, windowMs + 1_500));
     await w.post(alert);
     expect(w.notified).toHaveLength(2);
+    expect(w.published).toHaveLength(5);
     expect(await notifiedMarkers(ns, sts)).toEqual(['NotifiedBlocked', 'NotifiedBlocked']);
   });
 });

@@ -46,7 +46,7 @@ describe('toResultEntry', () => {
     { outcome: anOutcome('stuck', 'pending-past-deadline'), detailType: 'Assistant Relocation Stuck' },
   ])('publishes a $outcome.kind outcome as $detailType, with a detail the result schema accepts', (c) => {
     const { outcome, detailType } = c;
-    const entry = toResultEntry(outcome, 'ci-eu-west-1', NOW);
+    const entry = toResultEntry(outcome, 'ci-eu-west-1', NOW, outcome.kind !== 'skipped');
     expect(entry.Source).toBe('affinity-relocator');
     expect(entry.DetailType).toBe(detailType);
     const detail = ResultDetailSchema.parse(JSON.parse(entry.Detail));
@@ -54,19 +54,26 @@ describe('toResultEntry', () => {
       schemaVersion: 1,
       cluster: 'ci-eu-west-1',
       observedAt: '2025-03-14T09:27:41.250Z',
+      notify: outcome.kind !== 'skipped',
       ...outcome,
     });
   });
 
+  it('says whether the event is a notification, and the schema requires it to say so', () => {
+    for (const notify of [true, false]) expect(JSON.parse(toResultEntry(relocated, 'ci-eu-west-1', NOW, notify).Detail).notify).toBe(notify);
+    const { notify: _, ...without } = JSON.parse(toResultEntry(relocated, 'ci-eu-west-1', NOW, true).Detail) as Record<string, unknown>;
+    expect(ResultDetailSchema.safeParse(without).error?.issues[0]?.path).toEqual(['notify']);
+  });
+
   it('produces entries the EventBridge client accepts', () => {
-    const entry: PutEventsRequestEntry = toResultEntry(relocated, 'ci-eu-west-1', NOW);
+    const entry: PutEventsRequestEntry = toResultEntry(relocated, 'ci-eu-west-1', NOW, true);
     expect(entry.EventBusName).toBeUndefined();
   });
 });
 
 describe('ResultDetailSchema', () => {
   it('rejects a result detail with a field it does not know, so consumers notice a contract change', () => {
-    const detail = { ...JSON.parse(toResultEntry(relocated, 'ci-eu-west-1', NOW).Detail), toNodeName: 'x' };
+    const detail = { ...JSON.parse(toResultEntry(relocated, 'ci-eu-west-1', NOW, true).Detail), toNodeName: 'x' };
     expect(ResultDetailSchema.safeParse(detail).success).toBe(false);
   });
 });

@@ -40,9 +40,10 @@ const target = (rule: string, id: string) => {
 };
 
 /** What a target receives for an outcome. */
-function rendered(rule: string, id: string, kind: OutcomeKind, opts: { minimal?: boolean } = {}) {
+function rendered(rule: string, id: string, kind: OutcomeKind, opts: { minimal?: boolean; reason?: string } = {}) {
   const t = target(rule, id);
-  const values = variables(t.InputTransformer.InputPathsMap, resultEvent(anOutcome(kind, opts)));
+  const outcome = anOutcome(kind, opts);
+  const values = variables(t.InputTransformer.InputPathsMap, resultEvent(opts.reason ? { ...outcome, reason: opts.reason } : outcome));
   const tpl = t.InputTransformer.InputTemplate as string;
   return tpl.trimStart().startsWith('{') ? renderJson(tpl, values) : renderText(tpl, values);
 }
@@ -82,7 +83,8 @@ describe('alerts', () => {
     expect(rule.Properties).toMatchObject({
       EventBusName: { Ref: 'RelocatorEventBus' },
       State: 'ENABLED',
-      EventPattern: { source: ['affinity-relocator'], 'detail-type': PROBLEMS },
+      // Notifications only: a repeat within the notification window is published with notify: false.
+      EventPattern: { source: ['affinity-relocator'], 'detail-type': PROBLEMS, detail: { notify: [true] } },
     });
     const topic = target('AlertsRule', 'alerts-topic');
     expect(topic.Arn).toEqual({ Ref: 'AlertsTopic' });
@@ -118,7 +120,7 @@ describe('alerts', () => {
   });
 
   it('reads only fields of result events, and puts free text only where EventBridge quotes it', () => {
-    const rules = ['AlertsRule', 'RelocatedRule'];
+    const rules = ['AlertsRule', 'RelocatedRule', 'NotifyOnlyRule'];
     for (const rule of rules) {
       for (const t of targets(rule, withBoth)) {
         const { InputPathsMap: paths, InputTemplate: tpl } = t.InputTransformer;
@@ -211,12 +213,30 @@ describe('alerts', () => {
     const rule = resource(template, 'RelocatedRule');
     expect(rule.Condition).toBe('NotifyRelocated');
     expect(template.Conditions?.NotifyRelocated).toEqual({ 'Fn::Equals': [PARAMS.notifyRelocated, 'true'] });
-    expect(rule.Properties.EventPattern).toEqual({ source: ['affinity-relocator'], 'detail-type': ['Assistant Relocated'] });
+    expect(rule.Properties.EventPattern).toEqual({ source: ['affinity-relocator'], 'detail-type': ['Assistant Relocated'], detail: { notify: [true] } });
     expect(targets('RelocatedRule', withBoth).map((t) => t.Id)).toEqual(['alerts-topic', 'slack']);
     const message = rendered('RelocatedRule', 'alerts-topic', 'relocated') as string;
     expect(message).toContain(
       `The affinity assistant of PipelineRun ${ASSISTANT.pipelineRun} (pod ${ASSISTANT.namespace}/${ASSISTANT.pod}) moved from node ip-10-0-12-34.eu-west-1.compute.internal to ip-10-0-45-67.eu-west-1.compute.internal.`,
     );
+  });
+
+  it('tells on-call what an AWS notice set to notify-only would have moved, on the topic and Slack, never paging', () => {
+    const rule = resource(template, 'NotifyOnlyRule');
+    expect(rule.Condition).toBeUndefined();
+    expect(rule.Properties.EventPattern).toEqual({
+      source: ['affinity-relocator'],
+      'detail-type': ['Assistant Relocation Skipped'],
+      detail: { reason: ['notify-only'], notify: [true] },
+    });
+    expect(targets('NotifyOnlyRule', withBoth).map((t) => t.Id)).toEqual(['alerts-topic', 'slack']);
+    const message = rendered('NotifyOnlyRule', 'alerts-topic', 'skipped', { reason: 'notify-only' }) as string;
+    expect(message.split('\n')[0]).toBe(
+      `[affinity-relocator] AWS notice for node ip-10-0-12-34.eu-west-1.compute.internal in cluster ${CLUSTER} at 2025-03-14T09:27:42Z (notify-only)`,
+    );
+    expect(message).toContain(`npm start -- relocate --pod ${ASSISTANT.namespace}/${ASSISTANT.pod}`);
+    const slack = rendered('NotifyOnlyRule', 'slack', 'skipped', { reason: 'notify-only' }) as { text: string };
+    expect(slack.text).toContain(`pod \`${ASSISTANT.namespace}/${ASSISTANT.pod}\`, was not moved`);
   });
 
   it('lets only those rules, and our own alarms, publish to the alerts topic', () => {
@@ -230,7 +250,7 @@ describe('alerts', () => {
         Principal: { Service: 'events.amazonaws.com' },
         Action: 'sns:Publish',
         Resource: { Ref: 'AlertsTopic' },
-        Condition: { ArnEquals: { 'aws:SourceArn': [getAtt('AlertsRule'), getAtt('RelocatedRule')] } },
+        Condition: { ArnEquals: { 'aws:SourceArn': [getAtt('AlertsRule'), getAtt('NotifyOnlyRule'), getAtt('RelocatedRule')] } },
       },
       {
         Sid: 'RelocatorAlarms',
@@ -242,7 +262,7 @@ describe('alerts', () => {
       },
     ]);
     const withoutRelocated = resolve(template, policy.Properties.PolicyDocument, { conditions: { NotifyRelocated: false } }) as { Statement: Statement[] };
-    expect(withoutRelocated.Statement[0]!.Condition).toEqual({ ArnEquals: { 'aws:SourceArn': [getAtt('AlertsRule')] } });
+    expect(withoutRelocated.Statement[0]!.Condition).toEqual({ ArnEquals: { 'aws:SourceArn': [getAtt('AlertsRule'), getAtt('NotifyOnlyRule')] } });
   });
 
   it("alarms on every dead-letter queue that holds a message and every function's errors, over 5 minutes, to the alerts topic", () => {

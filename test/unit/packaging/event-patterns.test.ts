@@ -50,12 +50,21 @@ const INTENT: Record<string, { bus: Bus; takes: (e: Event) => boolean }> = {
     bus: 'default',
     takes: (e) => e.source === 'aws.health' && e['detail-type'] === 'AWS Health Event' && e.detail.service === 'EC2' && e.detail.eventTypeCategory === 'scheduledChange',
   },
-  // Result events that need a human -> the alerts topic (and Slack, PagerDuty); successes only on request.
+  // Result events that need a human -> the alerts topic (and Slack, PagerDuty); successes only on request;
+  // notices set to notify-only as information. Only notifications (notify: true): repeats in the
+  // notification window are published with notify: false and reach no one.
   alerts: {
     bus: 'relocator',
-    takes: (e) => e.source === SOURCE && [RESULT_DETAIL_TYPES.blocked, RESULT_DETAIL_TYPES.failed, RESULT_DETAIL_TYPES.stuck].includes(e['detail-type'] as never),
+    takes: (e) =>
+      e.source === SOURCE &&
+      e.detail.notify === true &&
+      [RESULT_DETAIL_TYPES.blocked, RESULT_DETAIL_TYPES.failed, RESULT_DETAIL_TYPES.stuck].includes(e['detail-type'] as never),
   },
-  relocated: { bus: 'relocator', takes: (e) => e.source === SOURCE && e['detail-type'] === RESULT_DETAIL_TYPES.relocated },
+  relocated: { bus: 'relocator', takes: (e) => e.source === SOURCE && e.detail.notify === true && e['detail-type'] === RESULT_DETAIL_TYPES.relocated },
+  'notify-only': {
+    bus: 'relocator',
+    takes: (e) => e.source === SOURCE && e.detail.notify === true && e['detail-type'] === RESULT_DETAIL_TYPES.skipped && e.detail.reason === 'notify-only',
+  },
 };
 
 const PREFIX = `affinity-relocator-${STAGE}-`;
@@ -118,7 +127,10 @@ describe(`event patterns, matched by Event Ruler ${EVENT_RULER_VERSION}`, () => 
       ...kinds.flatMap((kind) => [
         { label: `result ${kind}`, bus: 'relocator' as Bus, event: resultEvent(anOutcome(kind)) as Event },
         { label: `result ${kind}, minimal`, bus: 'relocator' as Bus, event: resultEvent(anOutcome(kind, { minimal: true })) as Event },
+        { label: `result ${kind}, a repeat in the window`, bus: 'relocator' as Bus, event: resultEvent(anOutcome(kind), { notify: false }) as Event },
       ]),
+      { label: 'result skipped notify-only', bus: 'relocator', event: resultEvent({ ...anOutcome('skipped'), reason: 'notify-only' }) as Event },
+      { label: 'result skipped notify-only, a repeat', bus: 'relocator', event: resultEvent({ ...anOutcome('skipped'), reason: 'notify-only' }, { notify: false }) as Event },
       // Near misses.
       { label: 'health event of another service', bus: 'default', event: clone(health, (c) => (c.detail.service = 'RDS')) },
       { label: 'EC2 health issue, not a scheduled change', bus: 'default', event: clone(health, (c) => (c.detail.eventTypeCategory = 'issue')) },
@@ -162,12 +174,15 @@ describe(`event patterns, matched by Event Ruler ${EVENT_RULER_VERSION}`, () => 
     expect(offBus).toEqual(expect.arrayContaining(['a spot warning on the relocator bus', 'a transition on the default bus']));
   });
 
-  it('routes every kind of result event deliberately: problems alert, successes inform, skips stay quiet', () => {
-    const takers = (kind: OutcomeKind) => matches[samples.findIndex((s) => s.label === `result ${kind}`)]!;
-    expect(takers('blocked')).toEqual(['alerts']);
-    expect(takers('failed')).toEqual(['alerts']);
-    expect(takers('stuck')).toEqual(['alerts']);
-    expect(takers('relocated')).toEqual(['relocated']);
-    expect(takers('skipped')).toEqual([]);
+  it('routes every kind of result event deliberately: problems alert, successes and notify-only notices inform, other skips and repeats stay quiet', () => {
+    const takers = (label: string) => matches[samples.findIndex((s) => s.label === label)]!;
+    expect(takers('result blocked')).toEqual(['alerts']);
+    expect(takers('result failed')).toEqual(['alerts']);
+    expect(takers('result stuck')).toEqual(['alerts']);
+    expect(takers('result relocated')).toEqual(['relocated']);
+    expect(takers('result skipped')).toEqual([]);
+    expect(takers('result skipped notify-only')).toEqual(['notify-only']);
+    for (const kind of ['relocated', 'blocked', 'failed', 'stuck', 'skipped'] as const) expect(takers(`result ${kind}, a repeat in the window`), kind).toEqual([]);
+    expect(takers('result skipped notify-only, a repeat')).toEqual([]);
   });
 });

@@ -4,6 +4,7 @@
  */
 import type { Outcome, OutcomeKind } from '../../../src/domain/outcome.js';
 import { toResultEntry } from '../../../src/events/results.js';
+import { notifiable } from '../../../src/relocator/notifications.js';
 
 export const CLUSTER = 'ci-eu-west-1';
 const NOW = new Date('2025-03-14T09:27:41.250Z');
@@ -46,9 +47,12 @@ export function anOutcome(kind: OutcomeKind, { minimal = false } = {}): Outcome 
   };
 }
 
-/** The event a rule on the relocator bus sees for this outcome. */
-export function resultEvent(outcome: Outcome): Record<string, unknown> {
-  const entry = toResultEntry(outcome, CLUSTER, NOW);
+/**
+ * The event a rule on the relocator bus sees for this outcome; `notify` as the functions' notification
+ * gate would say for a first occurrence (a repeat within the window says false).
+ */
+export function resultEvent(outcome: Outcome, { notify = notifiable(outcome) } = {}): Record<string, unknown> {
+  const entry = toResultEntry(outcome, CLUSTER, NOW, notify);
   return {
     version: '0',
     id: '0d4a1c7e-2b3f-4c5d-8e9f-a0b1c2d3e4f5',

@@ -86,6 +86,10 @@ describe('npm run package', () => {
         EKS_CA_DATA: PARAMS.eksCaData,
         CLUSTER_NAME: PARAMS.clusterName,
         DRY_RUN: 'true',
+        INTERRUPTION_TAINT: '',
+        INTERRUPTION_TAINT_TTL_MINUTES: '',
+        // Every function publishes result events, so every one gates its notifications.
+        NOTIFY_DEDUPE_WINDOW_MINUTES: '',
         EVENT_BUS_NAME: busRef,
         POWERTOOLS_SERVICE_NAME: 'affinity-relocator',
         POWERTOOLS_METRICS_NAMESPACE: expect.any(String),
@@ -96,7 +100,6 @@ describe('npm run package', () => {
       expect(envOf('alertmanager')).toMatchObject({
         ALERTMANAGER_TOKEN_PARAMETER: PARAMS.alertmanagerTokenParameter,
         ALERTMANAGER_ALERTS: '',
-        NOTIFY_DEDUPE_WINDOW_MINUTES: '',
       });
     }
   });

@@ -1,9 +1,11 @@
 /**
- * One notification per (StatefulSet uid, outcome kind) per window: an OutcomeSink decorator for the sink
- * that pages people (the result-event sink, whose events the SNS / Slack / PagerDuty rules match). The
- * same assistant is looked at again and again (the sweep every 5 minutes, the forwarder, AWS notices,
- * repeated alerts, EventBridge's at-least-once delivery), and a blocked assistant stays blocked: without
- * this, on-call would hear about it every 5 minutes.
+ * Which result events are notifications: the `notify` field of every result event, which the alert rules
+ * of serverless.yml (SNS, Slack, PagerDuty) match on. Every outcome is still published; only the first per
+ * (StatefulSet uid, outcome kind) per window says `notify: true`. The same assistant is looked at again and
+ * again (the sweep every 5 minutes, the forwarder, AWS notices, repeated alerts, EventBridge's
+ * at-least-once delivery), and a blocked assistant stays blocked: without this, on-call would hear about
+ * it every 5 minutes. Only what a human should hear of is ever claimed (`notifiable`): a healthy or stale
+ * skip costs nothing.
  *
  * Where the state lives. Not in the Lambda (containers come and go, and run side by side), and not in a
  * count of the outcome Events that kubeEventSink records: the relocator runs its sinks in parallel, and
@@ -18,9 +20,9 @@
  * resource and no AWS table. Its limit is the apiserver's Event TTL (`--event-ttl`, 1 h, also on EKS):
  * a window longer than that would forget claims, so the window is capped at 60 minutes.
  *
- * When the claim cannot be made (the apiserver is unreachable), the outcome is forwarded: a duplicate
+ * When the claim cannot be made (the apiserver is unreachable), the outcome is notified: a duplicate
  * notification is better than a lost one. An outcome with no StatefulSet uid (a pod gone before it was
- * read, a failure before the owner was known) cannot be keyed, and is forwarded too.
+ * read, a failure before the owner was known) cannot be keyed, and is notified too.
  */
 import { randomBytes } from 'node:crypto';
 import type { CoreV1EventList, KubeConfig, V1StatefulSet } from '@kubernetes/client-node';
@@ -28,7 +30,8 @@ import { KubeHttpClient, segment as seg } from '../cluster/http.js';
 import { httpStatusOf, withRetry } from '../cluster/retry.js';
 import { statefulSetEvent } from '../cluster/statefulset-event.js';
 import type { Outcome, OutcomeKind } from '../domain/outcome.js';
-import type { OutcomeSink } from '../relocator/ports.js';
+import { z } from 'zod';
+import { ConfigError } from './config-from-env.js';
 
 export const DEFAULT_DEDUPE_WINDOW_MS = 30 * 60_000;
 /** The apiserver's default Event TTL: claims older than this may already be gone. */
@@ -49,38 +52,70 @@ export interface NotificationLedger {
   claim(key: NotificationKey, now: Date, windowMs: number, note: string): Promise<boolean>;
 }
 
-export interface DedupeOptions {
+export interface NotificationGateOptions {
   windowMs?: number;
   now?: () => Date;
-  /** A claim that failed (the outcome was forwarded anyway). */
+  /** A claim that failed (the outcome is notified anyway). */
   onClaimError?: (error: unknown, outcome: Outcome) => void;
   /** An outcome held back as a repeat. */
   onSuppressed?: (outcome: Outcome, key: NotificationKey) => void;
 }
 
-/** `inner`, called with the first outcome per (StatefulSet uid, outcome kind) per window only. */
-export function dedupeSink(inner: OutcomeSink, ledger: NotificationLedger, o: DedupeOptions = {}): OutcomeSink {
+/** Decides whether an outcome's result event is a notification. */
+export type NotificationGate = (outcome: Outcome, context: { statefulSet?: V1StatefulSet }) => Promise<boolean>;
+
+/**
+ * What a human should hear of: problems (blocked, failed, stuck), relocations (routed only when the
+ * deployment asks for them), and the would-be moves of a notice configured as notify-only, which exist
+ * for no other reason. Dry runs, healthy and stale skips are not.
+ */
+export function notifiable(outcome: Outcome): boolean {
+  return outcome.kind !== 'skipped' || outcome.reason === 'notify-only';
+}
+
+/** Every notifiable outcome is a notification: for callers with no ledger (local runs, tests). */
+export const notifyAll: NotificationGate = async (outcome) => notifiable(outcome);
+
+/** The first notifiable outcome per (StatefulSet uid, outcome kind) per window is a notification. */
+export function notificationGate(ledger: NotificationLedger, o: NotificationGateOptions = {}): NotificationGate {
   const windowMs = o.windowMs ?? DEFAULT_DEDUPE_WINDOW_MS;
   if (!(windowMs > 0 && windowMs <= MAX_DEDUPE_WINDOW_MS)) {
     throw new RangeError(`the notification window must be within (0, ${MAX_DEDUPE_WINDOW_MS}] ms (the apiserver keeps Events 1 h), got ${windowMs}`);
   }
   const now = o.now ?? (() => new Date());
   return async (outcome, context) => {
+    if (!notifiable(outcome)) return false;
     const key = keyOf(outcome, context.statefulSet);
-    if (key) {
-      let first = true;
-      try {
-        first = await ledger.claim(key, now(), windowMs, `${outcome.kind} (${outcome.reason}): ${outcome.message}`);
-      } catch (e) {
-        o.onClaimError?.(e, outcome);
-      }
-      if (!first) {
-        o.onSuppressed?.(outcome, key);
-        return;
-      }
+    if (!key) return true;
+    try {
+      if (await ledger.claim(key, now(), windowMs, `${outcome.kind} (${outcome.reason}): ${outcome.message}`)) return true;
+    } catch (e) {
+      o.onClaimError?.(e, outcome);
+      return true;
     }
-    await inner(outcome, context);
+    o.onSuppressed?.(outcome, key);
+    return false;
   };
+}
+
+const WindowEnv = z.object({
+  NOTIFY_DEDUPE_WINDOW_MINUTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_DEDUPE_WINDOW_MS / 60_000, `at most ${MAX_DEDUPE_WINDOW_MS / 60_000} (the apiserver keeps Events for 1 h)`)
+    .optional(),
+});
+
+/** NOTIFY_DEDUPE_WINDOW_MINUTES (unset or empty: 30), in ms; a ConfigError naming the variable otherwise. */
+export function notifyWindowFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.NOTIFY_DEDUPE_WINDOW_MINUTES;
+  const r = WindowEnv.safeParse(raw === undefined || raw === '' ? {} : { NOTIFY_DEDUPE_WINDOW_MINUTES: raw });
+  if (!r.success) {
+    throw new ConfigError(`invalid configuration: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  const minutes = r.data.NOTIFY_DEDUPE_WINDOW_MINUTES;
+  return minutes !== undefined ? minutes * 60_000 : DEFAULT_DEDUPE_WINDOW_MS;
 }
 
 function keyOf(outcome: Outcome, sts: V1StatefulSet | undefined): NotificationKey | undefined {
