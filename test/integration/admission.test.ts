@@ -30,7 +30,7 @@ import { type Clients, eventually, mergePatch, statusOf } from '../cluster/fixtu
 import { setReady } from '../cluster/fixtures/nodes.js';
 import { createNamespace, readPodOrUndefined } from '../cluster/fixtures/pods.js';
 import { COMPONENT_AFFINITY_ASSISTANT, LABEL_COMPONENT } from '../cluster/fixtures/tekton.js';
-import { httpEvent } from '../unit/alerts/fixtures.js';
+import { fixtureText, httpEvent } from '../unit/alerts/fixtures.js';
 import { Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
 
 const ADMISSION_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'infra', 'kubernetes', 'admission');
@@ -185,14 +185,18 @@ describe('the Alertmanager webhook on the real cluster, as the relocator identit
     const gate = notificationGate(new KubernetesNotificationLedger(kc), { windowMs: o.windowMs });
     const { relocator } = createRelocator({ kc, config: TEST_CONFIG, sinks: [resultEventSink(bus, 'test-bus', 'test', gate)] });
     const deps = { relocator, cluster: 'test' };
-    const post = async (alerts: { node: string; fingerprint: string }[]): Promise<{ status: number; body: WebhookResponse }> => {
-      const r = await handleAlertmanagerWebhook(
-        httpEvent({ headers: { authorization: `Bearer ${TOKEN}` }, body: JSON.stringify(notReadyAlerts(alerts)) }),
-        { verifier: new BearerVerifier(async () => TOKEN), alertNames: DEFAULT_NODE_ALERTS, relocate: (t) => handle(t, deps) },
-      );
+    const send = async (event: ReturnType<typeof httpEvent>): Promise<{ status: number; body: WebhookResponse }> => {
+      const r = await handleAlertmanagerWebhook(event, {
+        verifier: new BearerVerifier(async () => TOKEN),
+        alertNames: DEFAULT_NODE_ALERTS,
+        relocate: (t) => handle(t, deps),
+      });
       return { status: r.statusCode ?? 0, body: JSON.parse(r.body ?? 'null') as WebhookResponse };
     };
+    const post = (alerts: { node: string; fingerprint: string }[]) =>
+      send(httpEvent({ headers: { authorization: `Bearer ${TOKEN}` }, body: JSON.stringify(notReadyAlerts(alerts)) }));
     return {
+      send,
       post,
       published,
       get notified() {
@@ -249,6 +253,41 @@ describe('the Alertmanager webhook on the real cluster, as the relocator identit
     expect(repeat).toMatchObject({ status: 200, body: { accepted: 1, outcomes: [] } });
     expect(w.notified.map((o) => o.kind)).toEqual(['relocated']);
     expect(await notifiedMarkers(ns, sts)).toEqual(['NotifiedRelocated']);
+  });
+
+  it('answers unauthenticated, oversized, foreign and malformed payloads without touching the assistant, then relocates on a valid one', async () => {
+    const [a, b] = await s.pool('guarded', 2);
+    const { sts, ns, pod } = await s.assistant('guarded', { startOn: a!, others: [b!] });
+    await setReady(s.admin, a!, 'False', new Date(Date.now() - 60_000));
+    const w = webhook();
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const valid = JSON.stringify(notReadyAlerts([{ node: a!, fingerprint: '5a6b7c8d9e0f1a2b' }]));
+
+    const refused = [
+      ['no token', await w.send(httpEvent({ body: valid }))],
+      ['a wrong token', await w.send(httpEvent({ headers: { authorization: `Bearer ${TOKEN.replace(/.$/, '0')}` }, body: valid }))],
+      ['a body over 64 KiB', await w.send(httpEvent({ headers: auth, body: valid.replace('"version"', `"padding":"${'x'.repeat(65 * 1024)}","version"`) }))],
+      ['a GitHub push', await w.send(httpEvent({ headers: auth, body: fixtureText('foreign/github-push.json') }))],
+      ['webhook version 3', await w.send(httpEvent({ headers: auth, body: fixtureText('foreign/version-3.json') }))],
+      ['not JSON', await w.send(httpEvent({ headers: auth, body: '{"version":"4",' }))],
+    ] as const;
+    expect(refused.map(([what, r]) => [what, r.status])).toEqual([
+      ['no token', 401],
+      ['a wrong token', 401],
+      ['a body over 64 KiB', 413],
+      ['a GitHub push', 400],
+      ['webhook version 3', 400],
+      ['not JSON', 400],
+    ]);
+    // A node alert about a node this cluster does not have is answered, and moves nothing.
+    const stranger = await w.post([{ node: 'ip-10-99-0-1.eu-west-1.compute.internal', fingerprint: '0f1e2d3c4b5a6978' }]);
+    expect(stranger).toMatchObject({ status: 200, body: { accepted: 1, outcomes: [] } });
+    expect(w.published).toEqual([]);
+    expect((await s.admin.core.readNamespacedPod({ namespace: ns, name: `${sts}-0` })).metadata?.uid).toBe(pod.metadata?.uid);
+
+    const ok = await w.send(httpEvent({ headers: auth, body: valid }));
+    expect(ok.status).toBe(200);
+    expect(ok.body.outcomes).toEqual([expect.objectContaining({ kind: 'relocated', fromNode: a, toNode: b })]);
   });
 
   it('grants exactly one of many simultaneous claims on the same StatefulSet and outcome kind', async () => {

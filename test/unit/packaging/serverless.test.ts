@@ -223,10 +223,15 @@ describe('npm run package', () => {
     expect(allActions.filter((a) => a.startsWith('eks:'))).toEqual([]);
   });
 
-  it("lets the functions read the webhook's token parameter and nothing else of SSM, decrypting through SSM only", () => {
+  it("lets the webhook function, and it alone, read its token parameter and nothing else of SSM, decrypting through SSM only", () => {
     const statements = roleStatements('IamRoleLambdaExecution');
     const ssm = statements.filter((s) => asArray(s.Action).some((a) => a.startsWith('ssm:')));
     expect(ssm.map((s) => [s.Effect, asArray(s.Action), s.Resource])).toEqual([['Allow', ['ssm:GetParameter'], tokenParameterArn]]);
+    // The role is shared by every function: only the webhook's code may use this grant.
+    const [, webhook] = lambdaOf('alertmanager');
+    expect(resolve(template, ssm[0]!.Condition)).toEqual({
+      ArnEquals: { 'lambda:SourceFunctionArn': `arn:aws:lambda:eu-west-1:111122223333:function:${webhook.Properties.FunctionName as string}` },
+    });
     const kms = statements.filter((s) => asArray(s.Action).some((a) => a.startsWith('kms:')));
     expect(kms).toHaveLength(1);
     expect(asArray(kms[0]!.Action)).toEqual(['kms:Decrypt']);
