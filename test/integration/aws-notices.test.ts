@@ -117,6 +117,24 @@ describe('AWS interruption notices', () => {
     expect(taints).toEqual([dedicated, expect.objectContaining({ key: INTERRUPTION_TAINT_KEY, effect: 'NoSchedule' })]);
   });
 
+  it('still moves the assistant off a node it cannot taint, and says so in the outcome', async () => {
+    const { a, b, instanceOfA } = await pool('untaintable');
+    const { sts, ns, pod } = await assistantOn('untaintable', a, b);
+    const { cluster } = s.recordingCluster();
+    // As when the node admission policy of an older release refuses the patch.
+    const refusing = Object.assign(Object.create(cluster) as typeof cluster, {
+      updateNodeTaints: async () => Promise.reject(new Error('PATCH /api/v1/nodes: HTTP 403: forbidden')),
+    });
+    const relocator = new Relocator({ cluster: refusing, config: TEST_CONFIG, sinks: [] });
+
+    const [outcome] = await onAwsEvent(notice('spot-interruption', instanceOfA), { relocator, cluster: 'test' }, ALL_RELOCATE);
+
+    expect(outcome!.kind).not.toBe('failed');
+    expect(outcome!.message).toContain(`could not taint ${a} ${INTERRUPTION_TAINT_KEY}=aws-spot-interruption.`);
+    expect(outcome!.message).toContain('HTTP 403: forbidden');
+    await waitForBoundPod(s.admin, ns, `${sts}-0`, { notUid: pod.metadata!.uid! });
+  });
+
   it('lifts the taint in the sweep once it is older than its TTL, and only then', async () => {
     const { a, b, instanceOfA } = await pool('expiry');
     await assistantOn('expiry', a, b);
