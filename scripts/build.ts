@@ -23,7 +23,9 @@
  *
  * What is left is dominated by V8 compiling the bundle, i.e. by its size. client-node's generated API
  * classes were 60% of it (CoreV1Api alone ~370 KB) until src/cluster/http.ts replaced them with a small
- * JSON client (1.98 MB -> 0.80 MB); now zod and the AWS SDK lead the size table.
+ * JSON client (1.98 MB -> 0.80 MB), and the Lambdas reach EKS without client-node's KubeConfig, which
+ * brought js-yaml, socks, ip-address, jsonpath-plus, node-fetch and openid-client along (-> 0.58 MB); now
+ * zod and the AWS SDK lead the size table.
  */
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';

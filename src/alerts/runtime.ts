@@ -6,10 +6,9 @@
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import * as z from 'zod';
-import { createKubeConfig, kubeConfigOptionsFromEnv } from '../cluster/auth.js';
 import { ConfigError, configFromEnv } from '../relocator/config-from-env.js';
 import { handle, type HandlerDeps } from '../relocator/handlers.js';
-import { lambdaSinks, logger, metrics } from '../relocator/lambda-runtime.js';
+import { lambdaClusterAccess, lambdaSinks, logger, metrics } from '../relocator/lambda-runtime.js';
 import { notifyWindowFromEnv } from '../relocator/notifications.js';
 import { createRelocator } from '../relocator/runtime.js';
 import { BearerVerifier, ssmTokenSource } from './token.js';
@@ -57,7 +56,7 @@ async function createDeps(env: NodeJS.ProcessEnv, settings: AlertSettings): Prom
   const fromEnv = configFromEnv(env);
   const config = { ...fromEnv, confirmTimeoutMs: Math.min(fromEnv.confirmTimeoutMs, WEBHOOK_CONFIRM_TIMEOUT_MS) };
   const cluster = env.CLUSTER_NAME || env.EKS_CLUSTER_NAME || 'default';
-  const kc = await createKubeConfig(kubeConfigOptionsFromEnv(env));
+  const kc = await lambdaClusterAccess(env);
   const sinks = lambdaSinks({ kc, cluster, eventBusName: env.EVENT_BUS_NAME, notifyWindowMs: settings.dedupeWindowMs });
   const { relocator } = createRelocator({ kc, config, sinks });
   logger.info('alertmanager webhook ready', { cluster, dryRun: config.dryRun, alertNames: settings.alertNames });

@@ -10,7 +10,6 @@
  */
 import type {
   CoreV1EventList,
-  KubeConfig,
   V1DeleteOptions,
   V1Node,
   V1NodeList,
@@ -25,7 +24,7 @@ import { randomBytes } from 'node:crypto';
 import type { PipelineRunLike } from '../domain/assistant.js';
 import { selectorString } from '../domain/assistant.js';
 import type { ClusterPort, DeleteResult, TaintUpdateResult } from '../relocator/ports.js';
-import { KubeHttpClient, type KubeRequest, segment as seg } from './http.js';
+import { type KubeAccess, KubeHttpClient, type KubeRequest, segment as seg } from './http.js';
 import { createLimiter } from './limit.js';
 import { statefulSetEvent } from './statefulset-event.js';
 import { httpStatusOf, withRetry } from './retry.js';
@@ -44,7 +43,7 @@ export class KubernetesCluster implements ClusterPort {
   private readonly selector: string;
   private readonly component: string;
 
-  constructor(kc: KubeConfig, o: KubernetesClusterOptions) {
+  constructor(kc: KubeAccess, o: KubernetesClusterOptions) {
     this.http = new KubeHttpClient(kc);
     this.limit = createLimiter(o.maxConcurrency ?? 8);
     this.selector = selectorString(o.assistantSelector);

@@ -3,7 +3,8 @@
  * It replaces @kubernetes/client-node's generated API classes, which were 1.17 MB of every Lambda bundle
  * (and most of its cold-start time) for about a dozen requests.
  *
- * Authentication and TLS still come from the client-node KubeConfig: `applyToHTTPSOptions` sets the CA,
+ * Authentication and TLS come from a KubeAccess: ./eks-access.ts in the Lambdas, or a client-node KubeConfig
+ * (CLI, local mode, forwarder), whose `applyToHTTPSOptions` sets the CA,
  * client certificate and key, the Authorization header (a kubeconfig token, or an authenticator added with
  * `kc.addAuthenticator`, such as the EKS token source of auth.ts), basic auth, and an agent. That agent is
  * a new one per call (no connection reuse: a TCP + TLS handshake every time), so it is replaced by a
@@ -13,8 +14,16 @@
 import { createHash } from 'node:crypto';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
-// Type only: a value import of the package's index would bring its generated API classes back into bundles.
-import type { KubeConfig } from '@kubernetes/client-node';
+
+/**
+ * What a request needs of the cluster's configuration: its server (and proxy), and the TLS material and
+ * Authorization header applied to each request. A client-node KubeConfig is one (CLI, local mode,
+ * forwarder); ./eks-access.ts is the Lambdas' own, without client-node.
+ */
+export interface KubeAccess {
+  getCurrentCluster(): { readonly server: string; readonly proxyUrl?: string } | null;
+  applyToHTTPSOptions(opts: https.RequestOptions): Promise<void>;
+}
 
 /** Sockets per agent at most; KubernetesCluster's limiter keeps fewer requests than that in flight. */
 const MAX_SOCKETS = 16;
@@ -60,7 +69,7 @@ const TLS_OPTIONS = ['ca', 'cert', 'key', 'pfx', 'passphrase', 'servername', 're
 export class KubeHttpClient {
   private readonly agents = new Map<string, http.Agent>();
 
-  constructor(private readonly kc: KubeConfig) {
+  constructor(private readonly kc: KubeAccess) {
     // Fail at construction, as KubeConfig.makeApiClient did, rather than at the first call.
     if (!kc.getCurrentCluster()) throw new Error('No active cluster!');
   }

@@ -6,12 +6,13 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import type { KubeConfig } from '@kubernetes/client-node';
-import { createKubeConfig, kubeConfigOptionsFromEnv } from '../cluster/auth.js';
+import { kubeConfigOptionsFromEnv } from '../cluster/auth-options.js';
+import { createEksAccess } from '../cluster/eks-access.js';
+import type { KubeAccess } from '../cluster/http.js';
 import type { Outcome } from '../domain/outcome.js';
 import type { RelocationTrigger } from '../domain/trigger.js';
 import { isNonRetryable } from '../events/errors.js';
-import { configFromEnv } from './config-from-env.js';
+import { ConfigError, configFromEnv } from './config-from-env.js';
 import { handle, type HandlerDeps } from './handlers.js';
 import { KubernetesNotificationLedger, notificationGate, notifyWindowFromEnv } from './notifications.js';
 import type { OutcomeSink } from './ports.js';
@@ -28,7 +29,7 @@ let deps: Promise<HandlerDeps> | undefined;
  * Every function's sinks: logs, metrics and, with a bus, result events, of which the first per StatefulSet
  * and outcome kind in the window are notifications (./notifications.ts).
  */
-export function lambdaSinks(o: { kc: KubeConfig; cluster: string; eventBusName?: string; notifyWindowMs: number }): OutcomeSink[] {
+export function lambdaSinks(o: { kc: KubeAccess; cluster: string; eventBusName?: string; notifyWindowMs: number }): OutcomeSink[] {
   const sinks = [logSink(logger), metricsSink(metrics)];
   if (o.eventBusName) {
     const gate = notificationGate(new KubernetesNotificationLedger(o.kc), {
@@ -41,11 +42,18 @@ export function lambdaSinks(o: { kc: KubeConfig; cluster: string; eventBusName?:
   return sinks;
 }
 
+/** The Lambdas reach their cluster as EKS tells (KUBE_AUTH=eks, which serverless.yml sets), nothing else. */
+export async function lambdaClusterAccess(env: NodeJS.ProcessEnv): Promise<KubeAccess> {
+  const options = kubeConfigOptionsFromEnv(env);
+  if (options.mode !== 'eks') throw new ConfigError(`invalid configuration: KUBE_AUTH: the functions reach the cluster with KUBE_AUTH=eks, not ${options.mode}`);
+  return createEksAccess(options);
+}
+
 async function createDeps(env: NodeJS.ProcessEnv): Promise<HandlerDeps> {
   const config = configFromEnv(env);
   const notifyWindowMs = notifyWindowFromEnv(env);
   const cluster = env.CLUSTER_NAME || env.EKS_CLUSTER_NAME || 'default';
-  const kc = await createKubeConfig(kubeConfigOptionsFromEnv(env));
+  const kc = await lambdaClusterAccess(env);
   const sinks = lambdaSinks({ kc, cluster, eventBusName: env.EVENT_BUS_NAME, notifyWindowMs });
   const { relocator } = createRelocator({ kc, config, sinks, log: (level, message, fields) => logger[level](message, fields ?? {}) });
   logger.info('relocator ready', { cluster, dryRun: config.dryRun, auth: env.KUBE_AUTH ?? 'kubeconfig' });

@@ -25,8 +25,8 @@
  * read, a failure before the owner was known) cannot be keyed, and is notified too.
  */
 import { randomBytes } from 'node:crypto';
-import type { CoreV1EventList, KubeConfig, V1StatefulSet } from '@kubernetes/client-node';
-import { KubeHttpClient, segment as seg } from '../cluster/http.js';
+import type { CoreV1EventList, V1StatefulSet } from '@kubernetes/client-node';
+import { type KubeAccess, KubeHttpClient, segment as seg } from '../cluster/http.js';
 import { httpStatusOf, withRetry } from '../cluster/retry.js';
 import { statefulSetEvent } from '../cluster/statefulset-event.js';
 import type { Outcome, OutcomeKind } from '../domain/outcome.js';
@@ -138,7 +138,7 @@ export class KubernetesNotificationLedger implements NotificationLedger {
   private readonly http: KubeHttpClient;
   private readonly component: string;
 
-  constructor(kc: KubeConfig, o: { component?: string } = {}) {
+  constructor(kc: KubeAccess, o: { component?: string } = {}) {
     this.http = new KubeHttpClient(kc);
     this.component = o.component ?? 'affinity-relocator';
   }

@@ -1,13 +1,13 @@
 /** Wires a Relocator to a live cluster: the composition shared by the Lambdas and the CLI. */
-import type { KubeConfig } from '@kubernetes/client-node';
 import { KubernetesCluster } from '../cluster/api.js';
+import type { KubeAccess } from '../cluster/http.js';
 import type { RelocatorConfig } from '../domain/config.js';
 import type { OutcomeSink } from './ports.js';
 import { Relocator, type RelocatorDeps } from './relocator.js';
 import { kubeEventSink } from './sinks.js';
 
 export interface RuntimeOptions {
-  kc: KubeConfig;
+  kc: KubeAccess;
   config: RelocatorConfig;
   /** Sinks besides the Kubernetes Event on the StatefulSet (logs, metrics, result events). */
   sinks?: OutcomeSink[];

@@ -1,0 +1,68 @@
+/**
+ * How we reach the cluster, as settings: a kubeconfig file (CLI, local mode), the pod's service account
+ * (forwarder), or an IAM identity turned into an EKS token (Lambdas). Free of client-node, so that the
+ * Lambdas can read their settings without bundling it (./eks-access.ts).
+ */
+import type { AwsCredentialsProvider } from './eks-token.js';
+
+export type KubeConfigOptions =
+  | {
+      mode: 'kubeconfig';
+      /** A file, or a list of them joined like $KUBECONFIG; default: $KUBECONFIG, then ~/.kube/config. */
+      path?: string;
+      /** Default: the kubeconfig's current-context. */
+      context?: string;
+    }
+  | { mode: 'in-cluster' }
+  | EksKubeConfigOptions;
+
+export interface EksKubeConfigOptions {
+  mode: 'eks';
+  clusterName: string;
+  /** The cluster's API server endpoint, https://... as DescribeCluster returns it. */
+  endpoint: string;
+  /** Base64 of the cluster CA's PEM, as DescribeCluster's certificateAuthority.data returns it. */
+  caData: string;
+  /** The region whose STS endpoint signs the token. */
+  region: string;
+  /** Default: the AWS SDK's Node.js provider chain. */
+  credentials?: AwsCredentialsProvider;
+  /** Epoch milliseconds, for token renewal; injectable for tests. */
+  now?: () => number;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Picks the auth mode from the environment (Lambda configuration): KUBE_AUTH=eks with EKS_CLUSTER_NAME,
+ * EKS_ENDPOINT, EKS_CA_DATA and AWS_REGION (set by Lambda itself); KUBE_AUTH=in-cluster; otherwise a
+ * kubeconfig from KUBECONFIG, with KUBE_CONTEXT.
+ */
+export function kubeConfigOptionsFromEnv(env: Env = process.env): KubeConfigOptions {
+  const mode = env.KUBE_AUTH?.trim() || 'kubeconfig';
+  switch (mode) {
+    case 'eks': {
+      const vars = requireVars(env, 'KUBE_AUTH=eks', ['EKS_CLUSTER_NAME', 'EKS_ENDPOINT', 'EKS_CA_DATA', 'AWS_REGION']);
+      return {
+        mode: 'eks',
+        clusterName: vars.EKS_CLUSTER_NAME,
+        endpoint: vars.EKS_ENDPOINT,
+        caData: vars.EKS_CA_DATA,
+        region: vars.AWS_REGION,
+      };
+    }
+    case 'in-cluster':
+      return { mode: 'in-cluster' };
+    case 'kubeconfig':
+      return { mode: 'kubeconfig', path: env.KUBECONFIG || undefined, context: env.KUBE_CONTEXT || undefined };
+    default:
+      throw new Error(`KUBE_AUTH must be eks, in-cluster or kubeconfig, got "${mode}"`);
+  }
+}
+
+/** All of `names` from `env`, or one error naming every one that is missing or empty. */
+function requireVars<const N extends string>(env: Env, what: string, names: readonly N[]): Record<N, string> {
+  const missing = names.filter((name) => !env[name]?.trim());
+  if (missing.length > 0) throw new Error(`${what} needs ${missing.join(', ')} (missing or empty)`);
+  return Object.fromEntries(names.map((name) => [name, env[name]?.trim()])) as Record<N, string>;
+}
