@@ -4,14 +4,15 @@
  * module and add it to `benches`.
  *
  *   npm run bench                 # all
- *   npm run bench -- bundles      # only the named ones
+ *   npm run bench -- bundles      # only the named ones (bundles, relocation, aws-notice, forwarder)
  */
+import { awsNotice } from './aws-notice.js';
 import { bundles } from './bundles.js';
 import { forwarder } from './forwarder.js';
 import { relocation } from './relocation.js';
 import { type Bench, type Result, formatTable, writeResults } from './lib.js';
 
-const benches: Bench[] = [bundles, relocation, forwarder];
+const benches: Bench[] = [bundles, relocation, awsNotice, forwarder];
 
 async function main(args: string[]): Promise<void> {
   const unknown = args.filter((a) => !benches.some((b) => b.name === a));
