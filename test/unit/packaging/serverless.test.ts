@@ -229,9 +229,8 @@ describe('npm run package', () => {
     expect(ssm.map((s) => [s.Effect, asArray(s.Action), s.Resource])).toEqual([['Allow', ['ssm:GetParameter'], tokenParameterArn]]);
     // The role is shared by every function: only the webhook's code may use this grant.
     const [, webhook] = lambdaOf('alertmanager');
-    expect(resolve(template, ssm[0]!.Condition)).toEqual({
-      ArnEquals: { 'lambda:SourceFunctionArn': `arn:aws:lambda:eu-west-1:111122223333:function:${webhook.Properties.FunctionName as string}` },
-    });
+    const webhookArn = `arn:aws:lambda:eu-west-1:111122223333:function:${webhook.Properties.FunctionName as string}`;
+    expect(resolve(template, ssm[0]!.Condition)).toEqual({ ArnLike: { 'lambda:SourceFunctionArn': [webhookArn, `${webhookArn}:*`] } });
     const kms = statements.filter((s) => asArray(s.Action).some((a) => a.startsWith('kms:')));
     expect(kms).toHaveLength(1);
     expect(asArray(kms[0]!.Action)).toEqual(['kms:Decrypt']);
