@@ -3,10 +3,10 @@
  * (watch -> in-process bus -> handler -> relocator), as the relocator identity. One assistant is moved
  * back and forth between two nodes `RELOCATION_RUNS` times (default 50); the loop guard is raised for it.
  */
-import { KubernetesCluster } from '../src/cluster/api.js';
 import { setUnschedulable } from '../test/cluster/fixtures/nodes.js';
 import { Scenario, TEST_CONFIG } from '../test/integration/support.js';
 import { type Bench, summarize } from './lib.js';
+import { timeDeletes, waitForMove } from './moves.js';
 
 export const relocation: Bench = {
   name: 'relocation',
@@ -16,38 +16,27 @@ export const relocation: Bench = {
     try {
       const [a, b] = await s.pool('bench', 2);
       const { sts, ns } = await s.assistant('bench', { startOn: a!, others: [b!] });
-      // Time every delete the relocator issues, without changing what it does.
-      let deleteAt = 0;
-      const deletePod = KubernetesCluster.prototype.deletePod;
-      KubernetesCluster.prototype.deletePod = function (...args) {
-        deleteAt = performance.now();
-        return deletePod.apply(this, args);
-      };
+      const deletes = timeDeletes();
       await s.startLocalMode({ ...TEST_CONFIG, loopGuardMax: 10_000 });
       const toDelete: number[] = [];
       const toBound: number[] = [];
-      let from = a!;
-      let to = b!;
+      let [from, to] = [a!, b!];
       let uid = (await s.admin.core.readNamespacedPod({ namespace: ns, name: `${sts}-0` })).metadata!.uid!;
-      for (let i = 0; i < runs; i++) {
-        deleteAt = 0;
-        const t0 = performance.now();
-        await setUnschedulable(s.admin, from, true);
-        for (;;) {
-          const p = await s.admin.core.readNamespacedPod({ namespace: ns, name: `${sts}-0` }).catch(() => undefined);
-          if (p && p.metadata?.uid !== uid && p.spec?.nodeName === to) {
-            toBound.push(performance.now() - t0);
-            uid = p.metadata!.uid!;
-            break;
-          }
-          if (performance.now() - t0 > 30_000) throw new Error(`run ${i}: the assistant did not move to ${to} within 30 s`);
-          await new Promise((r) => setTimeout(r, 5));
+      try {
+        for (let i = 0; i < runs; i++) {
+          deletes.reset();
+          const t0 = performance.now();
+          await setUnschedulable(s.admin, from, true);
+          const moved = await waitForMove(s.admin, ns, `${sts}-0`, { oldUid: uid, to, since: t0, run: i });
+          toBound.push(moved.boundAt - t0);
+          toDelete.push(deletes.lastAt - t0);
+          uid = moved.uid;
+          await setUnschedulable(s.admin, from, false);
+          [from, to] = [to, from];
         }
-        toDelete.push(deleteAt - t0);
-        await setUnschedulable(s.admin, from, false);
-        [from, to] = [to, from];
+      } finally {
+        deletes.restore();
       }
-      KubernetesCluster.prototype.deletePod = deletePod;
       return [summarize('cordon_to_delete_ms', 'ms', toDelete), summarize('cordon_to_bound_ms', 'ms', toBound)];
     } finally {
       await s.stop();

@@ -1,13 +1,10 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createKubeConfig, kubeConfigOptionsFromEnv } from '../../../src/cluster/auth.js';
-import type { AwsCredentials } from '../../../src/cluster/eks-token.js';
-import { loopbackCert, loopbackKey } from './fixtures/loopback-tls.js';
+import { type LoopbackApi, caData, credentials, signedAt, startLoopbackApi, T0 } from './fixtures/loopback-api.js';
 
 let dir: string;
 beforeEach(() => {
@@ -124,41 +121,14 @@ describe('in-cluster auth', () => {
 });
 
 describe('EKS auth', () => {
-  const T0 = Date.parse('2024-01-15T10:00:00Z');
-  const credentials: AwsCredentials = {
-    accessKeyId: 'AKIDEXAMPLE',
-    secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
-  };
-  const caData = Buffer.from(loopbackCert).toString('base64');
-  const signedAt = (authorization: string | undefined) => {
-    const token = authorization?.replace(/^Bearer k8s-aws-v1\./, '') ?? '';
-    return new URL(Buffer.from(token, 'base64url').toString()).searchParams.get('X-Amz-Date');
-  };
-
-  let server: Server | undefined;
+  let api: LoopbackApi | undefined;
   afterEach(async () => {
-    const running = server;
-    server = undefined;
-    if (!running) return;
-    running.closeAllConnections();
-    await new Promise((resolve) => running.close(resolve));
+    await api?.close();
+    api = undefined;
   });
 
-  /** An HTTPS "API server" on the loopback that records the Authorization header of every request. */
-  async function anApiServer() {
-    const authorizations: (string | undefined)[] = [];
-    server = createServer({ cert: loopbackCert, key: loopbackKey }, (req, res) => {
-      authorizations.push(req.headers.authorization);
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } }));
-    });
-    await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
-    return { endpoint: `https://127.0.0.1:${port}`, authorizations };
-  }
-
   it('sends a current token with every request, renewing it as time passes', async () => {
-    const api = await anApiServer();
+    api = await startLoopbackApi();
     const clock = { now: T0 };
     const kc = await createKubeConfig({
       mode: 'eks',

@@ -2,48 +2,23 @@
  * The Lambdas' own way to an EKS cluster (no client-node KubeConfig): the cluster's CA is trusted and a
  * current EKS token goes with every request made by KubeHttpClient, against an HTTPS server on the loopback.
  */
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEksAccess } from '../../../src/cluster/eks-access.js';
-import type { AwsCredentials } from '../../../src/cluster/eks-token.js';
 import { KubeHttpClient } from '../../../src/cluster/http.js';
 import { ConfigError } from '../../../src/relocator/config-from-env.js';
 import { lambdaClusterAccess } from '../../../src/relocator/lambda-runtime.js';
-import { loopbackCert, loopbackKey } from './fixtures/loopback-tls.js';
+import { caData, credentials, type LoopbackApi, signedAt, startLoopbackApi, T0 } from './fixtures/loopback-api.js';
 
-const T0 = Date.parse('2024-01-15T10:00:00Z');
-const credentials: AwsCredentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
-const caData = Buffer.from(loopbackCert).toString('base64');
-const signedAt = (authorization: string | undefined) => {
-  const token = authorization?.replace(/^Bearer k8s-aws-v1\./, '') ?? '';
-  return new URL(Buffer.from(token, 'base64url').toString()).searchParams.get('X-Amz-Date');
-};
-
-let server: Server | undefined;
+let api: LoopbackApi | undefined;
 afterEach(async () => {
-  const running = server;
-  server = undefined;
-  if (!running) return;
-  running.closeAllConnections();
-  await new Promise((resolve) => running.close(resolve));
+  await api?.close();
+  api = undefined;
 });
-
-async function anApiServer() {
-  const authorizations: (string | undefined)[] = [];
-  server = createServer({ cert: loopbackCert, key: loopbackKey }, (req, res) => {
-    authorizations.push(req.headers.authorization);
-    res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ kind: 'Namespace', metadata: { name: 'default' } }));
-  });
-  await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
-  return { endpoint: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, authorizations };
-}
 
 describe('EKS access for the Lambdas', () => {
   it('trusts the cluster CA and sends a current token with every request, renewed as time passes', async () => {
-    const api = await anApiServer();
+    api = await startLoopbackApi();
     const clock = { now: T0 };
     const access = await createEksAccess({
       mode: 'eks',
@@ -66,7 +41,7 @@ describe('EKS access for the Lambdas', () => {
   });
 
   it('refuses a server whose certificate the cluster CA did not sign', async () => {
-    const api = await anApiServer();
+    api = await startLoopbackApi();
     // A real CA, but not the one behind the server's (self-signed) certificate.
     const otherCa = Buffer.from(rootCertificates[0]!).toString('base64');
     const access = await createEksAccess({ mode: 'eks', clusterName: 'c', endpoint: api.endpoint, caData: otherCa, region: 'eu-west-1', credentials: async () => credentials });
