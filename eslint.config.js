@@ -13,6 +13,17 @@ export default tseslint.config(
     },
   },
   {
+    // zod/mini has no messages of its own: every schema takes zod from src/events/zod.ts, which configures
+    // the English ones that classic zod had (and that tests, logs and dead-letter queues read).
+    ignores: ['src/events/zod.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['zod', 'zod/*'], message: "Import zod from src/events/zod.ts (zod/mini with the English messages)." }] },
+      ],
+    },
+  },
+  {
     files: ['test/**', 'bench/**', 'scripts/**'],
     rules: { 'no-console': 'off' },
   },

@@ -29,7 +29,7 @@
  * GitHub or Grafana webhook, an older Alertmanager) is refused with one issue naming `version`, not a list
  * of every field it lacks.
  */
-import * as z from 'zod';
+import * as z from '../events/zod.js';
 import { InvalidEventError, parseOrThrow, shortValue } from '../events/errors.js';
 import { isoDateTime } from '../events/fields.js';
 
@@ -50,7 +50,7 @@ export const AlertSchema = z.object({
   endsAt: isoDateTime,
   generatorURL: z.string(),
   /** Alertmanager's hash of the labels (16 hex digits): the same alert keeps it across notifications. */
-  fingerprint: z.string().min(1).max(64),
+  fingerprint: z.string().check(z.minLength(1), z.maxLength(64)),
 });
 export type Alert = z.infer<typeof AlertSchema>;
 
@@ -60,10 +60,10 @@ const VersionSchema = z.object({
   }),
 });
 
-export const AlertmanagerPayloadSchema = VersionSchema.extend({
+export const AlertmanagerPayloadSchema = z.extend(VersionSchema, {
   groupKey: z.string(),
   /** Alerts left out because of the receiver's `max_alerts` (absent before Alertmanager 0.21). */
-  truncatedAlerts: z.number().int().min(0).optional(),
+  truncatedAlerts: z.optional(z.number().check(z.int(), z.gte(0))),
   status,
   receiver: z.string(),
   groupLabels: stringMap,

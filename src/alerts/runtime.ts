@@ -5,7 +5,7 @@
  * request does it, and a failed creation is retried by the next request rather than cached.
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import * as z from 'zod';
+import * as z from '../events/zod.js';
 import { ConfigError, configFromEnv } from '../relocator/config-from-env.js';
 import { handle, type HandlerDeps } from '../relocator/handlers.js';
 import { lambdaClusterAccess, lambdaSinks, logger, metrics } from '../relocator/lambda-runtime.js';
@@ -31,11 +31,15 @@ export interface AlertSettings {
 
 const Env = z.object({
   ALERTMANAGER_TOKEN_PARAMETER: z.string({ error: 'required: the name of the SSM parameter holding the webhook token' }),
-  ALERTMANAGER_ALERTS: z
-    .string()
-    .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
-    .pipe(z.array(z.string()).min(1, 'names no alert'))
-    .optional(),
+  ALERTMANAGER_ALERTS: z.optional(
+    z.pipe(
+      z.pipe(
+        z.string(),
+        z.transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)),
+      ),
+      z.array(z.string()).check(z.minLength(1, 'names no alert')),
+    ),
+  ),
 });
 
 export function alertSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): AlertSettings {

@@ -2,7 +2,7 @@
  * "Assistant Pod Changed": the forwarder saw an affinity-assistant pod get bound to a node, reappear on another
  * node (its StatefulSet recreated it), or be deleted. Sample: test/fixtures/events/valid/assistant-pod-changed.json.
  */
-import * as z from 'zod';
+import * as z from './zod.js';
 import type { RelocationTrigger } from '../domain/trigger.js';
 import { ASSISTANT_POD_CHANGED, SCHEMA_VERSION } from './contract.js';
 import { ownEventSchema } from './envelope.js';
@@ -18,21 +18,23 @@ export const AssistantPodChangedDetailSchema = z
       uid,
       resourceVersion,
       /** Absent only for a pod deleted before it was bound. */
-      nodeName: dns1123Subdomain.optional(),
+      nodeName: z.optional(dns1123Subdomain),
     }),
     change: z.enum(['bound', 'moved', 'deleted']),
     /** The node the pod was on before it moved. */
-    previousNodeName: dns1123Subdomain.optional(),
+    previousNodeName: z.optional(dns1123Subdomain),
   })
   // The trigger names the node the change concerns, so the node names it needs must be there.
-  .superRefine((d, ctx) => {
-    if (d.change !== 'deleted' && d.pod.nodeName === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['pod', 'nodeName'], message: `required when change is "${d.change}"` });
-    }
-    if (d.change === 'moved' && d.previousNodeName === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['previousNodeName'], message: 'required when change is "moved"' });
-    }
-  });
+  .check(
+    z.superRefine((d, ctx) => {
+      if (d.change !== 'deleted' && d.pod.nodeName === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['pod', 'nodeName'], message: `required when change is "${d.change}"` });
+      }
+      if (d.change === 'moved' && d.previousNodeName === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['previousNodeName'], message: 'required when change is "moved"' });
+      }
+    }),
+  );
 export type AssistantPodChangedDetail = z.infer<typeof AssistantPodChangedDetailSchema>;
 
 export const AssistantPodChangedEventSchema = ownEventSchema(ASSISTANT_POD_CHANGED, AssistantPodChangedDetailSchema);

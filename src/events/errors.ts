@@ -1,4 +1,4 @@
-import type * as z from 'zod';
+import type * as z from './zod.js';
 
 export interface EventIssue {
   /** Where in the event, e.g. `detail.node.name` or `detail.reasons[0].code`; '' for the event itself. */
@@ -31,7 +31,7 @@ export function isNonRetryable(e: unknown): e is InvalidEventError {
 }
 
 /** Parses `value`, or throws an InvalidEventError naming every bad field. */
-export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, subject: string): z.infer<S> {
+export function parseOrThrow<S extends z.ZodMiniType>(schema: S, value: unknown, subject: string): z.infer<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   throw new InvalidEventError(subject, issuesOf(result.error));
@@ -45,7 +45,7 @@ export function shortValue(v: unknown): string {
   return s.length <= 40 ? s : `${s.slice(0, 38)}…"`;
 }
 
-function issuesOf(error: z.ZodError): EventIssue[] {
+function issuesOf(error: z.core.$ZodError): EventIssue[] {
   // zod reports unknown keys once per object; one issue per key names each typo's path.
   return error.issues.flatMap((i) =>
     i.code === 'unrecognized_keys'

@@ -1,5 +1,5 @@
 /** The events the relocator consumes from its own producers, and the PutEvents entries that carry them. */
-import * as z from 'zod';
+import * as z from './zod.js';
 import {
   ASSISTANT_POD_CHANGED,
   INBOUND_DETAIL_TYPES,

@@ -2,7 +2,7 @@
  * "Node Schedulability Changed": the forwarder saw a node that hosts an assistant become unschedulable for it
  * (or schedulable again). Sample: test/fixtures/events/valid/node-schedulability-changed.json.
  */
-import * as z from 'zod';
+import * as z from './zod.js';
 import type { RelocationTrigger } from '../domain/trigger.js';
 import { NODE_SCHEDULABILITY_CHANGED, SCHEMA_VERSION } from './contract.js';
 import { ownEventSchema } from './envelope.js';
@@ -12,7 +12,7 @@ import { detailBase, dns1123Subdomain, reasonCode, resourceVersion, uid } from '
 const NodeReasonSchema = z.strictObject({
   /** e.g. Cordoned, Tainted, NotReady, Deleting: open-ended, since decisions are made on the live node. */
   code: reasonCode,
-  message: z.string().max(1024),
+  message: z.string().check(z.maxLength(1024)),
 });
 
 export const NodeSchedulabilityChangedDetailSchema = z.strictObject({
@@ -22,11 +22,11 @@ export const NodeSchedulabilityChangedDetailSchema = z.strictObject({
     uid,
     resourceVersion,
     /** `aws:///<zone>/<instance-id>` on EKS; lets AWS notices and node events be correlated. */
-    providerID: z.string().max(256).optional(),
+    providerID: z.optional(z.string().check(z.maxLength(256))),
   }),
   schedulable: z.boolean(),
-  reasons: z.array(NodeReasonSchema).max(32),
-  previousReasons: z.array(NodeReasonSchema).max(32).optional(),
+  reasons: z.array(NodeReasonSchema).check(z.maxLength(32)),
+  previousReasons: z.optional(z.array(NodeReasonSchema).check(z.maxLength(32))),
 });
 export type NodeSchedulabilityChangedDetail = z.infer<typeof NodeSchedulabilityChangedDetailSchema>;
 

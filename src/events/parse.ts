@@ -2,7 +2,7 @@
  * Turns what a Lambda receives into the one RelocationTrigger the relocator handles, or throws an
  * InvalidEventError (non-retryable) that names every bad field.
  */
-import type * as z from 'zod';
+import type * as z from './zod.js';
 import type { RelocationTrigger } from '../domain/trigger.js';
 import {
   ASSISTANT_POD_CHANGED,
@@ -36,7 +36,7 @@ export function parseScheduledEvent(raw: unknown): RelocationTrigger {
   return triggerFromScheduledEvent(parseEvent(ScheduledEventSchema, raw, '"Scheduled Event" event'));
 }
 
-function parseEvent<S extends z.ZodType>(schema: S, raw: unknown, subject: string): z.infer<S> {
+function parseEvent<S extends z.ZodMiniType>(schema: S, raw: unknown, subject: string): z.infer<S> {
   // Measured before parsing, so that an oversized payload costs one serialisation and no validation work.
   let json: string | undefined;
   try {

@@ -2,7 +2,7 @@
  * "Relocation Requested": a person (CLI) or an alert (the Alertmanager webhook) asks to look at a node, a pod
  * or an EC2 instance now. Samples: test/fixtures/events/valid/relocation-requested*.json.
  */
-import * as z from 'zod';
+import * as z from './zod.js';
 import type { RelocationTrigger, TriggerTarget } from '../domain/trigger.js';
 import { RELOCATION_REQUESTED } from './contract.js';
 import { ownEventSchema } from './envelope.js';
@@ -14,20 +14,21 @@ const TARGET_KEYS = ['node', 'pod', 'instanceId'] as const;
 // "invalid input" on `target`, where this names `target.node.name`.
 const TargetSchema = z
   .strictObject({
-    node: z.strictObject({ name: dns1123Subdomain }).optional(),
-    pod: z.strictObject({ namespace: dns1123Label, name: dns1123Subdomain, uid: uid.optional() }).optional(),
-    instanceId: z
-      .string()
-      .regex(/^i-([0-9a-f]{8}|[0-9a-f]{17})$/, 'must be an EC2 instance id: "i-" and 8 or 17 lowercase hex digits')
-      .optional(),
+    node: z.optional(z.strictObject({ name: dns1123Subdomain })),
+    pod: z.optional(z.strictObject({ namespace: dns1123Label, name: dns1123Subdomain, uid: z.optional(uid) })),
+    instanceId: z.optional(
+      z.string().check(z.regex(/^i-([0-9a-f]{8}|[0-9a-f]{17})$/, 'must be an EC2 instance id: "i-" and 8 or 17 lowercase hex digits')),
+    ),
   })
-  .superRefine((t, ctx) => {
-    const given = TARGET_KEYS.filter((k) => t[k] !== undefined);
-    if (given.length !== 1) {
-      const got = given.join(', ') || 'none';
-      ctx.addIssue({ code: 'custom', message: `must name exactly one of ${TARGET_KEYS.join(', ')}, got ${got}` });
-    }
-  });
+  .check(
+    z.superRefine((t, ctx) => {
+      const given = TARGET_KEYS.filter((k) => t[k] !== undefined);
+      if (given.length !== 1) {
+        const got = given.join(', ') || 'none';
+        ctx.addIssue({ code: 'custom', message: `must name exactly one of ${TARGET_KEYS.join(', ')}, got ${got}` });
+      }
+    }),
+  );
 
 export const RelocationRequestedDetailSchema = z.strictObject({
   ...detailBase,
@@ -36,9 +37,9 @@ export const RelocationRequestedDetailSchema = z.strictObject({
   requestedBy: text(256),
   reason: text(1024),
   /** Set when the requester knows the node is going away (e.g. an alert about the instance). */
-  disruption: z
-    .strictObject({ kind: text(64), detail: z.string().max(1024), notAfter: isoDateTime.optional() })
-    .optional(),
+  disruption: z.optional(
+    z.strictObject({ kind: text(64), detail: z.string().check(z.maxLength(1024)), notAfter: z.optional(isoDateTime) }),
+  ),
 });
 export type RelocationRequestedDetail = z.infer<typeof RelocationRequestedDetailSchema>;
 

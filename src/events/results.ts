@@ -2,7 +2,7 @@
  * Result events: one per outcome, for alert rules and dashboards. The detail is the Outcome (src/domain/outcome.ts)
  * plus the fields every detail carries; the detail-type says the kind, so rules need not look inside.
  */
-import * as z from 'zod';
+import * as z from './zod.js';
 import type { Outcome } from '../domain/outcome.js';
 import { RESULT_DETAIL_TYPES, SCHEMA_VERSION, SOURCE, type PutEventsEntry } from './contract.js';
 import { detailBase, dns1123Label, dns1123Subdomain, reasonCode, text, uid } from './fields.js';
@@ -14,22 +14,22 @@ const OUTCOME_FIELDS = {
   assistant: z.strictObject({
     namespace: dns1123Label,
     pod: dns1123Subdomain,
-    podUid: uid.optional(),
-    statefulSet: dns1123Subdomain.optional(),
-    statefulSetUid: uid.optional(),
-    pipelineRun: dns1123Subdomain.optional(),
+    podUid: z.optional(uid),
+    statefulSet: z.optional(dns1123Subdomain),
+    statefulSetUid: z.optional(uid),
+    pipelineRun: z.optional(dns1123Subdomain),
   }),
-  fromNode: dns1123Subdomain.optional(),
-  toNode: dns1123Subdomain.optional(),
-  newPodUid: uid.optional(),
-  nodeReasons: z.array(reasonCode).max(32).optional(),
+  fromNode: z.optional(dns1123Subdomain),
+  toNode: z.optional(dns1123Subdomain),
+  newPodUid: z.optional(uid),
+  nodeReasons: z.optional(z.array(reasonCode).check(z.maxLength(32))),
   triggerId: text(256),
   triggerSource: text(64),
   // Not checked for >= 0: they span two clocks (the producer's observedAt and ours).
-  deleteLatencyMs: z.number().optional(),
-  boundLatencyMs: z.number().optional(),
-  forced: z.boolean().optional(),
-  dryRun: z.boolean().optional(),
+  deleteLatencyMs: z.optional(z.number()),
+  boundLatencyMs: z.optional(z.number()),
+  forced: z.optional(z.boolean()),
+  dryRun: z.optional(z.boolean()),
 };
 
 export const ResultDetailSchema = z.strictObject({
@@ -42,7 +42,7 @@ export type ResultDetail = z.infer<typeof ResultDetailSchema>;
 
 // Fails to compile when Outcome and the schema above stop describing the same fields.
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
-type _SchemaMatchesOutcome = Assert<Equal<z.infer<z.ZodObject<typeof OUTCOME_FIELDS>>, Outcome>>;
+type _SchemaMatchesOutcome = Assert<Equal<z.infer<z.ZodMiniObject<typeof OUTCOME_FIELDS>>, Outcome>>;
 type Assert<T extends true> = T;
 
 export function toResultEntry(outcome: Outcome, cluster: string, now: Date, notify: boolean): PutEventsEntry {

@@ -14,7 +14,7 @@ import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { z } from 'zod';
+import * as z from '../events/zod.js';
 import { createKubeConfig, kubeConfigOptionsFromEnv } from '../cluster/auth.js';
 import { enableKeepAlive } from '../cluster/keep-alive.js';
 import type { RelocatorConfig } from '../domain/config.js';
@@ -42,19 +42,19 @@ export interface ForwarderSettings {
   election?: Partial<LeaderElectionTimings>;
 }
 
-const required = (what: string) => z.string({ error: `required: ${what}` }).trim().min(1, `required: ${what}`);
+const required = (what: string) => z.string({ error: `required: ${what}` }).check(z.trim(), z.minLength(1, `required: ${what}`));
 
 const Env = z.object({
   CLUSTER_NAME: required('the cluster name that every event carries'),
   EVENT_BUS_NAME: required('the EventBridge bus (name or ARN) to publish to'),
   POD_NAME: required('the pod name, from the downward API (fieldRef metadata.name)'),
   POD_NAMESPACE: required('the pod namespace, from the downward API (fieldRef metadata.namespace)'),
-  LEASE_NAME: z
-    .string()
-    .regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, 'must be a Kubernetes object name (lower case, digits, - and .)')
-    .default('affinity-relocator-forwarder'),
-  OPS_PORT: z.coerce.number().int().min(1).max(65_535).default(8080),
-  RESYNC_SECONDS: z.coerce.number().int().min(0).max(86_400).default(600),
+  LEASE_NAME: z._default(
+    z.string().check(z.regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, 'must be a Kubernetes object name (lower case, digits, - and .)')),
+    'affinity-relocator-forwarder',
+  ),
+  OPS_PORT: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(65_535)), 8080),
+  RESYNC_SECONDS: z._default(z.coerce.number().check(z.int(), z.gte(0), z.lte(86_400)), 600),
 });
 
 /** Reads and validates the settings once; an error names every variable that is wrong. */

@@ -1,29 +1,51 @@
 /** Reads and validates the relocator's settings from environment variables, once, at start-up. */
-import { z } from 'zod';
+import * as z from '../events/zod.js';
 import { DEFAULT_CONFIG, type RelocatorConfig } from '../domain/config.js';
 
-const list = z
-  .string()
-  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
-const seconds = z.coerce.number().int().min(0).max(86_400).transform((s) => s * 1000);
-const bool = z.enum(['true', 'false', '1', '0']).transform((s) => s === 'true' || s === '1');
-const selector = z
-  .string()
-  .transform((s) => s.split(',').map((kv) => kv.trim()).filter(Boolean))
-  .pipe(z.array(z.string().regex(/^[^=\s]+=[^=\s]*$/, 'expected key=value pairs separated by commas')).min(1))
-  .transform((pairs) => Object.fromEntries(pairs.map((p) => p.split('=') as [string, string])));
+const list = z.pipe(
+  z.string(),
+  z.transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)),
+);
+const seconds = z.pipe(
+  z.coerce.number().check(z.int(), z.gte(0), z.lte(86_400)),
+  z.transform((s) => s * 1000),
+);
+const bool = z.pipe(
+  z.enum(['true', 'false', '1', '0']),
+  z.transform((s) => s === 'true' || s === '1'),
+);
+const selector = z.pipe(
+  z.pipe(
+    z.pipe(
+      z.string(),
+      z.transform((s) => s.split(',').map((kv) => kv.trim()).filter(Boolean)),
+    ),
+    z.array(z.string().check(z.regex(/^[^=\s]+=[^=\s]*$/, 'expected key=value pairs separated by commas'))).check(z.minLength(1)),
+  ),
+  z.transform((pairs) => Object.fromEntries(pairs.map((p) => p.split('=') as [string, string]))),
+);
 
 const Env = z.object({
-  ASSISTANT_SELECTOR: selector.optional(),
-  TAINT_INCLUDE: list.optional(),
-  TAINT_EXCLUDE: list.optional(),
-  NOT_READY_GRACE_SECONDS: seconds.optional(),
-  LOOP_GUARD_MAX: z.coerce.number().int().min(1).max(100).optional(),
-  LOOP_GUARD_WINDOW_MINUTES: z.coerce.number().int().min(1).max(1440).transform((m) => m * 60_000).optional(),
-  CONFIRM_TIMEOUT_SECONDS: seconds.optional(),
-  DRY_RUN: bool.optional(),
-  INTERRUPTION_TAINT: bool.optional(),
-  INTERRUPTION_TAINT_TTL_MINUTES: z.coerce.number().int().min(1).max(43_200).transform((m) => m * 60_000).optional(),
+  ASSISTANT_SELECTOR: z.optional(selector),
+  TAINT_INCLUDE: z.optional(list),
+  TAINT_EXCLUDE: z.optional(list),
+  NOT_READY_GRACE_SECONDS: z.optional(seconds),
+  LOOP_GUARD_MAX: z.optional(z.coerce.number().check(z.int(), z.gte(1), z.lte(100))),
+  LOOP_GUARD_WINDOW_MINUTES: z.optional(
+    z.pipe(
+      z.coerce.number().check(z.int(), z.gte(1), z.lte(1440)),
+      z.transform((m) => m * 60_000),
+    ),
+  ),
+  CONFIRM_TIMEOUT_SECONDS: z.optional(seconds),
+  DRY_RUN: z.optional(bool),
+  INTERRUPTION_TAINT: z.optional(bool),
+  INTERRUPTION_TAINT_TTL_MINUTES: z.optional(
+    z.pipe(
+      z.coerce.number().check(z.int(), z.gte(1), z.lte(43_200)),
+      z.transform((m) => m * 60_000),
+    ),
+  ),
 });
 
 export class ConfigError extends Error {

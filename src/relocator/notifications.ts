@@ -30,7 +30,7 @@ import { type KubeAccess, KubeHttpClient, segment as seg } from '../cluster/http
 import { httpStatusOf, withRetry } from '../cluster/retry.js';
 import { statefulSetEvent } from '../cluster/statefulset-event.js';
 import type { Outcome, OutcomeKind } from '../domain/outcome.js';
-import { z } from 'zod';
+import * as z from '../events/zod.js';
 import { ConfigError } from './config-from-env.js';
 
 export const DEFAULT_DEDUPE_WINDOW_MS = 30 * 60_000;
@@ -99,12 +99,15 @@ export function notificationGate(ledger: NotificationLedger, o: NotificationGate
 }
 
 const WindowEnv = z.object({
-  NOTIFY_DEDUPE_WINDOW_MINUTES: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(MAX_DEDUPE_WINDOW_MS / 60_000, `at most ${MAX_DEDUPE_WINDOW_MS / 60_000} (the apiserver keeps Events for 1 h)`)
-    .optional(),
+  NOTIFY_DEDUPE_WINDOW_MINUTES: z.optional(
+    z.coerce
+      .number()
+      .check(
+        z.int(),
+        z.gte(1),
+        z.lte(MAX_DEDUPE_WINDOW_MS / 60_000, `at most ${MAX_DEDUPE_WINDOW_MS / 60_000} (the apiserver keeps Events for 1 h)`),
+      ),
+  ),
 });
 
 /** NOTIFY_DEDUPE_WINDOW_MINUTES (unset or empty: 30), in ms; a ConfigError naming the variable otherwise. */

@@ -26,7 +26,7 @@
  *     }
  *   }
  */
-import * as z from 'zod';
+import * as z from '../zod.js';
 import type { RelocationTrigger } from '../../domain/trigger.js';
 import { awsEventSchema, ec2InstanceId } from './fields.js';
 
@@ -34,11 +34,11 @@ export const ASG_TERMINATE = 'EC2 Instance-terminate Lifecycle Action';
 
 export const AsgTerminateDetailSchema = z.object({
   EC2InstanceId: ec2InstanceId,
-  AutoScalingGroupName: z.string().min(1).max(1600),
-  LifecycleHookName: z.string().min(1).max(255),
+  AutoScalingGroupName: z.string().check(z.minLength(1), z.maxLength(1600)),
+  LifecycleHookName: z.string().check(z.minLength(1), z.maxLength(255)),
   LifecycleTransition: z.literal('autoscaling:EC2_INSTANCE_TERMINATING'),
   /** `EC2`, or `WarmPool` when the group returns the instance to its warm pool (stopped: gone all the same). */
-  Destination: z.string().max(64).optional(),
+  Destination: z.optional(z.string().check(z.maxLength(64))),
 });
 
 export const AsgTerminateEventSchema = awsEventSchema('aws.autoscaling', ASG_TERMINATE, AsgTerminateDetailSchema);

@@ -2,7 +2,7 @@
  * What the AWS notices share: the EventBridge envelope as AWS sends it, and the EC2 instance id. AWS owns
  * these shapes and extends them, so unknown keys are dropped, never rejected (unlike our own details).
  */
-import * as z from 'zod';
+import * as z from '../zod.js';
 import { EventBridgeEnvelopeSchema } from '../envelope.js';
 import { shortValue } from '../errors.js';
 
@@ -11,10 +11,10 @@ import { shortValue } from '../errors.js';
  * `resources` are optional because AWS's own documented samples leave them out at times (the state-change
  * sample has no `version`, the Health retirement sample no `resources`); nothing here reads them.
  */
-export function awsEventSchema<S extends string, T extends string, D extends z.ZodType>(source: S, detailType: T, detail: D) {
-  return EventBridgeEnvelopeSchema.extend({
-    version: z.string().optional(),
-    resources: z.array(z.string()).optional(),
+export function awsEventSchema<S extends string, T extends string, D extends z.ZodMiniType>(source: S, detailType: T, detail: D) {
+  return z.extend(EventBridgeEnvelopeSchema, {
+    version: z.optional(z.string()),
+    resources: z.optional(z.array(z.string())),
     source: z.literal(source, { error: (i) => `must be "${source}", got ${shortValue(i.input)}` }),
     'detail-type': z.literal(detailType),
     detail,
@@ -26,7 +26,7 @@ const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 /** `i-` and 8 (older instances) or 17 lowercase hex digits. */
 export const ec2InstanceId = z
   .string()
-  .regex(INSTANCE_ID, 'must be an EC2 instance id: "i-" and 8 or 17 lowercase hex digits');
+  .check(z.regex(INSTANCE_ID, 'must be an EC2 instance id: "i-" and 8 or 17 lowercase hex digits'));
 
 /** The instance id in `i-0123...` or in its ARN `arn:aws:ec2:<region>:<account>:instance/i-0123...`. */
 export function instanceIdIn(value: string): string | undefined {

@@ -51,7 +51,7 @@
  *     }
  *   }
  */
-import * as z from 'zod';
+import * as z from '../zod.js';
 import type { RelocationTrigger } from '../../domain/trigger.js';
 import { awsEventSchema, instanceIdIn } from './fields.js';
 import type { NoTrigger } from './notice.js';
@@ -62,25 +62,29 @@ const RFC_1123 = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{1,2} (Jan|Feb|Mar|Apr|May|J
 const isoDateTime = z.iso.datetime({ offset: true });
 
 /** AWS Health's "DoW, DD MMM YYYY HH:MM:SS GMT" (ISO 8601 accepted too), as ISO 8601. */
-const healthTime = z
-  .string()
-  .refine(
-    (s) => (RFC_1123.test(s) || isoDateTime.safeParse(s).success) && !Number.isNaN(Date.parse(s)),
-    'must be a time such as "Thu, 27 Aug 2026 13:19:03 GMT"',
-  )
-  .transform((s) => new Date(s).toISOString());
+const healthTime = z.pipe(
+  z
+    .string()
+    .check(
+      z.refine(
+        (s) => (RFC_1123.test(s) || isoDateTime.safeParse(s).success) && !Number.isNaN(Date.parse(s)),
+        'must be a time such as "Thu, 27 Aug 2026 13:19:03 GMT"',
+      ),
+    ),
+  z.transform((s) => new Date(s).toISOString()),
+);
 
 export const HealthScheduledChangeDetailSchema = z.object({
-  eventArn: z.string().min(1).max(1600),
+  eventArn: z.string().check(z.minLength(1), z.maxLength(1600)),
   /** `EC2` for the notices we act on. */
-  service: z.string().min(1).max(64),
-  eventTypeCode: z.string().min(1).max(128),
+  service: z.string().check(z.minLength(1), z.maxLength(64)),
+  eventTypeCode: z.string().check(z.minLength(1), z.maxLength(128)),
   /** `scheduledChange` for the notices we act on (also issue, accountNotification, investigation). */
-  eventTypeCategory: z.string().min(1).max(64),
+  eventTypeCategory: z.string().check(z.minLength(1), z.maxLength(64)),
   /** open, upcoming or closed; documented as required, absent from older samples. */
-  statusCode: z.string().max(64).optional(),
+  statusCode: z.optional(z.string().check(z.maxLength(64))),
   startTime: healthTime,
-  affectedEntities: z.array(z.object({ entityValue: z.string().max(1600) })).optional(),
+  affectedEntities: z.optional(z.array(z.object({ entityValue: z.string().check(z.maxLength(1600)) }))),
 });
 
 export const HealthScheduledChangeEventSchema = awsEventSchema('aws.health', HEALTH_EVENT, HealthScheduledChangeDetailSchema);

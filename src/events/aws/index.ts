@@ -4,7 +4,7 @@
  * aws-node-termination-handler's pkg/monitor/sqsevent). The relocator maps each instance to a node of its
  * own cluster by spec.providerID; several clusters may share the account, so the triggers name no cluster.
  */
-import * as z from 'zod';
+import * as z from '../zod.js';
 import type { RelocationTrigger } from '../../domain/trigger.js';
 import { InvalidEventError, parseOrThrow, shortValue } from '../errors.js';
 import { ASG_TERMINATE, AsgTerminateEventSchema, triggerFromAsgTerminate } from './asg-terminate.js';
@@ -33,7 +33,7 @@ interface Route {
   read(raw: unknown, subject: string): RelocationTrigger | RelocationTrigger[] | NoTrigger;
 }
 
-function route<S extends z.ZodType>(
+function route<S extends z.ZodMiniType>(
   notice: AwsNotice,
   source: string,
   detailType: string,

@@ -19,7 +19,7 @@
  *     }
  *   }
  */
-import * as z from 'zod';
+import * as z from '../zod.js';
 import type { RelocationTrigger } from '../../domain/trigger.js';
 import { awsEventSchema, ec2InstanceId } from './fields.js';
 import type { NoTrigger } from './notice.js';
@@ -37,7 +37,7 @@ export const LEAVING_STATES: Readonly<Record<string, string>> = {
 export const InstanceStateChangeDetailSchema = z.object({
   'instance-id': ec2InstanceId,
   /** pending, running, stopping, stopped, shutting-down or terminated. */
-  state: z.string().min(1).max(64),
+  state: z.string().check(z.minLength(1), z.maxLength(64)),
 });
 
 export const InstanceStateChangeEventSchema = awsEventSchema('aws.ec2', INSTANCE_STATE_CHANGE, InstanceStateChangeDetailSchema);

@@ -19,7 +19,7 @@
  *     }
  *   }
  */
-import * as z from 'zod';
+import * as z from '../zod.js';
 import type { RelocationTrigger } from '../../domain/trigger.js';
 import { awsEventSchema, ec2InstanceId } from './fields.js';
 

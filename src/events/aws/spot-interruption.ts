@@ -18,7 +18,7 @@
  *     }
  *   }
  */
-import * as z from 'zod';
+import * as z from '../zod.js';
 import type { RelocationTrigger } from '../../domain/trigger.js';
 import { awsEventSchema, ec2InstanceId } from './fields.js';
 
@@ -27,7 +27,7 @@ export const SPOT_INTERRUPTION = 'EC2 Spot Instance Interruption Warning';
 export const SpotInterruptionDetailSchema = z.object({
   'instance-id': ec2InstanceId,
   /** `terminate`, `stop` or `hibernate` today; any value still means the instance goes away. */
-  'instance-action': z.string().min(1).max(64),
+  'instance-action': z.string().check(z.minLength(1), z.maxLength(64)),
 });
 
 export const SpotInterruptionEventSchema = awsEventSchema('aws.ec2', SPOT_INTERRUPTION, SpotInterruptionDetailSchema);

@@ -4,10 +4,10 @@
  * failed (a dead-letter queue that fills, a function that errs) raises an alarm on the same topic.
  * (Which events each rule matches, by AWS's own engine: event-patterns.test.ts.)
  */
-import * as z from 'zod';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { OutcomeKind } from '../../../src/domain/outcome.js';
 import { ResultDetailSchema } from '../../../src/events/results.js';
+import * as z from '../../../src/events/zod.js';
 import { asArray, condition, getAtt, resolve, resource, resourcesOf } from './cfn.js';
 import { placements, renderJson, renderText, variables } from './input-transformer.js';
 import { type Packaged, PARAMS, type Template, packaged } from './packaged.js';
@@ -53,19 +53,19 @@ function fieldOf(p: string): 'required' | 'optional' | 'absent' {
   const keys = p.replace(/^\$\./, '').split('.');
   if (keys.length === 1) return ['detail-type', 'time', 'source', 'id', 'account', 'region'].includes(keys[0]!) ? 'required' : 'absent';
   if (keys[0] !== 'detail') return 'absent';
-  let schema: z.ZodType = ResultDetailSchema;
+  let schema: z.ZodMiniType = ResultDetailSchema;
   let optional = false;
   for (const key of keys.slice(1)) {
-    if (schema instanceof z.ZodOptional) {
+    if (schema instanceof z.ZodMiniOptional) {
       optional = true;
-      schema = schema.unwrap() as z.ZodType;
+      schema = schema._zod.def.innerType as z.ZodMiniType;
     }
-    if (!(schema instanceof z.ZodObject)) return 'absent';
-    const next = (schema.shape as Record<string, z.ZodType>)[key];
+    if (!(schema instanceof z.ZodMiniObject)) return 'absent';
+    const next = (schema.shape as Record<string, z.ZodMiniType>)[key];
     if (!next) return 'absent';
     schema = next;
   }
-  return optional || schema instanceof z.ZodOptional ? 'optional' : 'required';
+  return optional || schema instanceof z.ZodMiniOptional ? 'optional' : 'required';
 }
 
 const PROBLEMS = ['Assistant Relocation Blocked', 'Assistant Relocation Failed', 'Assistant Relocation Stuck'];
