@@ -4,11 +4,11 @@
  * as the Lambda. Like a controller's work queue it coalesces by object: while a trigger for a node or
  * pod is being handled, newer ones for the same object wait, and only the latest runs afterwards.
  */
-import { randomUUID } from 'node:crypto';
 import type { Outcome } from '../domain/outcome.js';
 import { ASSISTANT_POD_CHANGED, NODE_SCHEDULABILITY_CHANGED, type PutEventsEntry, RELOCATION_REQUESTED } from '../events/contract.js';
 import type { Publisher } from '../forwarder/publisher.js';
 import { objectKey } from '../forwarder/put-events-entry.js';
+import { delivered } from './delivered.js';
 
 /** serverless.yml's rules: detail-type -> function. */
 export const ROUTES: Record<string, 'on-node-event' | 'on-pod-event'> = {
@@ -33,17 +33,7 @@ export class LocalBus implements Publisher {
 
   async publish(entries: PutEventsEntry[]): Promise<void> {
     for (const e of entries) {
-      const event = {
-        version: '0',
-        id: randomUUID(),
-        'detail-type': e.DetailType,
-        source: e.Source,
-        account: '000000000000',
-        time: new Date().toISOString(),
-        region: 'local',
-        resources: [],
-        detail: JSON.parse(e.Detail) as unknown,
-      };
+      const event = delivered(e);
       const route = ROUTES[e.DetailType];
       if (!route) continue; // no rule matches: EventBridge drops it too
       this.enqueue(objectKey(e), route, event);

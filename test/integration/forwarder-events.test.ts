@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PutEventsEntry } from '../../src/events/contract.js';
 import { parseTriggerEvent } from '../../src/events/parse.js';
+import { delivered } from '../../src/local/delivered.js';
 import { ClusterWatcher } from '../../src/forwarder/watcher.js';
 import { eventually, mergePatch } from '../cluster/fixtures/clients.js';
 import { addTaint, setUnschedulable } from '../cluster/fixtures/nodes.js';
@@ -40,7 +41,7 @@ function summary(e: PutEventsEntry): Summary {
     change?: string;
   };
   // Every published entry is a valid event of the contract, as a Lambda would receive it.
-  parseTriggerEvent({ version: '0', id: 'x', 'detail-type': e.DetailType, source: e.Source, account: '0', time: new Date().toISOString(), region: 'local', resources: [], detail: d });
+  parseTriggerEvent(delivered(e));
   if (d.node) return { type: e.DetailType, object: `node/${d.node.name}`, what: d.reasons!.map((r) => r.code).sort().join('+') || 'schedulable' };
   return { type: e.DetailType, object: `pod/${d.pod!.namespace}/${d.pod!.name}`, what: `${d.change}@${d.pod!.nodeName ?? '-'}` };
 }

@@ -14,7 +14,7 @@ import { eventually } from '../cluster/fixtures/clients.js';
 import { addTaint, setReady, setUnschedulable } from '../cluster/fixtures/nodes.js';
 import { readPodOrUndefined } from '../cluster/fixtures/pods.js';
 import { setPipelineRunCondition, taskRunPod } from '../cluster/fixtures/tekton.js';
-import { Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
+import { ownEvent, Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
 
 let s: Scenario;
 beforeAll(async () => {
@@ -76,16 +76,12 @@ describe('relocating affinity assistants in local mode', () => {
     const moved = await s.waitForOutcome('the assistant to be relocated', relocatedFrom(`${sts}-0`, a!));
     const { relocator } = createRelocator({ kc: s.cp.kubeConfig('relocator'), config: TEST_CONFIG });
     const deps = { relocator, cluster: 'test' };
-    const envelope = (detailType: string, detail: object) => ({
-      version: '0', id: `replay-${Math.random()}`, 'detail-type': detailType, source: 'affinity-relocator', account: '000000000000',
-      time: new Date().toISOString(), region: 'local', resources: [], detail: { schemaVersion: 1, cluster: 'test', observedAt: new Date().toISOString(), ...detail },
-    });
     const node = await s.admin.core.readNode({ name: a! });
     const replays = [
       // the original node trigger, again
-      envelope('Node Schedulability Changed', { node: { name: a, uid: node.metadata!.uid, resourceVersion: node.metadata!.resourceVersion }, schedulable: false, reasons: [{ code: 'Cordoned', message: 'replayed' }] }),
+      ownEvent('Node Schedulability Changed', { node: { name: a, uid: node.metadata!.uid, resourceVersion: node.metadata!.resourceVersion }, schedulable: false, reasons: [{ code: 'Cordoned', message: 'replayed' }] }),
       // a late pod event carrying the old uid and the old node
-      envelope('Assistant Pod Changed', { pod: { namespace: ns, name: `${sts}-0`, uid: pod.metadata!.uid, resourceVersion: pod.metadata!.resourceVersion, nodeName: a }, change: 'bound' }),
+      ownEvent('Assistant Pod Changed', { pod: { namespace: ns, name: `${sts}-0`, uid: pod.metadata!.uid, resourceVersion: pod.metadata!.resourceVersion, nodeName: a }, change: 'bound' }),
     ];
     for (const r of replays) {
       const outcomes = await onTriggerEvent(r, deps);
@@ -101,11 +97,7 @@ describe('relocating affinity assistants in local mode', () => {
     const { sts, ns, pod } = await s.assistant('spoof', { startOn: a!, others: [b!] });
     const { relocator } = createRelocator({ kc: s.cp.kubeConfig('relocator'), config: TEST_CONFIG });
     const outcomes = await onTriggerEvent(
-      {
-        version: '0', id: 'spoof-1', 'detail-type': 'Node Schedulability Changed', source: 'affinity-relocator', account: '000000000000',
-        time: new Date().toISOString(), region: 'local', resources: [],
-        detail: { schemaVersion: 1, cluster: 'test', observedAt: new Date().toISOString(), node: { name: a, uid: 'x', resourceVersion: '1' }, schedulable: false, reasons: [{ code: 'Cordoned', message: 'lies' }] },
-      },
+      ownEvent('Node Schedulability Changed', { node: { name: a, uid: 'x', resourceVersion: '1' }, schedulable: false, reasons: [{ code: 'Cordoned', message: 'lies' }] }),
       { relocator, cluster: 'test' },
     );
     expect(outcomes).toEqual([expect.objectContaining({ kind: 'skipped', reason: 'healthy' })]);

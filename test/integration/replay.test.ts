@@ -13,6 +13,7 @@ import type { ClusterPort } from '../../src/relocator/ports.js';
 import { Relocator } from '../../src/relocator/relocator.js';
 import { eventually } from '../cluster/fixtures/clients.js';
 import { addTaint, setUnschedulable } from '../cluster/fixtures/nodes.js';
+import { delivered } from '../../src/local/delivered.js';
 import { Scenario, TEST_CONFIG } from './support.js';
 
 let s: Scenario;
@@ -82,10 +83,7 @@ describe('replaying events in any order', () => {
     await addTaint(s.admin, nodes[2]!, { key: 'karpenter.sh/disrupted', effect: 'NoSchedule' });
     await eventually('the watcher to publish the three node transitions', async () => recorded.length, (n) => n >= 3);
 
-    const envelope = (e: PutEventsEntry, i: number) => ({
-      version: '0', id: `replay-${i}`, 'detail-type': e.DetailType, source: e.Source, account: '000000000000',
-      time: new Date().toISOString(), region: 'local', resources: [], detail: JSON.parse(e.Detail) as unknown,
-    });
+    const envelope = (e: PutEventsEntry, i: number) => delivered(e, { id: `replay-${i}` });
     // Stale and spoofed hints: pods with their original uids on their original nodes, healthy nodes
     // claimed cordoned.
     const stale: PutEventsEntry[] = assistants.map((a) => ({

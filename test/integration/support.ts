@@ -23,8 +23,15 @@ import {
   pvcNameFromWorkspaceBinding,
 } from '../cluster/fixtures/tekton.js';
 import { type Placement, provisionVolume } from '../cluster/fixtures/volumes.js';
+import { delivered } from '../../src/local/delivered.js';
 
 export const TEST_CONFIG: RelocatorConfig = { ...DEFAULT_CONFIG, confirmTimeoutMs: 20_000, notReadyGraceMs: 2_000 };
+
+/** One of our events (schemaVersion 1, cluster `test`, observed now) as a rule's target receives it. */
+export function ownEvent(detailType: string, detail: object, id?: string) {
+  const fields = { schemaVersion: 1, cluster: 'test', observedAt: new Date().toISOString(), ...detail };
+  return delivered({ Source: 'affinity-relocator', DetailType: detailType, Detail: JSON.stringify(fields) }, { id });
+}
 
 export class Scenario {
   readonly outcomes: Outcome[] = [];

@@ -8,6 +8,7 @@ import { onScheduledEvent } from '../../src/relocator/handlers.js';
 import { createRelocator } from '../../src/relocator/runtime.js';
 import { eventually } from '../cluster/fixtures/clients.js';
 import { createNode, setUnschedulable } from '../cluster/fixtures/nodes.js';
+import { delivered } from '../../src/local/delivered.js';
 import { Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
 
 let s: Scenario;
@@ -19,10 +20,11 @@ afterAll(async () => {
   await s?.stop();
 });
 
-const sweepEvent = () => ({
-  version: '0', id: `sweep-${Date.now()}`, 'detail-type': 'Scheduled Event', source: 'aws.events', account: '000000000000',
-  time: new Date().toISOString(), region: 'us-east-1', resources: ['arn:aws:events:us-east-1:000000000000:rule/affinity-relocator-sweep'], detail: {},
-});
+const sweepEvent = () =>
+  delivered(
+    { Source: 'aws.events', DetailType: 'Scheduled Event', Detail: '{}' },
+    { region: 'us-east-1', resources: ['arn:aws:events:us-east-1:000000000000:rule/affinity-relocator-sweep'] },
+  );
 
 describe('assistants pinned by their volumes', () => {
   it("blocks while the volume's zone has no healthy node, then relocates when one appears", async () => {

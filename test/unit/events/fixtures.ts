@@ -1,5 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { delivered } from '../../../src/local/delivered.js';
 
 const DIR = fileURLToPath(new URL('../../fixtures/events/', import.meta.url));
 
@@ -19,15 +20,5 @@ export function fixtureFiles(dir: string): string[] {
 
 /** What EventBridge delivers to a Lambda for a PutEvents entry. */
 export function asDelivered(entry: { Source: string; DetailType: string; Detail: string }, id = 'delivered-1') {
-  return {
-    version: '0',
-    id,
-    'detail-type': entry.DetailType,
-    source: entry.Source,
-    account: '111122223333',
-    time: '2025-03-14T09:26:53Z',
-    region: 'eu-west-1',
-    resources: [],
-    detail: JSON.parse(entry.Detail),
-  };
+  return delivered(entry, { id, account: '111122223333', time: '2025-03-14T09:26:53Z', region: 'eu-west-1' });
 }
