@@ -29,7 +29,14 @@ let deps: Promise<HandlerDeps> | undefined;
  * Every function's sinks: logs, metrics and, with a bus, result events, of which the first per StatefulSet
  * and outcome kind in the window are notifications (./notifications.ts).
  */
-export function lambdaSinks(o: { kc: KubeAccess; cluster: string; eventBusName?: string; notifyWindowMs: number }): OutcomeSink[] {
+export function lambdaSinks(o: {
+  kc: KubeAccess;
+  cluster: string;
+  eventBusName?: string;
+  notifyWindowMs: number;
+  /** Default: an EventBridge client with the function's credentials. */
+  bus?: Pick<EventBridgeClient, 'send'>;
+}): OutcomeSink[] {
   const sinks = [logSink(logger), metricsSink(metrics)];
   if (o.eventBusName) {
     const gate = notificationGate(new KubernetesNotificationLedger(o.kc), {
@@ -37,7 +44,7 @@ export function lambdaSinks(o: { kc: KubeAccess; cluster: string; eventBusName?:
       onClaimError: (e, outcome) => logger.warn('could not check for a repeated notification; notifying', { error: (e as Error).message, outcome }),
       onSuppressed: (outcome) => logger.info('repeat of a recent notification: published with notify=false', { outcome }),
     });
-    sinks.push(resultEventSink(new EventBridgeClient({}), o.eventBusName, o.cluster, gate));
+    sinks.push(resultEventSink(o.bus ?? new EventBridgeClient({}), o.eventBusName, o.cluster, gate));
   }
   return sinks;
 }

@@ -7,7 +7,12 @@ import { toResultEntry } from '../events/results.js';
 import { type NotificationGate, notifyAll } from './notifications.js';
 import type { OutcomeSink } from './ports.js';
 
-export function resultEventSink(client: EventBridgeClient, eventBusName: string, cluster: string, gate: NotificationGate = notifyAll): OutcomeSink {
+export function resultEventSink(
+  client: Pick<EventBridgeClient, 'send'>,
+  eventBusName: string,
+  cluster: string,
+  gate: NotificationGate = notifyAll,
+): OutcomeSink {
   return async (outcome, context) => {
     const notify = await gate(outcome, context);
     const entry = { ...toResultEntry(outcome, cluster, new Date(), notify), EventBusName: eventBusName };

@@ -4,7 +4,10 @@
  * node appears that can take it (the sweep, DESIGN's safety net, notices).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { type ResultDetail, ResultDetailSchema } from '../../src/events/results.js';
 import { onScheduledEvent } from '../../src/relocator/handlers.js';
+import { lambdaSinks } from '../../src/relocator/lambda-runtime.js';
 import { createRelocator } from '../../src/relocator/runtime.js';
 import { eventually } from '../cluster/fixtures/clients.js';
 import { createNode, setUnschedulable } from '../cluster/fixtures/nodes.js';
@@ -51,6 +54,33 @@ describe('assistants pinned by their volumes', () => {
     const mine = outcomes.find((o) => o.assistant.pod === `${sts}-0`);
     expect(mine).toMatchObject({ kind: 'relocated', toNode: 'zone-a-3', triggerSource: 'sweep' });
     expect((await waitForBoundPod(s.admin, ns, `${sts}-0`)).spec?.nodeName).toBe('zone-a-3');
+  });
+
+  it('publishes every sweep that finds an assistant blocked, as a notification only once (the sinks every function uses)', async () => {
+    const [a, b] = await s.pool('swept', 2);
+    const { sts, ns } = await s.assistant('swept', { startOn: a!, others: [b!], placement: { kind: 'node', node: a! } });
+    await setUnschedulable(s.admin, a!, true);
+    const published: ResultDetail[] = [];
+    const bus = {
+      send: async (command: PutEventsCommand) => {
+        for (const e of command.input.Entries ?? []) published.push(ResultDetailSchema.parse(JSON.parse(e.Detail!)));
+        return { FailedEntryCount: 0, Entries: [] };
+      },
+    } as unknown as EventBridgeClient;
+    const kc = s.cp.kubeConfig('relocator');
+    const sinks = lambdaSinks({ kc, cluster: 'test', eventBusName: 'affinity-relocator-test', notifyWindowMs: 60_000, bus });
+    const { relocator } = createRelocator({ kc, config: TEST_CONFIG, sinks });
+
+    // Three sweeps, two of them at once (the schedule firing while a slow sweep still runs).
+    await Promise.all([onScheduledEvent(sweepEvent(), { relocator, cluster: 'test' }), onScheduledEvent(sweepEvent(), { relocator, cluster: 'test' })]);
+    await onScheduledEvent(sweepEvent(), { relocator, cluster: 'test' });
+
+    const mine = published.filter((d) => d.assistant.statefulSet === sts);
+    expect(mine.map((d) => `${d.kind} ${d.reason}`)).toEqual(Array(3).fill('blocked no-feasible-node'));
+    expect(mine.filter((d) => d.notify)).toHaveLength(1);
+    expect((await s.eventReasons(ns, sts)).filter((r) => r === 'NotifiedBlocked')).toEqual(['NotifiedBlocked']);
+    // Healthy assistants elsewhere in the cluster were published too, and never as notifications.
+    expect(published.filter((d) => d.kind === 'skipped').every((d) => !d.notify)).toBe(true);
   });
 
   it('blocks, and never deletes, an assistant whose local volume lives on the bad node', async () => {
