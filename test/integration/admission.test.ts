@@ -15,23 +15,21 @@ import {
   type V1ValidatingAdmissionPolicyBinding,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { BearerVerifier } from '../../src/alerts/token.js';
 import { DEFAULT_NODE_ALERTS } from '../../src/alerts/triggers.js';
 import { handleAlertmanagerWebhook, type WebhookResponse } from '../../src/alerts/webhook.js';
 import { KubernetesCluster } from '../../src/cluster/api.js';
 import { INTERRUPTION_TAINT_KEY, taintsWithInterruption, taintsWithoutInterruption } from '../../src/domain/interruption-taint.js';
-import { type ResultDetail, ResultDetailSchema } from '../../src/events/results.js';
 import { handle } from '../../src/relocator/handlers.js';
-import { KubernetesNotificationLedger, notificationGate } from '../../src/relocator/notifications.js';
-import { resultEventSink } from '../../src/relocator/result-events.js';
+import { lambdaSinks } from '../../src/relocator/lambda-runtime.js';
+import { DEFAULT_DEDUPE_WINDOW_MS, KubernetesNotificationLedger } from '../../src/relocator/notifications.js';
 import { createRelocator } from '../../src/relocator/runtime.js';
 import { type Clients, eventually, mergePatch, statusOf } from '../cluster/fixtures/clients.js';
 import { setReady } from '../cluster/fixtures/nodes.js';
 import { createNamespace, readPodOrUndefined } from '../cluster/fixtures/pods.js';
 import { COMPONENT_AFFINITY_ASSISTANT, LABEL_COMPONENT } from '../cluster/fixtures/tekton.js';
 import { fixtureText, httpEvent } from '../unit/alerts/fixtures.js';
-import { Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
+import { recordingBus, Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
 
 const ADMISSION_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'infra', 'kubernetes', 'admission');
 const POLICY_MESSAGE = 'affinity-relocator may delete only';
@@ -170,20 +168,14 @@ describe('the Alertmanager webhook on the real cluster, as the relocator identit
   const TOKEN = 'b4e1f0c2d9a87e6f5a4b3c2d1e0f9a8b';
 
   /**
-   * The webhook wired like the Lambda: the result-event sink behind the notification gate, with the bus
-   * client replaced by one that keeps the entries (`published`; `notified`: those with notify=true).
+   * The webhook wired like the Lambda, with the Lambdas' own sinks (the result-event sink behind the
+   * notification gate) and a recording bus client (`published`; `notified`: those with notify=true).
    */
   function webhook(o: { windowMs?: number } = {}) {
-    const published: ResultDetail[] = [];
-    const bus = {
-      send: async (command: PutEventsCommand) => {
-        for (const e of command.input.Entries ?? []) published.push(ResultDetailSchema.parse(JSON.parse(e.Detail!)));
-        return { FailedEntryCount: 0, Entries: [] };
-      },
-    } as unknown as EventBridgeClient;
+    const { bus, published } = recordingBus();
     const kc = s.cp.kubeConfig('relocator');
-    const gate = notificationGate(new KubernetesNotificationLedger(kc), { windowMs: o.windowMs });
-    const { relocator } = createRelocator({ kc, config: TEST_CONFIG, sinks: [resultEventSink(bus, 'test-bus', 'test', gate)] });
+    const sinks = lambdaSinks({ kc, cluster: 'test', eventBusName: 'affinity-relocator-test', notifyWindowMs: o.windowMs ?? DEFAULT_DEDUPE_WINDOW_MS, bus });
+    const { relocator } = createRelocator({ kc, config: TEST_CONFIG, sinks });
     const deps = { relocator, cluster: 'test' };
     const send = async (event: ReturnType<typeof httpEvent>): Promise<{ status: number; body: WebhookResponse }> => {
       const r = await handleAlertmanagerWebhook(event, {

@@ -24,8 +24,25 @@ import {
 } from '../cluster/fixtures/tekton.js';
 import { type Placement, provisionVolume } from '../cluster/fixtures/volumes.js';
 import { delivered } from '../../src/local/delivered.js';
+import type { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { type ResultDetail, ResultDetailSchema } from '../../src/events/results.js';
 
 export const TEST_CONFIG: RelocatorConfig = { ...DEFAULT_CONFIG, confirmTimeoutMs: 20_000, notReadyGraceMs: 2_000 };
+
+/**
+ * A stand-in for the EventBridge client of the result-event sink (no bus runs here): it accepts every
+ * PutEvents and keeps each entry's detail, validated against the result contract, in `published`.
+ */
+export function recordingBus(): { bus: Pick<EventBridgeClient, 'send'>; published: ResultDetail[] } {
+  const published: ResultDetail[] = [];
+  const bus = {
+    send: async (command: PutEventsCommand) => {
+      for (const e of command.input.Entries ?? []) published.push(ResultDetailSchema.parse(JSON.parse(e.Detail!)));
+      return { FailedEntryCount: 0, Entries: [] };
+    },
+  } as unknown as EventBridgeClient;
+  return { bus, published };
+}
 
 /** One of our events (schemaVersion 1, cluster `test`, observed now) as a rule's target receives it. */
 export function ownEvent(detailType: string, detail: object, id?: string) {

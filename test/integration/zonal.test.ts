@@ -4,15 +4,13 @@
  * node appears that can take it (the sweep, DESIGN's safety net, notices).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { type ResultDetail, ResultDetailSchema } from '../../src/events/results.js';
 import { onScheduledEvent } from '../../src/relocator/handlers.js';
 import { lambdaSinks } from '../../src/relocator/lambda-runtime.js';
 import { createRelocator } from '../../src/relocator/runtime.js';
 import { eventually } from '../cluster/fixtures/clients.js';
 import { createNode, setUnschedulable } from '../cluster/fixtures/nodes.js';
 import { delivered } from '../../src/local/delivered.js';
-import { Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
+import { recordingBus, Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
 
 let s: Scenario;
 beforeAll(async () => {
@@ -60,13 +58,7 @@ describe('assistants pinned by their volumes', () => {
     const [a, b] = await s.pool('swept', 2);
     const { sts, ns } = await s.assistant('swept', { startOn: a!, others: [b!], placement: { kind: 'node', node: a! } });
     await setUnschedulable(s.admin, a!, true);
-    const published: ResultDetail[] = [];
-    const bus = {
-      send: async (command: PutEventsCommand) => {
-        for (const e of command.input.Entries ?? []) published.push(ResultDetailSchema.parse(JSON.parse(e.Detail!)));
-        return { FailedEntryCount: 0, Entries: [] };
-      },
-    } as unknown as EventBridgeClient;
+    const { bus, published } = recordingBus();
     const kc = s.cp.kubeConfig('relocator');
     const sinks = lambdaSinks({ kc, cluster: 'test', eventBusName: 'affinity-relocator-test', notifyWindowMs: 60_000, bus });
     const { relocator } = createRelocator({ kc, config: TEST_CONFIG, sinks });
