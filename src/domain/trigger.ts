@@ -47,7 +47,12 @@ export type TriggerTarget =
   /** Look at one assistant pod. */
   | { kind: 'pod'; pod: ObservedPodRef }
   /** Look at every assistant in the cluster. */
-  | { kind: 'all' };
+  | { kind: 'all' }
+  /**
+   * Capacity may have appeared (a node became schedulable, or joined Ready): look at every assistant on
+   * a node that is unschedulable now, since one that was blocked there may fit somewhere at last.
+   */
+  | { kind: 'stranded'; becauseOf?: string };
 
 export interface RelocationTrigger {
   /** Unique id of the trigger (EventBridge event id, or generated), for logs and result events. */

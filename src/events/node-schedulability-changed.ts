@@ -48,11 +48,15 @@ export function nodeSchedulabilityChangedDetail(
 }
 
 export function triggerFromNodeSchedulabilityChanged(event: NodeSchedulabilityChangedEvent): RelocationTrigger {
-  const { node, cluster, observedAt } = event.detail;
+  const { node, cluster, observedAt, schedulable } = event.detail;
   return {
     id: event.id,
     source: 'node-event',
-    target: { kind: 'node', node: { name: node.name, uid: node.uid, resourceVersion: node.resourceVersion } },
+    // A node that became schedulable (or joined) has nothing to move off it, but it is capacity that an
+    // assistant blocked elsewhere may have been waiting for: look at those.
+    target: schedulable
+      ? { kind: 'stranded', becauseOf: node.name }
+      : { kind: 'node', node: { name: node.name, uid: node.uid, resourceVersion: node.resourceVersion } },
     observedAt,
     cluster,
   };

@@ -35,6 +35,9 @@ export interface RelocatorDeps {
   log?: (level: 'info' | 'warn', message: string, fields?: Record<string, unknown>) => void;
 }
 
+/** Beyond this many unschedulable nodes, one list of every assistant is cheaper than a list per node. */
+const STRANDED_PER_NODE_LISTS = 20;
+
 /** Per trigger: the node taint in flight or done, so that assistants of one node taint it once. */
 type NodeMarks = Map<string, Promise<string | undefined>>;
 
@@ -125,6 +128,19 @@ export class Relocator {
     switch (t.kind) {
       case 'all':
         return fromPods(await this.d.cluster.listAssistantPods());
+      case 'stranded': {
+        // Only the assistants of nodes that are unschedulable now: those are the ones that may have been
+        // blocked, and a capacity event must not cost a look at every assistant of the cluster.
+        const now = this.now();
+        const bad = (await nodesRead).filter((n) => !assessNode(n, { now, config: this.d.config }).schedulable).map((n) => n.metadata?.name ?? '');
+        if (bad.length === 0) return [];
+        if (bad.length > STRANDED_PER_NODE_LISTS) {
+          const set = new Set(bad);
+          return fromPods((await this.d.cluster.listAssistantPods()).filter((p) => set.has(p.spec?.nodeName ?? '')));
+        }
+        const lists = await Promise.all(bad.map(async (name) => fromPods(await this.d.cluster.listAssistantPods({ nodeName: name }), { nodeName: name })));
+        return lists.flat();
+      }
       case 'node':
         return fromPods(await this.d.cluster.listAssistantPods({ nodeName: t.node.name }), { nodeName: t.node.name });
       case 'instance': {
