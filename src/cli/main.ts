@@ -83,7 +83,8 @@ async function main(argv: string[]): Promise<number> {
     case 'relocate': {
       const trigger = manualTrigger(values.node, values.pod, cluster);
       const dryRun = command === 'plan' || config.dryRun;
-      const { relocator } = createRelocator({ kc, config: { ...config, dryRun } });
+      // `plan` promises to change nothing: no Event on the StatefulSet either (the delete is dry-run).
+      const { relocator } = createRelocator({ kc, config: { ...config, dryRun }, recordEvents: command !== 'plan' });
       const outcomes = await relocator.handle(trigger);
       if (outcomes.length === 0) line('no affinity assistant there');
       for (const o of outcomes) line(describeOutcome(o));

@@ -11,12 +11,11 @@
 import type {
   CoreV1EventList,
   V1DeleteOptions,
+  V1Namespace,
   V1Node,
-  V1NodeList,
   V1PersistentVolume,
   V1PersistentVolumeClaim,
   V1Pod,
-  V1PodList,
   V1StatefulSet,
   V1Taint,
 } from '@kubernetes/client-node';
@@ -28,6 +27,12 @@ import { type KubeAccess, KubeHttpClient, type KubeRequest, segment as seg } fro
 import { createLimiter } from './limit.js';
 import { statefulSetEvent } from './statefulset-event.js';
 import { httpStatusOf, withRetry } from './retry.js';
+
+/** Items per page of a list: bounds the memory of one response at 5,000 nodes or 10,000 pods. */
+export const LIST_PAGE_SIZE = 500;
+
+/** The scheduler's own pod informer selector: terminal pods hold no room and match no affinity. */
+const NON_TERMINAL = 'status.phase!=Succeeded,status.phase!=Failed';
 
 export interface KubernetesClusterOptions {
   assistantSelector: Record<string, string>;
@@ -69,14 +74,50 @@ export class KubernetesCluster implements ClusterPort {
     return this.read(`/api/v1/nodes/${seg(name)}`);
   }
 
-  async listNodes(): Promise<V1Node[]> {
-    return (await this.call<V1NodeList>({ method: 'GET', path: '/api/v1/nodes' })).items;
+  /**
+   * Every item of a list, page by page (`limit`/`continue`). A continue token that expired while paging
+   * (410) starts the list over: a list is a snapshot, and half of two snapshots is neither.
+   */
+  private async listAll<T>(path: string, query: Record<string, string | undefined> = {}): Promise<T[]> {
+    for (let attempt = 1; ; attempt++) {
+      const items: T[] = [];
+      let next: string | undefined;
+      try {
+        do {
+          const page = await this.call<{ items: T[]; metadata?: { continue?: string } }>({
+            method: 'GET',
+            path,
+            query: { ...query, limit: String(LIST_PAGE_SIZE), continue: next },
+          });
+          items.push(...page.items);
+          next = page.metadata?.continue || undefined;
+        } while (next);
+        return items;
+      } catch (e) {
+        if (httpStatusOf(e) !== 410 || next === undefined || attempt >= 3) throw e;
+      }
+    }
   }
 
-  async listAssistantPods(o: { nodeName?: string } = {}): Promise<V1Pod[]> {
+  listNodes(): Promise<V1Node[]> {
+    return this.listAll('/api/v1/nodes');
+  }
+
+  listAssistantPods(o: { nodeName?: string } = {}): Promise<V1Pod[]> {
     const fieldSelector = o.nodeName ? `spec.nodeName=${o.nodeName}` : undefined;
-    const list = await this.call<V1PodList>({ method: 'GET', path: '/api/v1/pods', query: { labelSelector: this.selector, fieldSelector } });
-    return list.items;
+    return this.listAll('/api/v1/pods', { labelSelector: this.selector, fieldSelector });
+  }
+
+  listPodsOnNode(nodeName: string): Promise<V1Pod[]> {
+    return this.listAll('/api/v1/pods', { fieldSelector: `spec.nodeName=${nodeName},${NON_TERMINAL}` });
+  }
+
+  listPods(labelSelector: string): Promise<V1Pod[]> {
+    return this.listAll('/api/v1/pods', { labelSelector, fieldSelector: NON_TERMINAL });
+  }
+
+  listNamespaces(): Promise<V1Namespace[]> {
+    return this.listAll('/api/v1/namespaces');
   }
 
   getPod(namespace: string, name: string): Promise<V1Pod | undefined> {

@@ -1,13 +1,17 @@
 /**
- * Could any other node take this assistant pod? The scheduler's hard filters that matter for a
- * placeholder pod: node health, taints vs tolerations, nodeSelector, required node affinity, and the
- * node affinity of the PersistentVolumes its claims are bound to (an EBS volume pins it to a zone).
- * Resources are left to the scheduler (the assistant asks for 50m/100Mi); a pod that then stays Pending
- * is reported `stuck` by the confirmation step.
+ * Could any other node take this assistant pod, as kube-scheduler would judge it? In two stages:
+ *   1. the node filters, from the node objects alone (no I/O): node health, unschedulable, taints vs
+ *      tolerations, nodeSelector, required node affinity, and the node affinity of the PersistentVolumes
+ *      its claims are bound to (an EBS volume pins it to a zone);
+ *   2. for the nodes that pass, the filters that need the pods there: room (NodeResourcesFit, ./resources.ts)
+ *      and required inter-pod affinity and anti-affinity both ways (./pod-affinity.ts). The caller reads
+ *      one node's pods at a time and stops at the first node that fits, so the cost stays bounded.
  */
 import type { V1Node, V1PersistentVolume, V1Pod } from '@kubernetes/client-node';
 import type { SchedulabilityConfig } from './config.js';
 import { labelsMatch, nodeSelectorMatches } from './node-affinity.js';
+import { interPodRejection, type NamespaceLabels, type PlacedPod } from './pod-affinity.js';
+import { insufficientResources, type Resources } from './resources.js';
 import { assessNode, describeTaint } from './schedulability.js';
 import { untoleratedTaints } from './tolerations.js';
 
@@ -27,6 +31,8 @@ export interface Feasibility {
   nodes: string[];
   /** Scheduler-style summary, e.g. "0/4 nodes fit: 1 is the node being left, 3 outside volume pv-a's zone". */
   summary: string;
+  /** How many nodes were rejected for each reason. */
+  rejections: Map<string, number>;
 }
 
 /**
@@ -61,6 +67,7 @@ export function nodeRejection(
   return undefined;
 }
 
+/** Stage 1: the nodes that pass the node filters (from the node objects alone). */
 export function findFeasibleNodes(input: FeasibilityInput): Feasibility {
   const fits: string[] = [];
   const why = new Map<string, number>();
@@ -69,11 +76,32 @@ export function findFeasibleNodes(input: FeasibilityInput): Feasibility {
     if (r === undefined) fits.push(node.metadata?.name ?? '');
     else why.set(r, (why.get(r) ?? 0) + 1);
   }
-  const parts = [...why.entries()].sort((a, b) => b[1] - a[1]).map(([r, n]) => `${n} ${r}`);
-  return {
-    nodes: fits,
-    summary: `${fits.length}/${input.nodes.length} nodes fit${parts.length ? `: ${parts.join(', ')}` : ''}`,
-  };
+  return { nodes: fits, rejections: why, summary: summarize(fits.length, input.nodes.length, why) };
+}
+
+/** "0/4 nodes fit: 2 Insufficient cpu, 1 is the node being left, ..." (largest counts first). */
+export function summarize(fit: number, total: number, rejections: Map<string, number>): string {
+  const parts = [...rejections.entries()].sort((a, b) => b[1] - a[1]).map(([r, n]) => `${n} ${r}`);
+  return `${fit}/${total} nodes fit${parts.length ? `: ${parts.join(', ')}` : ''}`;
+}
+
+export interface RoomInput {
+  pod: V1Pod;
+  /** The pod's request (podRequests(pod)), computed once. */
+  request: Resources;
+  node: V1Node;
+  /** The node's non-terminal pods, plus the replacements already headed there. */
+  nodePods: V1Pod[];
+  /** Every pod that one of the pod's own required (anti-)affinity terms selects, with its node. */
+  termPods: PlacedPod[];
+  nsLabels: NamespaceLabels;
+}
+
+/** Stage 2 for one node that passed stage 1: room and inter-pod affinity. Undefined: it fits. */
+export function roomRejection(i: RoomInput): string | undefined {
+  const lacking = insufficientResources(i.request, i.node, i.nodePods);
+  if (lacking.length > 0) return lacking.join(', ');
+  return interPodRejection({ pod: i.pod, node: i.node, termPods: i.termPods, nodePods: i.nodePods, nsLabels: i.nsLabels });
 }
 
 /** "topology.kubernetes.io/zone in us-east-1a" for messages. */

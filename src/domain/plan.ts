@@ -5,7 +5,7 @@
 import type { V1Node, V1PersistentVolume, V1Pod, V1StatefulSet, V1Taint } from '@kubernetes/client-node';
 import { checkAssistantPod, checkOwnership, type PipelineRunLike } from './assistant.js';
 import type { RelocatorConfig } from './config.js';
-import { findFeasibleNodes, nodeRejection } from './feasibility.js';
+import { type Feasibility, findFeasibleNodes, nodeRejection } from './feasibility.js';
 import type { SkipReason } from './outcome.js';
 import { assessNode, type NodeReason } from './schedulability.js';
 import { NOT_READY_TAINT_KEY, OUT_OF_SERVICE_TAINT_KEY, UNREACHABLE_TAINT_KEY } from './tolerations.js';
@@ -30,7 +30,18 @@ export interface Observation {
   disruption?: ExternalDisruption;
   /** Other nodes announced as doomed (never targets). */
   doomedNodes?: Set<string>;
+  /**
+   * Stage 2 of feasibility (room and inter-pod affinity on the candidates of stage 1), which needs the
+   * pods of the candidate nodes: the caller computes it when a first call answers `find-placement`.
+   */
+  placement?: Placement;
   now: Date;
+}
+
+/** Where the replacement can go after stage 2: a node that fits, or none, and a summary of why. */
+export interface Placement {
+  node: string | undefined;
+  summary: string;
 }
 
 export type Decision =
@@ -40,10 +51,12 @@ export type Decision =
       /** Grace period 0: the node's kubelet will never confirm a graceful delete. */
       force: boolean;
       reasons: NodeReason[];
-      /** Nodes that can take the pod (the scheduler picks). */
+      /** A node that can take the pod (the scheduler picks among all that can). */
       targets: string[];
       message: string;
     }
+  /** Every other check passed and stage 1 left candidates: find a placement among them, then plan again. */
+  | { action: 'find-placement'; candidates: string[]; feasibility: Feasibility; reasons: NodeReason[] }
   | { action: 'none'; outcome: 'skipped'; reason: SkipReason; message: string; reasons?: NodeReason[] }
   | { action: 'none'; outcome: 'blocked'; reason: string; message: string; reasons: NodeReason[] };
 
@@ -120,12 +133,14 @@ export function planRelocation(o: Observation, config: RelocatorConfig): Decisio
 
   const excluded = new Set([nodeName, ...(o.doomedNodes ?? [])]);
   const feasible = findFeasibleNodes({ pod, nodes: o.nodes, volumes: o.volumes, excluded, now: o.now, config });
-  if (feasible.nodes.length === 0) {
+  const placement = feasible.nodes.length === 0 ? { node: undefined, summary: feasible.summary } : o.placement;
+  if (!placement) return { action: 'find-placement', candidates: feasible.nodes, feasibility: feasible, reasons };
+  if (placement.node === undefined) {
     return {
       action: 'none',
       outcome: 'blocked',
       reason: 'no-feasible-node',
-      message: `no healthy node can take ${podName} (${feasible.summary}); it stays on ${nodeName} (${why})`,
+      message: `no healthy node can take ${podName} (${placement.summary}); it stays on ${nodeName} (${why})`,
       reasons,
     };
   }
@@ -133,9 +148,9 @@ export function planRelocation(o: Observation, config: RelocatorConfig): Decisio
   const force =
     reasons.some((r) => r.code === 'NotReady' || r.code === 'Deleting' || r.code === 'Gone') ||
     (o.node?.spec?.taints ?? []).some((t) => t.key === OUT_OF_SERVICE_TAINT_KEY);
-  const message = `delete ${podName} (uid ${uid}) from ${nodeName}${force ? ' with grace period 0' : ''} because ${why}; ${feasible.summary}`;
+  const message = `delete ${podName} (uid ${uid}) from ${nodeName}${force ? ' with grace period 0' : ''} because ${why}; ${placement.summary}`;
   // Dry-run is the relocator's business: it still asks the apiserver to dry-run this very delete.
-  return { action: 'delete', podUid: uid, force, reasons, targets: feasible.nodes, message };
+  return { action: 'delete', podUid: uid, force, reasons, targets: [placement.node], message };
 }
 
 /**

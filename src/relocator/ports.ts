@@ -1,5 +1,5 @@
 /** What the relocator needs from the outside world; implemented by src/cluster (and by the reporters). */
-import type { V1Node, V1PersistentVolume, V1PersistentVolumeClaim, V1Pod, V1StatefulSet, V1Taint } from '@kubernetes/client-node';
+import type { V1Namespace, V1Node, V1PersistentVolume, V1PersistentVolumeClaim, V1Pod, V1StatefulSet, V1Taint } from '@kubernetes/client-node';
 import type { PipelineRunLike } from '../domain/assistant.js';
 import type { Outcome } from '../domain/outcome.js';
 
@@ -12,6 +12,12 @@ export interface ClusterPort {
   listNodes(): Promise<V1Node[]>;
   /** Pods matching the assistant selector, optionally only those bound to one node. */
   listAssistantPods(o?: { nodeName?: string }): Promise<V1Pod[]>;
+  /** Non-terminal pods bound to the node (what the scheduler counts there), every namespace. */
+  listPodsOnNode(nodeName: string): Promise<V1Pod[]>;
+  /** Non-terminal pods matching a label selector (`a=b,c in (d)`), every namespace. */
+  listPods(labelSelector: string): Promise<V1Pod[]>;
+  /** For inter-pod affinity terms with a namespaceSelector. */
+  listNamespaces(): Promise<V1Namespace[]>;
   getPod(namespace: string, name: string): Promise<V1Pod | undefined>;
   getStatefulSet(namespace: string, name: string): Promise<V1StatefulSet | undefined>;
   /** apiVersion as found in the owner reference, e.g. "tekton.dev/v1". */

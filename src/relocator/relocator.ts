@@ -18,6 +18,8 @@ import type { AssistantRef, Outcome } from '../domain/outcome.js';
 import { type Decision, planRelocation } from '../domain/plan.js';
 import { assessNode, describeTaint } from '../domain/schedulability.js';
 import type { ExternalDisruption, ObservedPodRef, RelocationTrigger } from '../domain/trigger.js';
+import { NodeView } from './node-view.js';
+import { PlacementFinder } from './placement.js';
 import type { ClusterPort, OutcomeSink } from './ports.js';
 
 /** Event reason recorded on the StatefulSet right before each delete; the loop guard counts these. */
@@ -31,6 +33,8 @@ export interface RelocatorDeps {
   sleep?: (ms: number) => Promise<void>;
   /** Assistants handled at once for one trigger. */
   concurrency?: number;
+  /** Candidate nodes probed for room at most per assistant (default 50). */
+  maxPlacementProbes?: number;
   /** What is not an assistant's outcome (the sweep lifting an interruption taint) is logged here. */
   log?: (level: 'info' | 'warn', message: string, fields?: Record<string, unknown>) => void;
 }
@@ -40,6 +44,13 @@ const STRANDED_PER_NODE_LISTS = 20;
 
 /** Per trigger: the node taint in flight or done, so that assistants of one node taint it once. */
 type NodeMarks = Map<string, Promise<string | undefined>>;
+
+/** What the assistants of one trigger share. */
+interface TriggerContext {
+  marks: NodeMarks;
+  nodes: NodeView;
+  placements: PlacementFinder;
+}
 
 export interface HandleOptions {
   /** Decide as usual, but delete nothing: each would-be delete becomes a 'notify-only' skip. */
@@ -63,17 +74,21 @@ export class Relocator {
 
   /** Handles one trigger; returns one outcome per assistant looked at (none when there is none). */
   async handle(trigger: RelocationTrigger, options: HandleOptions = {}): Promise<Outcome[]> {
-    const nodesRead = this.d.cluster.listNodes();
+    const ctx: TriggerContext = {
+      marks: new Map(),
+      nodes: new NodeView(this.d.cluster),
+      placements: new PlacementFinder(this.d.cluster, { maxProbes: this.d.maxPlacementProbes }),
+    };
+    const nodesRead = ctx.nodes.all();
     const [nodes, candidates] = await Promise.all([nodesRead, this.candidates(trigger, nodesRead)]);
     // Not the sinks' business (like a trigger for another cluster sharing the bus): no assistant of ours.
     if (!Array.isArray(candidates)) return [candidates];
     // The sweep (every assistant) is also when our expired interruption taints are lifted.
     const lifting = trigger.target.kind === 'all' ? this.liftExpiredInterruptionTaints(nodes) : undefined;
     const outcomes: Outcome[] = [];
-    const marks: NodeMarks = new Map();
     const queue = [...candidates];
     const workers = Array.from({ length: Math.min(this.d.concurrency ?? 4, queue.length) }, async () => {
-      for (let c = queue.shift(); c; c = queue.shift()) outcomes.push(await this.relocateOne(trigger, c, nodes, options, marks));
+      for (let c = queue.shift(); c; c = queue.shift()) outcomes.push(await this.relocateOne(trigger, c, options, ctx));
     });
     await Promise.all([...workers, lifting]);
     return outcomes;
@@ -166,15 +181,21 @@ export class Relocator {
     }
   }
 
-  private async relocateOne(trigger: RelocationTrigger, c: Candidate, nodes: V1Node[], options: HandleOptions, marks: NodeMarks): Promise<Outcome> {
+  private async relocateOne(trigger: RelocationTrigger, c: Candidate, options: HandleOptions, ctx: TriggerContext): Promise<Outcome> {
     const base = { assistant: c.ref, triggerId: trigger.id, triggerSource: trigger.source, fromNode: c.pod?.spec?.nodeName };
     let sts: V1StatefulSet | undefined;
     try {
-      const obs = await this.observe(c, nodes);
+      const obs = { ...(await this.observe(c, await ctx.nodes.all())), expected: c.expected, disruption: trigger.disruption, now: this.now() };
       sts = obs.statefulSet;
       base.assistant = { ...c.ref, statefulSetUid: sts?.metadata?.uid, pipelineRun: controllerOf(sts?.metadata?.ownerReferences)?.name };
-      const decision = planRelocation({ ...obs, expected: c.expected, disruption: trigger.disruption, now: this.now() }, this.d.config);
-      const outcome = await this.act(trigger, c, decision, sts, base, options, marks);
+      let decision = planRelocation(obs, this.d.config);
+      if (decision.action === 'find-placement') {
+        const names = new Set(decision.candidates);
+        const candidates = obs.nodes.filter((n) => names.has(n.metadata?.name ?? ''));
+        const placement = await ctx.placements.find(c.pod!, candidates, obs.nodes, decision.feasibility);
+        decision = planRelocation({ ...obs, placement }, this.d.config);
+      }
+      const outcome = await this.act(trigger, c, decision, sts, base, options, ctx);
       await this.report(outcome, sts);
       return outcome;
     } catch (e) {
@@ -200,8 +221,10 @@ export class Relocator {
       (async () => {
         const statefulSet = ownedBySet ? await this.d.cluster.getStatefulSet(ns, owner.name) : undefined;
         const prRef = controllerOf(statefulSet?.metadata?.ownerReferences);
+        // The owner's group is checked before it is read: an owner of another group is no PipelineRun of
+        // Tekton's (and the relocator may not read it), which makes the pod no assistant, not a failure.
         const pipelineRun: PipelineRunLike | undefined =
-          prRef?.kind === 'PipelineRun' ? await this.d.cluster.getPipelineRun(ns, prRef.name, prRef.apiVersion) : undefined;
+          prRef && isTektonPipelineRun(prRef) ? await this.d.cluster.getPipelineRun(ns, prRef.name, prRef.apiVersion) : undefined;
         return { statefulSet, pipelineRun };
       })(),
       Promise.all(
@@ -224,9 +247,10 @@ export class Relocator {
     sts: V1StatefulSet | undefined,
     base: Pick<Outcome, 'assistant' | 'triggerId' | 'triggerSource' | 'fromNode'>,
     options: HandleOptions,
-    marks: NodeMarks,
+    ctx: TriggerContext,
   ): Promise<Outcome> {
     const reasonsOf = (d: Decision) => ('reasons' in d && d.reasons ? { nodeReasons: d.reasons.map((r) => r.code) } : {});
+    if (decision.action === 'find-placement') throw new Error('internal: a placement was asked for twice');
     if (decision.action === 'none') {
       return {
         ...base,
@@ -246,6 +270,16 @@ export class Relocator {
     // Only an announcement from outside needs the node marked: a cordoned, tainted or NotReady node already
     // keeps the scheduler away.
     const announcedNode = trigger.disruption && this.d.config.interruptionTaint ? base.fromNode : undefined;
+    // The decision may rest on a view that is a moment old: the node is read again right before the delete
+    // (one read serves every assistant of the node for 100 ms), and a node that is healthy by now (an
+    // uncordon, a lifted taint) keeps its assistants.
+    const fresh = await ctx.nodes.fresh(base.fromNode!);
+    const now = assessNode(fresh, { now: this.now(), config: this.d.config, disruption: trigger.disruption });
+    if (now.schedulable) {
+      return { ...base, kind: 'skipped', reason: 'healthy', message: `node ${base.fromNode} became schedulable for ${ns}/${name} before the delete: left in place` };
+    }
+    // The replacement counts against the node found for it, for the other assistants of this trigger.
+    ctx.placements.book(pod, decision.targets[0]!);
     if (this.d.config.dryRun) {
       // Server-side dry run: admission, RBAC and the uid precondition are checked, nothing is deleted.
       const result = await this.d.cluster.deletePod(ns, name, { uid: decision.podUid, force: decision.force, dryRun: true });
@@ -253,7 +287,7 @@ export class Relocator {
       const taintFirst = announcedNode ? `taint ${announcedNode} ${describeTaint(interruptionTaint(trigger.source, this.now()))}, then ` : '';
       return { ...base, kind: 'skipped', reason: 'dry-run', message: `dry-run: would ${taintFirst}${decision.message} (${verdict})`, ...reasonsOf(decision), dryRun: true };
     }
-    const taintProblem = announcedNode ? await this.markAnnounced(marks, announcedNode, trigger) : undefined;
+    const taintProblem = announcedNode ? await this.markAnnounced(ctx.marks, announcedNode, trigger) : undefined;
     const andTaint = taintProblem ? `; ${taintProblem}` : '';
     // The loop guard's record and the delete go out together: waiting for the Event first would add a
     // round trip to every relocation, and a lost record only makes the guard one count more lenient.
@@ -271,7 +305,7 @@ export class Relocator {
     // A node announced as going away may still look healthy to the scheduler, which can bind the replacement
     // right back to it: that is no relocation.
     const announced = trigger.disruption && base.fromNode ? { node: base.fromNode, disruption: trigger.disruption } : undefined;
-    const done = await this.confirm(ns, name, decision.podUid, announced);
+    const done = await this.confirm(ns, name, decision.podUid, base.fromNode!, announced);
     const common = { ...base, ...reasonsOf(decision), deleteLatencyMs, forced: decision.force };
     if (done.kind === 'bound') {
       return {
@@ -292,6 +326,7 @@ export class Relocator {
     ns: string,
     name: string,
     oldUid: string,
+    fromNode: string,
     announced?: { node: string; disruption: ExternalDisruption },
   ): Promise<{ kind: 'bound'; node: string; uid: string } | { kind: 'stuck'; reason: string; message: string }> {
     const deadline = this.now().getTime() + this.d.config.confirmTimeoutMs;
@@ -301,6 +336,9 @@ export class Relocator {
       const uid = last?.metadata?.uid;
       const node = last?.spec?.nodeName;
       if (last && uid !== oldUid && node) {
+        // Back where it was (the node turned healthy meanwhile, or the scheduler saw it otherwise): no
+        // relocation. The next trigger about that pod or node decides again.
+        if (node === fromNode) return { kind: 'stuck', reason: 'bound-back', message: `its replacement was bound back to ${node}` };
         const disruption = node === announced?.node ? announced.disruption : undefined;
         const verdict = assessNode(await this.d.cluster.getNode(node), { now: this.now(), config: this.d.config, disruption });
         if (verdict.schedulable) return { kind: 'bound', node, uid: uid! };
@@ -338,6 +376,11 @@ function refOf(pod: V1Pod): AssistantRef {
     podUid: pod.metadata?.uid,
     statefulSet: owner?.kind === 'StatefulSet' ? owner.name : undefined,
   };
+}
+
+/** A tekton.dev PipelineRun (any version), the only owner that makes a StatefulSet an affinity assistant. */
+function isTektonPipelineRun(ref: { kind: string; apiVersion: string }): boolean {
+  return ref.kind === 'PipelineRun' && ref.apiVersion.startsWith('tekton.dev/');
 }
 
 /** EC2 instance id from spec.providerID (aws:///us-east-1a/i-0123...). */

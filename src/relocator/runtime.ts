@@ -13,10 +13,12 @@ export interface RuntimeOptions {
   sinks?: OutcomeSink[];
   /** Where what is no assistant's outcome is logged (see RelocatorDeps.log). */
   log?: RelocatorDeps['log'];
+  /** Record each outcome as a Kubernetes Event on the StatefulSet (default true; `plan` changes nothing). */
+  recordEvents?: boolean;
 }
 
 export function createRelocator(o: RuntimeOptions): { relocator: Relocator; cluster: KubernetesCluster } {
   const cluster = new KubernetesCluster(o.kc, { assistantSelector: o.config.assistantSelector });
-  const relocator = new Relocator({ cluster, config: o.config, sinks: [kubeEventSink(cluster), ...(o.sinks ?? [])], log: o.log });
+  const relocator = new Relocator({ cluster, config: o.config, sinks: [...(o.recordEvents === false ? [] : [kubeEventSink(cluster)]), ...(o.sinks ?? [])], log: o.log });
   return { relocator, cluster };
 }

@@ -1,5 +1,5 @@
 /** Small builders named after Kubernetes objects, for the domain's unit tests. */
-import type { V1Node, V1PersistentVolume, V1Pod, V1StatefulSet, V1Taint, V1Toleration } from '@kubernetes/client-node';
+import type { V1Affinity, V1Container, V1Node, V1PersistentVolume, V1Pod, V1StatefulSet, V1Taint, V1Toleration } from '@kubernetes/client-node';
 import type { PipelineRunLike } from '../../../src/domain/assistant.js';
 
 export const NOW = new Date('2026-11-25T12:00:00Z');
@@ -11,8 +11,16 @@ export class NodeBuilder {
     this.n = {
       metadata: { name, uid: `uid-${name}`, resourceVersion: '1', labels: { 'kubernetes.io/hostname': name, 'topology.kubernetes.io/zone': 'us-east-1a' } },
       spec: { providerID: `aws:///us-east-1a/i-0${name.length}23456789abcdef` },
-      status: { conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: ago(3_600_000) }] },
+      status: {
+        allocatable: { cpu: '4', memory: '16Gi', pods: '110' },
+        conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: ago(3_600_000) }],
+      },
     };
+  }
+  /** Allocatable cpu, memory, pods... (replaces the default 4 cpu, 16Gi, 110 pods for the names given). */
+  allocatable(r: Record<string, string>): this {
+    this.n.status!.allocatable = { ...this.n.status!.allocatable, ...r };
+    return this;
   }
   cordoned(): this {
     this.n.spec!.unschedulable = true;
@@ -99,6 +107,14 @@ export class PodBuilder {
     this.p.metadata!.deletionTimestamp = ago(1);
     return this;
   }
+  requesting(requests: Record<string, string>): this {
+    this.p.spec!.containers[0]!.resources = { requests };
+    return this;
+  }
+  withAffinity(affinity: V1Affinity): this {
+    this.p.spec!.affinity = affinity;
+    return this;
+  }
   withoutOwner(): this {
     this.p.metadata!.ownerReferences = [];
     return this;
@@ -108,6 +124,20 @@ export class PodBuilder {
   }
 }
 export const anAssistantOf = (sts: V1StatefulSet = aStatefulSet()) => new PodBuilder(sts);
+
+/** Any pod (not an assistant) bound to a node, e.g. what fills it. */
+export function aPod(name: string, o: { node?: string; namespace?: string; labels?: Record<string, string>; requests?: Record<string, string>; affinity?: V1Affinity; initContainers?: V1Container[]; overhead?: Record<string, string> } = {}): V1Pod {
+  return {
+    metadata: { name, namespace: o.namespace ?? 'ci', uid: `uid-${name}`, labels: o.labels ?? {} },
+    spec: {
+      nodeName: o.node,
+      containers: [{ name: 'main', image: 'busybox', ...(o.requests ? { resources: { requests: o.requests } } : {}) }],
+      ...(o.initContainers ? { initContainers: o.initContainers } : {}),
+      ...(o.affinity ? { affinity: o.affinity } : {}),
+      ...(o.overhead ? { overhead: o.overhead } : {}),
+    },
+  };
+}
 
 export const aZonalVolume = (name: string, zone: string): V1PersistentVolume => ({
   metadata: { name },

@@ -1,7 +1,10 @@
+import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, type RelocatorConfig } from '../../../src/domain/config.js';
+import { roomRejection, summarize } from '../../../src/domain/feasibility.js';
 import { type Decision, type Observation, planRelocation } from '../../../src/domain/plan.js';
-import { aLocalVolume, aNode, anAssistantOf, aPipelineRun, aStatefulSet, aZonalVolume, ago, NOW } from './builders.js';
+import { podRequests } from '../../../src/domain/resources.js';
+import { aLocalVolume, aNode, anAssistantOf, aPipelineRun, aPod, aStatefulSet, aZonalVolume, ago, NOW } from './builders.js';
 
 const pr = aPipelineRun();
 const sts = aStatefulSet(undefined, pr);
@@ -23,14 +26,34 @@ function observe(o: Partial<Observation> = {}): Observation {
     ...o,
   };
 }
-const plan = (o: Partial<Observation>, c: Partial<RelocatorConfig> = {}): Decision => planRelocation(observe(o), { ...DEFAULT_CONFIG, ...c });
+/**
+ * Both stages, as the relocator runs them: plan; on `find-placement`, stage 2 over the candidates with
+ * the pods given per node (what the relocator would read); plan again with the placement.
+ */
+function plan(o: Partial<Observation>, c: Partial<RelocatorConfig> = {}, podsOn: Record<string, V1Pod[]> = {}): Decision {
+  const obs = observe(o);
+  const config = { ...DEFAULT_CONFIG, ...c };
+  const first = planRelocation(obs, config);
+  if (first.action !== 'find-placement') return first;
+  const byName = new Map(obs.nodes.map((n) => [n.metadata!.name!, n]));
+  const termPods = Object.values(podsOn).flat().map((p) => ({ pod: p, node: byName.get(p.spec!.nodeName!) }));
+  const rejections = new Map(first.feasibility.rejections);
+  for (const name of first.candidates) {
+    const why = roomRejection({ pod: obs.pod!, request: podRequests(obs.pod!), node: byName.get(name)!, nodePods: podsOn[name] ?? [], termPods, nsLabels: () => undefined });
+    if (why === undefined) return planRelocation({ ...obs, placement: { node: name, summary: `${name} can take it` } }, config);
+    rejections.set(why, (rejections.get(why) ?? 0) + 1);
+  }
+  return planRelocation({ ...obs, placement: { node: undefined, summary: summarize(0, obs.nodes.length, rejections) } }, config);
+}
+/** The decision's message (every decision but `find-placement` has one). */
+const msg = (d: Decision): string => ('message' in d ? d.message : '');
 const cordonedW1 = () => aNode('w1').cordoned().build();
 
 describe('planning the relocation of one assistant', () => {
   it('deletes the assistant from a cordoned node when another node fits', () => {
     const d = plan({ node: cordonedW1() });
     expect(d).toMatchObject({ action: 'delete', podUid: 'pod-uid-1', force: false, targets: ['w2'] });
-    expect(d.action === 'delete' && d.message).toMatch(/delete ci\/affinity-assistant-0123456789-0 \(uid pod-uid-1\) from w1 because the node is cordoned \(spec.unschedulable\); 1\/3 nodes fit/);
+    expect(d.action === 'delete' && d.message).toMatch(/delete ci\/affinity-assistant-0123456789-0 \(uid pod-uid-1\) from w1 because the node is cordoned \(spec.unschedulable\); w2 can take it/);
   });
 
   it('leaves an assistant on a healthy node alone (a spoofed or stale event)', () => {
@@ -68,7 +91,7 @@ describe('planning the relocation of one assistant', () => {
   it('reports, and does not delete, a pod that tolerates the cordon (it would come straight back)', () => {
     const d = plan({ node: cordonedW1(), pod: anAssistantOf(sts).on('w1').tolerating({ operator: 'Exists' }).build() });
     expect(d).toMatchObject({ action: 'none', outcome: 'blocked', reason: 'tolerates-bad-node' });
-    expect(d.message).toMatch(/a replacement would be scheduled straight back/);
+    expect(msg(d)).toMatch(/a replacement would be scheduled straight back/);
     const tainted = aNode('w1').tainted('karpenter.sh/disrupted').build();
     const d2 = plan({ node: tainted, pod: anAssistantOf(sts).on('w1').tolerating({ key: 'karpenter.sh/disrupted', operator: 'Exists' }).build() });
     expect(d2).toMatchObject({ action: 'none', outcome: 'blocked', reason: 'tolerates-bad-node' });
@@ -90,7 +113,7 @@ describe('planning the relocation of one assistant', () => {
     const nodes = [cordonedW1(), aNode('w2').cordoned().build(), aNode('w3').inZone('us-east-1b').build()];
     const d = plan({ node: nodes[0], nodes, volumes: [aZonalVolume('pv-a', 'us-east-1a')], pod: anAssistantOf(sts).on('w1').mounting('c').build() });
     expect(d).toMatchObject({ action: 'none', outcome: 'blocked', reason: 'no-feasible-node' });
-    expect(d.message).toMatch(/0\/3 nodes fit: .*1 is the node being left.*1 cordoned.*1 is outside the node affinity of volume pv-a \(topology.kubernetes.io\/zone In us-east-1a\)/);
+    expect(msg(d)).toMatch(/0\/3 nodes fit: .*1 is the node being left.*1 cordoned.*1 is outside the node affinity of volume pv-a \(topology.kubernetes.io\/zone In us-east-1a\)/);
   });
 
   it('blocks when a node-local volume is pinned to the bad node', () => {
@@ -101,7 +124,7 @@ describe('planning the relocation of one assistant', () => {
   it("blocks when no node matches the pod's nodeSelector", () => {
     const d = plan({ node: cordonedW1(), pod: anAssistantOf(sts).on('w1').withNodeSelector({ pool: 'ci' }).build() });
     expect(d).toMatchObject({ outcome: 'blocked' });
-    expect(d.message).toContain("does not match the pod's nodeSelector");
+    expect(msg(d)).toContain("does not match the pod's nodeSelector");
     const nodes = [controlPlane.build(), cordonedW1(), aNode('w2').labelled('pool', 'ci').build()];
     expect(plan({ node: nodes[1], nodes, pod: anAssistantOf(sts).on('w1').withNodeSelector({ pool: 'ci' }).build() })).toMatchObject({ action: 'delete', targets: ['w2'] });
   });
@@ -134,5 +157,40 @@ describe('planning the relocation of one assistant', () => {
 
   it('never targets nodes announced as doomed', () => {
     expect(plan({ node: cordonedW1(), doomedNodes: new Set(['w2']) })).toMatchObject({ outcome: 'blocked', reason: 'no-feasible-node' });
+  });
+
+  it('asks for a placement only when the node filters leave candidates, and decides nothing before', () => {
+    const first = planRelocation(observe({ node: cordonedW1() }), DEFAULT_CONFIG);
+    expect(first).toMatchObject({ action: 'find-placement', candidates: ['w2'] });
+    const none = planRelocation(observe({ node: cordonedW1(), doomedNodes: new Set(['w2']) }), DEFAULT_CONFIG);
+    expect(none).toMatchObject({ outcome: 'blocked', reason: 'no-feasible-node' });
+  });
+
+  it('blocks when the only other node has no room for the assistant (cpu, pod count)', () => {
+    const assistant = anAssistantOf(sts).on('w1').requesting({ cpu: '50m', memory: '100Mi' }).build();
+    const small = aNode('w2').allocatable({ cpu: '40m' }).build();
+    const d = plan({ node: cordonedW1(), nodes: [cordonedW1(), small], pod: assistant });
+    expect(d).toMatchObject({ outcome: 'blocked', reason: 'no-feasible-node' });
+    expect(d.action === 'none' && d.message).toMatch(/0\/2 nodes fit: .*1 Insufficient cpu/);
+
+    const onePod = aNode('w2').allocatable({ pods: '1' }).build();
+    const full = plan({ node: cordonedW1(), nodes: [cordonedW1(), onePod], pod: assistant }, {}, { w2: [aPod('other', { node: 'w2' })] });
+    expect(full.action === 'none' && full.message).toMatch(/1 Too many pods/);
+  });
+
+  it("blocks in isolate-pipelinerun mode when every other node holds another assistant (required anti-affinity)", () => {
+    const repel = { labelSelector: { matchLabels: { 'app.kubernetes.io/component': 'affinity-assistant' } }, topologyKey: 'kubernetes.io/hostname' };
+    const isolated = anAssistantOf(sts).on('w1').withAffinity({ podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [repel] } }).build();
+    const other = aPod('other-assistant', { node: 'w2', labels: { 'app.kubernetes.io/component': 'affinity-assistant' } });
+    const d = plan({ node: cordonedW1(), pod: isolated }, {}, { w2: [other] });
+    expect(d).toMatchObject({ outcome: 'blocked', reason: 'no-feasible-node' });
+    expect(d.action === 'none' && d.message).toContain("didn't match pod anti-affinity rules");
+    // The other assistant's own anti-affinity keeps a plain assistant away as well (symmetry).
+    const otherIsolated = { ...other, spec: { ...other.spec!, affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [repel] } } } };
+    const plain = plan({ node: cordonedW1() }, {}, { w2: [otherIsolated] });
+    expect(plain.action === 'none' && plain.message).toContain("didn't satisfy existing pods anti-affinity rules");
+    // A third node with no assistant takes it.
+    const nodes = [controlPlane.build(), cordonedW1(), w2.build(), aNode('w3').build()];
+    expect(plan({ node: nodes[1], nodes, pod: isolated }, {}, { w2: [other] })).toMatchObject({ action: 'delete', targets: ['w3'] });
   });
 });

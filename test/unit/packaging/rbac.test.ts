@@ -77,9 +77,11 @@ describe('the relocator ClusterRole', () => {
     expect(verbsOn('', 'events')).toEqual(['create', 'list']);
     expect(verbsOn('events.k8s.io', 'events')).toEqual([]); // the code writes core/v1 Events only
     expect(verbsOn('tekton.dev', 'pipelineruns')).toEqual(['get']);
+    // Inter-pod affinity terms with a namespaceSelector: namespaces are matched by their labels.
+    expect(verbsOn('', 'namespaces')).toEqual(['list']);
     const granted = clusterRole().rules!.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => `${g}/${res}`)));
     expect([...new Set(granted)].sort()).toEqual(
-      ['/nodes', '/pods', 'apps/statefulsets', '/persistentvolumeclaims', '/persistentvolumes', '/events', 'tekton.dev/pipelineruns'].sort(),
+      ['/nodes', '/pods', 'apps/statefulsets', '/persistentvolumeclaims', '/persistentvolumes', '/events', '/namespaces', 'tekton.dev/pipelineruns'].sort(),
     );
   });
 

@@ -1,0 +1,135 @@
+/**
+ * Stage 2 of feasibility for one trigger (see src/domain/feasibility.ts): among the nodes that pass the
+ * node filters, find one with room and whose pods' affinity allows the replacement, reading one node's
+ * pods at a time (a field-selected list) and stopping at the first that fits. Never lists every pod of
+ * the cluster: only the pods of the nodes probed, and the pods that the assistant's own inter-pod terms
+ * select (a label-selected list, as the scheduler's prefilter counts them).
+ *
+ * Replacements decided within the trigger are booked on the node found for them, so that a node with
+ * room for one is not promised to ten assistants of a drained node.
+ */
+import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import { type Feasibility, roomRejection, summarize } from '../domain/feasibility.js';
+import type { Placement } from '../domain/plan.js';
+import {
+  labelSelectorQuery,
+  type Labels,
+  needsNamespaceLabels,
+  type PlacedPod,
+  requiredAffinityTerms,
+  requiredAntiAffinityTerms,
+} from '../domain/pod-affinity.js';
+import { podRequests } from '../domain/resources.js';
+import type { ClusterPort } from './ports.js';
+
+export interface PlacementOptions {
+  /** Candidates probed at most per assistant; beyond, the assistant is reported blocked and says so. */
+  maxProbes?: number;
+  /** How long one read of a node's pods (or of a selector's pods) serves the trigger. */
+  maxAgeMs?: number;
+  now?: () => number;
+}
+
+interface Timed<T> {
+  at: number;
+  value: Promise<T>;
+}
+
+export class PlacementFinder {
+  private readonly podsOnNode = new Map<string, Timed<V1Pod[]>>();
+  private readonly podsBySelector = new Map<string, Timed<V1Pod[]>>();
+  private namespaces: Promise<Map<string, Labels>> | undefined;
+  /** Replacements decided in this trigger, by the node they were judged to fit. */
+  private readonly booked = new Map<string, V1Pod[]>();
+  private readonly maxProbes: number;
+  private readonly maxAgeMs: number;
+  private readonly now: () => number;
+  /** Apiserver reads made, for the benchmark's cost figure. */
+  reads = 0;
+
+  constructor(
+    private readonly cluster: ClusterPort,
+    o: PlacementOptions = {},
+  ) {
+    this.maxProbes = o.maxProbes ?? 50;
+    this.maxAgeMs = o.maxAgeMs ?? 1_000;
+    this.now = o.now ?? (() => performance.now());
+  }
+
+  /**
+   * A node among `candidates` (stage 1's survivors, in that order) that can take `pod`'s replacement.
+   * `stage1` and `total` make the summary say why every node was turned down.
+   */
+  async find(pod: V1Pod, candidates: V1Node[], allNodes: V1Node[], stage1: Feasibility): Promise<Placement> {
+    const request = podRequests(pod);
+    const termPods = await this.termPods(pod, allNodes);
+    const ownTerms = [...requiredAffinityTerms(pod), ...requiredAntiAffinityTerms(pod)];
+    const rejections = new Map(stage1.rejections);
+    // Nodes already chosen for a sibling first: their pods are read already.
+    const ordered = [...candidates].sort((a, b) => Number(this.booked.has(nm(b))) - Number(this.booked.has(nm(a))));
+    const probed = ordered.slice(0, this.maxProbes);
+    for (const node of probed) {
+      const nodePods = [...(await this.pods(this.podsOnNode, nm(node), () => this.cluster.listPodsOnNode(nm(node)))), ...(this.booked.get(nm(node)) ?? [])];
+      const needsNs = ownTerms.some(needsNamespaceLabels) || nodePods.some((p) => requiredAntiAffinityTerms(p).some(needsNamespaceLabels));
+      const nsLabels = needsNs ? await this.namespaceLabels() : new Map<string, Labels>();
+      const why = roomRejection({ pod, request, node, nodePods, termPods, nsLabels: (ns) => nsLabels.get(ns) });
+      if (why === undefined) {
+        return {
+          node: nm(node),
+          summary: `${nm(node)} can take it (${candidates.length}/${allNodes.length} nodes pass the node filters; ${probed.indexOf(node) + 1} probed for room and pod affinity)`,
+        };
+      }
+      rejections.set(why, (rejections.get(why) ?? 0) + 1);
+    }
+    const unprobed = candidates.length - probed.length;
+    if (unprobed > 0) rejections.set(`not probed (at most ${this.maxProbes} per assistant)`, unprobed);
+    return { node: undefined, summary: summarize(0, allNodes.length, rejections) };
+  }
+
+  /** Books the replacement of `pod` on `node`, which the decision to delete it counted on. */
+  book(pod: V1Pod, node: string): void {
+    const headed: V1Pod = { ...pod, metadata: { ...pod.metadata, uid: `${pod.metadata?.uid ?? ''}-replacement` }, spec: { ...pod.spec!, nodeName: node } };
+    this.booked.set(node, [...(this.booked.get(node) ?? []), headed]);
+  }
+
+  /** Pods selected by the pod's own required terms, each with its node; the pod itself excluded. */
+  private async termPods(pod: V1Pod, allNodes: V1Node[]): Promise<PlacedPod[]> {
+    const terms = [...requiredAffinityTerms(pod), ...requiredAntiAffinityTerms(pod)];
+    if (terms.length === 0) return [];
+    const queries = [...new Set(terms.flatMap((t) => (t.labelSelector ? [labelSelectorQuery(t.labelSelector)] : [])))];
+    const lists = await Promise.all(queries.map((q) => this.pods(this.podsBySelector, q, () => this.cluster.listPods(q))));
+    const byName = new Map(allNodes.map((n) => [nm(n), n]));
+    const seen = new Set<string>();
+    const placed: PlacedPod[] = [];
+    for (const p of lists.flat()) {
+      const uid = p.metadata?.uid ?? '';
+      // The StatefulSet creates the replacement only once the old pod is gone: it never counts.
+      if (uid === pod.metadata?.uid || seen.has(uid) || !p.spec?.nodeName) continue;
+      seen.add(uid);
+      placed.push({ pod: p, node: byName.get(p.spec.nodeName) });
+    }
+    for (const [node, pods] of this.booked) for (const p of pods) placed.push({ pod: p, node: byName.get(node) });
+    return placed;
+  }
+
+  private pods(cache: Map<string, Timed<V1Pod[]>>, key: string, read: () => Promise<V1Pod[]>): Promise<V1Pod[]> {
+    const hit = cache.get(key);
+    if (hit && this.now() - hit.at <= this.maxAgeMs) return hit.value;
+    this.reads++;
+    const value = read();
+    cache.set(key, { at: this.now(), value });
+    value.catch(() => cache.delete(key));
+    return value;
+  }
+
+  private namespaceLabels(): Promise<Map<string, Labels>> {
+    if (!this.namespaces) {
+      this.reads++;
+      this.namespaces = this.cluster.listNamespaces().then((list) => new Map(list.map((n) => [n.metadata?.name ?? '', n.metadata?.labels ?? {}])));
+      this.namespaces.catch(() => (this.namespaces = undefined));
+    }
+    return this.namespaces;
+  }
+}
+
+const nm = (n: V1Node): string => n.metadata?.name ?? '';
