@@ -1,7 +1,8 @@
 /**
  * Watches Nodes and assistant Pods and publishes every real transition (see transitions.ts) as an event
- * of the contract. Node transitions are published only for nodes that host an assistant. Used by local
- * mode now and by the in-cluster forwarder.
+ * of the contract. A node's verdict changes are published only for nodes that host an assistant; capacity
+ * (a node schedulable again, or a new Ready one) for any node, since an assistant blocked elsewhere may be
+ * waiting for it. Used by local mode and by the in-cluster forwarder.
  */
 import type { KubeConfig, V1Node, V1Pod } from '@kubernetes/client-node';
 import { selectorString } from '../domain/assistant.js';
@@ -34,6 +35,7 @@ export class ClusterWatcher {
   private readonly now: () => Date;
   private readonly counters = { watchErrors: 0, published: 0 };
   private podsSynced = false;
+  private nodesSynced = false;
 
   constructor(private readonly o: WatcherOptions) {
     this.detector = new TransitionDetector(o.config);
@@ -75,6 +77,8 @@ export class ClusterWatcher {
     this.podsSynced = true;
     if (this.stopped) return;
     await this.nodes.start();
+    // From here on a node seen for the first time has joined (the initial list published no capacity).
+    this.nodesSynced = true;
   }
 
   /** Lists (initial syncs and relists), watch errors, and entries handed to the publisher. */
@@ -90,7 +94,7 @@ export class ClusterWatcher {
   }
 
   private onNode(node: V1Node): void {
-    this.emitNode(this.detector.observeNode(node, this.now()));
+    this.emitNode(this.detector.observeNode(node, this.now(), { afterInitialList: this.nodesSynced }));
     this.scheduleRecheck(node);
   }
 
@@ -113,7 +117,9 @@ export class ClusterWatcher {
   private emitNode(t: NodeTransition | undefined): void {
     if (!t) return;
     const name = t.node.metadata?.name ?? '';
-    if (!this.detector.nodesWithAssistants().has(name)) return;
+    // Capacity is news for any node; a verdict change only for a node whose assistants it concerns. One
+    // event either way: an uncordoned node hosting an assistant is both, and says so once.
+    if (!t.capacity && !(t.verdictChanged && this.detector.nodesWithAssistants().has(name))) return;
     const reasons = (v: NodeTransition['verdict']) => v.reasons.map((r) => ({ code: r.code, message: r.message }));
     const detail = nodeSchedulabilityChangedDetail({
       cluster: this.o.cluster,
