@@ -1,13 +1,15 @@
 /**
  * Local mode: the forwarder's watcher feeds an in-process bus that calls the Lambdas' handlers, against
- * one kubeconfig context. The whole system of DESIGN.md section 1 without AWS.
+ * one kubeconfig context, and a timer plays the sweep's schedule (every SWEEP_INTERVAL_SECONDS, 300 by
+ * default as in AWS). The whole system of DESIGN.md section 1 without AWS.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { RelocatorConfig } from '../domain/config.js';
 import type { Outcome } from '../domain/outcome.js';
 import { ClusterWatcher } from '../forwarder/watcher.js';
 import { LocalBus } from '../local/bus.js';
-import { onTriggerEvent } from '../relocator/handlers.js';
+import { sweepIntervalFromEnv } from '../relocator/config-from-env.js';
+import { onScheduledEvent, onTriggerEvent } from '../relocator/handlers.js';
 import type { OutcomeSink } from '../relocator/ports.js';
 import { createRelocator } from '../relocator/runtime.js';
 
@@ -19,6 +21,8 @@ export interface LocalModeOptions {
   onEvent?: (detailType: string, detail: unknown) => void;
   onError?: (e: unknown) => void;
   sinks?: OutcomeSink[];
+  /** How often the sweep looks at every assistant; 0 = never. Default: SWEEP_INTERVAL_SECONDS (300 s). */
+  sweepIntervalMs?: number;
 }
 
 export interface LocalMode {
@@ -27,15 +31,18 @@ export interface LocalMode {
 }
 
 export async function startLocalMode(o: LocalModeOptions): Promise<LocalMode> {
+  // Read first: a bad setting stops local mode before it watches or acts on anything.
+  const sweepIntervalMs = o.sweepIntervalMs ?? sweepIntervalFromEnv(process.env);
+  if (!Number.isInteger(sweepIntervalMs) || sweepIntervalMs < 0) throw new RangeError(`sweepIntervalMs must be a whole number >= 0, got ${sweepIntervalMs}`);
   const { relocator } = createRelocator({ kc: o.kc, config: o.config, sinks: o.sinks });
   const deps = { relocator, cluster: o.cluster };
-  const handler = (event: unknown) => {
+  const handler = (fn: typeof onTriggerEvent) => (event: unknown) => {
     const e = event as { 'detail-type': string; detail: unknown };
     o.onEvent?.(e['detail-type'], e.detail);
-    return onTriggerEvent(event, deps);
+    return fn(event, deps);
   };
   const bus = new LocalBus({
-    handlers: { 'on-node-event': handler, 'on-pod-event': handler },
+    handlers: { 'on-node-event': handler(onTriggerEvent), 'on-pod-event': handler(onTriggerEvent), sweep: handler(onScheduledEvent) },
     onOutcomes: (outcomes) => outcomes.forEach((x) => o.onOutcome?.(x)),
     onError: (e) => o.onError?.(e),
   });
@@ -47,10 +54,27 @@ export async function startLocalMode(o: LocalModeOptions): Promise<LocalMode> {
     publisher: bus,
     onError: o.onError,
   });
-  await watcher.start();
+  let sweeps: NodeJS.Timeout | undefined;
+  let stopped = false;
+  try {
+    await watcher.start();
+  } catch (e) {
+    await watcher.stop();
+    throw e;
+  }
+  // The first tick one interval after the start, as a new EventBridge schedule's: the initial list has
+  // just published every bad node that hosts an assistant.
+  if (sweepIntervalMs > 0) {
+    sweeps = setInterval(() => bus.sweep(), sweepIntervalMs);
+    sweeps.unref();
+  }
   return {
     bus,
     async stop() {
+      if (stopped) return bus.drain();
+      stopped = true;
+      clearInterval(sweeps);
+      bus.cancelPendingSweep();
       await watcher.stop();
       await bus.drain();
     },

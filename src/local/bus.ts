@@ -2,7 +2,8 @@
  * The in-process stand-in for the EventBridge bus in local mode: wraps each entry in an EventBridge
  * envelope, routes it by detail-type exactly as serverless.yml's rules do, and calls the same handler
  * as the Lambda. Like a controller's work queue it coalesces by object: while a trigger for a node or
- * pod is being handled, newer ones for the same object wait, and only the latest runs afterwards.
+ * pod is being handled, newer ones for the same object wait, and only the latest runs afterwards. The
+ * sweep's schedule is one such object: one sweep at a time, and the ticks that come meanwhile run once.
  */
 import type { Outcome } from '../domain/outcome.js';
 import { ASSISTANT_POD_CHANGED, NODE_SCHEDULABILITY_CHANGED, type PutEventsEntry, RELOCATION_REQUESTED } from '../events/contract.js';
@@ -19,8 +20,16 @@ export const ROUTES: Record<string, 'on-node-event' | 'on-pod-event'> = {
 
 export type LocalHandler = (event: unknown) => Promise<Outcome[]>;
 
+type Route = 'on-node-event' | 'on-pod-event' | 'sweep';
+
+/** The coalescing key of the schedule's events (no object's key looks like it). */
+const SWEEP_KEY = 'schedule/sweep';
+/** The rule that sends the schedule, as in AWS (serverless.yml's sweep), in the envelope's resources. */
+export const SWEEP_RULE_ARN = 'arn:aws:events:local:000000000000:rule/affinity-relocator-sweep';
+
 export interface LocalBusOptions {
-  handlers: Record<'on-node-event' | 'on-pod-event', LocalHandler>;
+  /** `sweep`: the sweep Lambda's handler, which takes the schedule's "Scheduled Event". */
+  handlers: Record<'on-node-event' | 'on-pod-event', LocalHandler> & { sweep?: LocalHandler };
   onOutcomes?: (outcomes: Outcome[], event: unknown) => void;
   onError?: (e: unknown, event: unknown) => void;
 }
@@ -40,19 +49,38 @@ export class LocalBus implements Publisher {
     }
   }
 
+  /**
+   * One tick of the sweep's schedule: delivers an `aws.events` "Scheduled Event", as EventBridge's schedule
+   * does, to the sweep handler. A tick while a sweep runs waits for it, and several such ticks run once.
+   */
+  sweep(time: Date = new Date()): void {
+    if (!this.o.handlers.sweep) throw new Error('this bus has no sweep handler');
+    const event = delivered({ Source: 'aws.events', DetailType: 'Scheduled Event', Detail: '{}' }, { time, resources: [SWEEP_RULE_ARN] });
+    this.enqueue(SWEEP_KEY, 'sweep', event);
+  }
+
+  /** Drops a tick waiting for the running sweep (local mode's stop() starts no new sweep). */
+  cancelPendingSweep(): void {
+    this.pending.delete(SWEEP_KEY);
+  }
+
   /** Resolves when nothing is running or pending (for tests and the demo). */
   async drain(): Promise<void> {
     while (this.running.size > 0) await Promise.all([...this.running.values()]);
   }
 
-  private enqueue(key: string, route: 'on-node-event' | 'on-pod-event', event: unknown): void {
+  private enqueue(key: string, route: Route, event: unknown): void {
     if (this.running.has(key)) {
       this.pending.set(key, { route, event });
       return;
     }
     const run = (async () => {
       try {
-        this.o.onOutcomes?.(await this.o.handlers[route](event), event);
+        const handler = this.o.handlers[route];
+        if (!handler) throw new Error(`this bus has no ${route} handler`);
+        // Called first: `onOutcomes?.(await handler(event))` would skip the handler when onOutcomes is unset.
+        const outcomes = await handler(event);
+        this.o.onOutcomes?.(outcomes, event);
       } catch (e) {
         this.o.onError?.(e, event);
       }

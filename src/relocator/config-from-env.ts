@@ -76,3 +76,30 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: P
     ...overrides,
   };
 }
+
+/** AWS's sweep schedule (serverless.yml: every 5 minutes), which local mode keeps by default. */
+export const DEFAULT_SWEEP_INTERVAL_MS = 300_000;
+
+const SweepEnv = z.object({
+  SWEEP_INTERVAL_SECONDS: z.optional(
+    z.pipe(
+      z.string().check(z.trim(), z.regex(/^\d+$/, 'expected a whole number of seconds')),
+      z.pipe(z.transform(Number), z.number().check(z.lte(86_400, 'at most 86400 (one day)'))),
+    ),
+  ),
+});
+
+/**
+ * SWEEP_INTERVAL_SECONDS, local mode's periodic sweep (every assistant looked at again, as the AWS schedule
+ * does), in ms: unset or empty 300 s, 0 off; a ConfigError naming the variable and the value otherwise.
+ */
+export function sweepIntervalFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.SWEEP_INTERVAL_SECONDS;
+  const r = SweepEnv.safeParse(raw === undefined || raw.trim() === '' ? {} : { SWEEP_INTERVAL_SECONDS: raw });
+  if (!r.success) {
+    const why = r.error.issues.map((i) => i.message).join('; ');
+    throw new ConfigError(`invalid configuration: SWEEP_INTERVAL_SECONDS: ${why} (got ${JSON.stringify(raw)}; 0 turns the sweep off)`);
+  }
+  const seconds = r.data.SWEEP_INTERVAL_SECONDS;
+  return seconds === undefined ? DEFAULT_SWEEP_INTERVAL_MS : seconds * 1000;
+}

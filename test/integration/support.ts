@@ -27,6 +27,8 @@ import { delivered } from '../../src/local/delivered.js';
 import type { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { type ResultDetail, ResultDetailSchema } from '../../src/events/results.js';
 
+const UNSCHEDULABLE_TAINT_KEY = 'node.kubernetes.io/unschedulable';
+
 export const TEST_CONFIG: RelocatorConfig = { ...DEFAULT_CONFIG, confirmTimeoutMs: 20_000, notReadyGraceMs: 2_000 };
 
 /**
@@ -68,11 +70,13 @@ export class Scenario {
     return new Scenario(cp, admin, clientsFor(cp.kubeConfig('relocator')));
   }
 
-  async startLocalMode(config: RelocatorConfig = TEST_CONFIG): Promise<LocalMode> {
+  /** `sweepIntervalMs`: local mode's sweep; off unless a test asks for it (the tests are about the events). */
+  async startLocalMode(config: RelocatorConfig = TEST_CONFIG, o: { sweepIntervalMs?: number } = {}): Promise<LocalMode> {
     this.local = await startLocalMode({
       kc: this.cp.kubeConfig('relocator'),
       config,
       cluster: 'test',
+      sweepIntervalMs: o.sweepIntervalMs ?? 0,
       onOutcome: (o) => this.outcomes.push(o),
       onError: (e) => this.errors.push(e),
     });
@@ -121,6 +125,9 @@ export class Scenario {
     const pod = await waitForBoundPod(this.admin, ns, `${sts}-0`);
     if (pod.spec?.nodeName !== o.startOn) throw new Error(`assistant started on ${pod.spec?.nodeName}, expected ${o.startOn}`);
     for (const n of o.others) await setUnschedulable(this.admin, n, false);
+    // The node lifecycle controller lifts the cordon's taint a moment after the uncordon: until then the
+    // other nodes cannot take a replacement, and a test that cordons startOn at once would find none.
+    for (const n of o.others) await eventually(`${n} to lose the cordon's taint`, () => this.admin.core.readNode({ name: n }), (x) => !(x.spec?.taints ?? []).some((t) => t.key === UNSCHEDULABLE_TAINT_KEY));
     return { pr, sts, pod, claim, ns };
   }
 

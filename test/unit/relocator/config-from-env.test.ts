@@ -1,7 +1,7 @@
 /** The relocator's settings from the environment: defaults, every variable, and a clear error for bad ones. */
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG } from '../../../src/domain/config.js';
-import { ConfigError, configFromEnv } from '../../../src/relocator/config-from-env.js';
+import { ConfigError, configFromEnv, DEFAULT_SWEEP_INTERVAL_MS, sweepIntervalFromEnv } from '../../../src/relocator/config-from-env.js';
 
 describe('configFromEnv', () => {
   it('gives the defaults for an empty environment, and treats empty strings as unset (serverless.yml renders absent parameters so)', () => {
@@ -56,5 +56,32 @@ describe('configFromEnv', () => {
     expect(() => configFromEnv({ DRY_RUN: 'maybe', LOOP_GUARD_MAX: '0' })).toThrow(
       'invalid configuration: LOOP_GUARD_MAX: Too small: expected number to be >=1; DRY_RUN: Invalid option: expected one of "0"|"1"|"true"|"false"',
     );
+  });
+});
+
+describe('sweepIntervalFromEnv (local mode\'s sweep)', () => {
+  it('is AWS\'s 5 minutes when unset or empty, the value in ms otherwise, and 0 (off) for 0', () => {
+    expect(DEFAULT_SWEEP_INTERVAL_MS).toBe(300_000);
+    expect(sweepIntervalFromEnv({})).toBe(300_000);
+    expect(sweepIntervalFromEnv({ SWEEP_INTERVAL_SECONDS: '' })).toBe(300_000);
+    expect(sweepIntervalFromEnv({ SWEEP_INTERVAL_SECONDS: '30' })).toBe(30_000);
+    expect(sweepIntervalFromEnv({ SWEEP_INTERVAL_SECONDS: ' 2 ' })).toBe(2_000);
+    expect(sweepIntervalFromEnv({ SWEEP_INTERVAL_SECONDS: '86400' })).toBe(86_400_000);
+    expect(sweepIntervalFromEnv({ SWEEP_INTERVAL_SECONDS: '0' })).toBe(0);
+  });
+
+  it.each(['-1', '1.5', '5m', 'abc', '1e3', '0x10', 'Infinity', '86401'])('refuses SWEEP_INTERVAL_SECONDS=%s with a ConfigError naming the variable and the value', (value) => {
+    const attempt = () => sweepIntervalFromEnv({ SWEEP_INTERVAL_SECONDS: value });
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow(new RegExp(`^invalid configuration: SWEEP_INTERVAL_SECONDS: .*\\(got "${value}"; 0 turns the sweep off\\)$`));
+  });
+
+  it('says why', () => {
+    expect(() => sweepIntervalFromEnv({ SWEEP_INTERVAL_SECONDS: '5m' })).toThrow('invalid configuration: SWEEP_INTERVAL_SECONDS: expected a whole number of seconds (got "5m"; 0 turns the sweep off)');
+    expect(() => sweepIntervalFromEnv({ SWEEP_INTERVAL_SECONDS: '90000' })).toThrow('invalid configuration: SWEEP_INTERVAL_SECONDS: at most 86400 (one day) (got "90000"; 0 turns the sweep off)');
+  });
+
+  it('is not one of the relocator\'s settings: configFromEnv ignores it', () => {
+    expect(configFromEnv({ SWEEP_INTERVAL_SECONDS: 'whatever' })).toEqual(DEFAULT_CONFIG);
   });
 });
