@@ -57,23 +57,30 @@ export class PlacementFinder {
   }
 
   /**
-   * A node among `candidates` (stage 1's survivors, in that order) that can take `pod`'s replacement.
-   * `stage1` and `total` make the summary say why every node was turned down.
+   * A node among `candidates` (stage 1's survivors, in that order) that can take `pod`'s replacement,
+   * booked for it at once: the check and the booking run with no await between them, so assistants of
+   * the trigger decided concurrently never count on the same room. `release` undoes the booking when
+   * the delete does not happen after all.
    */
   async find(pod: V1Pod, candidates: V1Node[], allNodes: V1Node[], stage1: Feasibility): Promise<Placement> {
     const request = podRequests(pod);
-    const termPods = await this.termPods(pod, allNodes);
+    const fetchedTermPods = await this.termPods(pod, allNodes);
+    const byName = new Map(allNodes.map((n) => [nm(n), n]));
     const ownTerms = [...requiredAffinityTerms(pod), ...requiredAntiAffinityTerms(pod)];
     const rejections = new Map(stage1.rejections);
     // Nodes already chosen for a sibling first: their pods are read already.
     const ordered = [...candidates].sort((a, b) => Number(this.booked.has(nm(b))) - Number(this.booked.has(nm(a))));
     const probed = ordered.slice(0, this.maxProbes);
     for (const node of probed) {
-      const nodePods = [...(await this.pods(this.podsOnNode, nm(node), () => this.cluster.listPodsOnNode(nm(node)))), ...(this.booked.get(nm(node)) ?? [])];
-      const needsNs = ownTerms.some(needsNamespaceLabels) || nodePods.some((p) => requiredAntiAffinityTerms(p).some(needsNamespaceLabels));
+      const read = await this.pods(this.podsOnNode, nm(node), () => this.cluster.listPodsOnNode(nm(node)));
+      const needsNs = ownTerms.some(needsNamespaceLabels) || read.some((p) => requiredAntiAffinityTerms(p).some(needsNamespaceLabels));
       const nsLabels = needsNs ? await this.namespaceLabels() : new Map<string, Labels>();
+      // From here to the booking: no await.
+      const nodePods = [...read, ...(this.booked.get(nm(node)) ?? [])];
+      const termPods = [...fetchedTermPods, ...[...this.booked].flatMap(([n, pods]) => pods.map((p) => ({ pod: p, node: byName.get(n) })))];
       const why = roomRejection({ pod, request, node, nodePods, termPods, nsLabels: (ns) => nsLabels.get(ns) });
       if (why === undefined) {
+        this.book(pod, nm(node));
         return {
           node: nm(node),
           summary: `${nm(node)} can take it (${candidates.length}/${allNodes.length} nodes pass the node filters; ${probed.indexOf(node) + 1} probed for room and pod affinity)`,
@@ -86,9 +93,16 @@ export class PlacementFinder {
     return { node: undefined, summary: summarize(0, allNodes.length, rejections) };
   }
 
-  /** Books the replacement of `pod` on `node`, which the decision to delete it counted on. */
-  book(pod: V1Pod, node: string): void {
-    const headed: V1Pod = { ...pod, metadata: { ...pod.metadata, uid: `${pod.metadata?.uid ?? ''}-replacement` }, spec: { ...pod.spec!, nodeName: node } };
+  /** Gives back the room booked for `pod`'s replacement (its delete did not happen). */
+  release(pod: V1Pod, node: string): void {
+    const uid = replacementUid(pod);
+    const left = (this.booked.get(node) ?? []).filter((p) => p.metadata?.uid !== uid);
+    if (left.length > 0) this.booked.set(node, left);
+    else this.booked.delete(node);
+  }
+
+  private book(pod: V1Pod, node: string): void {
+    const headed: V1Pod = { ...pod, metadata: { ...pod.metadata, uid: replacementUid(pod) }, spec: { ...pod.spec!, nodeName: node } };
     this.booked.set(node, [...(this.booked.get(node) ?? []), headed]);
   }
 
@@ -108,7 +122,6 @@ export class PlacementFinder {
       seen.add(uid);
       placed.push({ pod: p, node: byName.get(p.spec.nodeName) });
     }
-    for (const [node, pods] of this.booked) for (const p of pods) placed.push({ pod: p, node: byName.get(node) });
     return placed;
   }
 
@@ -133,3 +146,4 @@ export class PlacementFinder {
 }
 
 const nm = (n: V1Node): string => n.metadata?.name ?? '';
+const replacementUid = (pod: V1Pod): string => `${pod.metadata?.uid ?? ''}/replacement`;

@@ -276,10 +276,9 @@ export class Relocator {
     const fresh = await ctx.nodes.fresh(base.fromNode!);
     const now = assessNode(fresh, { now: this.now(), config: this.d.config, disruption: trigger.disruption });
     if (now.schedulable) {
+      ctx.placements.release(pod, decision.targets[0]!);
       return { ...base, kind: 'skipped', reason: 'healthy', message: `node ${base.fromNode} became schedulable for ${ns}/${name} before the delete: left in place` };
     }
-    // The replacement counts against the node found for it, for the other assistants of this trigger.
-    ctx.placements.book(pod, decision.targets[0]!);
     if (this.d.config.dryRun) {
       // Server-side dry run: admission, RBAC and the uid precondition are checked, nothing is deleted.
       const result = await this.d.cluster.deletePod(ns, name, { uid: decision.podUid, force: decision.force, dryRun: true });
