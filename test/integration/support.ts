@@ -115,6 +115,9 @@ export class Scenario {
     await provisionVolume(this.admin, ns, claim, o.placement ?? { kind: 'anywhere' });
     const { setUnschedulable } = await import('../cluster/fixtures/nodes.js');
     for (const n of o.others) await setUnschedulable(this.admin, n, true);
+    // The node lifecycle controller's taint shows that the cordon has reached the controllers' caches;
+    // without it the scheduler may still place the assistant on a node it has not seen cordoned.
+    for (const n of o.others) await eventually(`${n} to carry the cordon's taint`, () => this.admin.core.readNode({ name: n }), (x) => (x.spec?.taints ?? []).some((t) => t.key === UNSCHEDULABLE_TAINT_KEY));
     await createAssistant(this.admin, pr, {
       mode: 'workspaces',
       workspaceName: 'source',
