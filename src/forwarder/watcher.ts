@@ -72,7 +72,7 @@ export class ClusterWatcher {
       onDelete: (n) => this.emitNode(this.detector.forgetNode(n)),
       onError,
     });
-    // Pods first: a node transition is published only when the node hosts an assistant.
+    // Pods first: a verdict change is published only when the node hosts an assistant.
     await this.pods.start();
     this.podsSynced = true;
     if (this.stopped) return;
