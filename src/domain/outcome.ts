@@ -17,7 +17,9 @@ export type SkipReason =
   | 'loop-guard'
   | 'other-cluster'
   | 'notify-only'
-  | 'not-ready-grace';
+  | 'not-ready-grace'
+  /** The replacement went back to the node it left, which is schedulable again (a cordon undone). */
+  | 'bound-back';
 
 export interface AssistantRef {
   namespace: string;

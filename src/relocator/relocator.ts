@@ -317,6 +317,13 @@ export class Relocator {
         boundLatencyMs: this.now().getTime() - new Date(trigger.observedAt).getTime(),
       };
     }
+    if (done.kind === 'bound-back') {
+      // A node schedulable again (a cordon undone while the delete was on its way) is as good as any: the
+      // assistant is fine where it is, and nobody needs paging.
+      return done.healthy
+        ? { ...common, kind: 'skipped', reason: 'bound-back', message: `${ns}/${name} was deleted from ${done.node}, and its replacement was bound back to it: the node is schedulable again${andTaint}` }
+        : { ...common, kind: 'stuck', reason: 'bound-back', message: `${ns}/${name} was deleted from ${done.node} but its replacement was bound back to it, and it is still unschedulable${andTaint}` };
+    }
     return { ...common, kind: 'stuck', reason: done.reason, message: `${ns}/${name} was deleted from ${base.fromNode} but ${done.message}${andTaint}` };
   }
 
@@ -327,7 +334,7 @@ export class Relocator {
     oldUid: string,
     fromNode: string,
     announced?: { node: string; disruption: ExternalDisruption },
-  ): Promise<{ kind: 'bound'; node: string; uid: string } | { kind: 'stuck'; reason: string; message: string }> {
+  ): Promise<{ kind: 'bound'; node: string; uid: string } | { kind: 'bound-back'; node: string; healthy: boolean } | { kind: 'stuck'; reason: string; message: string }> {
     const deadline = this.now().getTime() + this.d.config.confirmTimeoutMs;
     let last: V1Pod | undefined;
     for (let attempt = 0; ; attempt++) {
@@ -335,11 +342,11 @@ export class Relocator {
       const uid = last?.metadata?.uid;
       const node = last?.spec?.nodeName;
       if (last && uid !== oldUid && node) {
-        // Back where it was (the node turned healthy meanwhile, or the scheduler saw it otherwise): no
-        // relocation. The next trigger about that pod or node decides again.
-        if (node === fromNode) return { kind: 'stuck', reason: 'bound-back', message: `its replacement was bound back to ${node}` };
         const disruption = node === announced?.node ? announced.disruption : undefined;
         const verdict = assessNode(await this.d.cluster.getNode(node), { now: this.now(), config: this.d.config, disruption });
+        // Back where it was: no relocation, whatever the node is now. The next trigger about that pod or
+        // node decides again.
+        if (node === fromNode) return { kind: 'bound-back', node, healthy: verdict.schedulable };
         if (verdict.schedulable) return { kind: 'bound', node, uid: uid! };
         return { kind: 'stuck', reason: 'bound-to-bad-node', message: `its replacement was bound to ${node}, which is unschedulable too (${verdict.reasons.map((r) => r.message).join('; ')})` };
       }
