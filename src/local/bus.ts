@@ -4,6 +4,8 @@
  * as the Lambda. Like a controller's work queue it coalesces by object: while a trigger for a node or
  * pod is being handled, newer ones for the same object wait, and only the latest runs afterwards. The
  * sweep's schedule is one such object: one sweep at a time, and the ticks that come meanwhile run once.
+ * So is capacity: every "a node became schedulable" event asks the same question (which blocked assistants
+ * fit now?), so a wave of uncordons runs one evaluation at a time, and the newest once more after it.
  */
 import type { Outcome } from '../domain/outcome.js';
 import { ASSISTANT_POD_CHANGED, NODE_SCHEDULABILITY_CHANGED, type PutEventsEntry, RELOCATION_REQUESTED } from '../events/contract.js';
@@ -24,6 +26,8 @@ type Route = 'on-node-event' | 'on-pod-event' | 'sweep';
 
 /** The coalescing key of the schedule's events (no object's key looks like it). */
 const SWEEP_KEY = 'schedule/sweep';
+/** The coalescing key of every capacity event (a node schedulable or joined): they all look at the same assistants. */
+const CAPACITY_KEY = 'capacity';
 /** The rule that sends the schedule, as in AWS (serverless.yml's sweep), in the envelope's resources. */
 export const SWEEP_RULE_ARN = 'arn:aws:events:local:000000000000:rule/affinity-relocator-sweep';
 
@@ -45,7 +49,7 @@ export class LocalBus implements Publisher {
       const event = delivered(e);
       const route = ROUTES[e.DetailType];
       if (!route) continue; // no rule matches: EventBridge drops it too
-      this.enqueue(objectKey(e), route, event);
+      this.enqueue(isCapacity(e) ? CAPACITY_KEY : objectKey(e), route, event);
     }
   }
 
@@ -91,5 +95,14 @@ export class LocalBus implements Publisher {
       if (next) this.enqueue(key, next.route, next.event);
     });
     this.running.set(key, run);
+  }
+}
+
+function isCapacity(e: PutEventsEntry): boolean {
+  if (e.DetailType !== NODE_SCHEDULABILITY_CHANGED) return false;
+  try {
+    return (JSON.parse(e.Detail) as { schedulable?: unknown }).schedulable === true;
+  } catch {
+    return false;
   }
 }

@@ -2,6 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Outcome } from '../../../src/domain/outcome.js';
 import { parseScheduledEvent } from '../../../src/events/parse.js';
+import { NODE_SCHEDULABILITY_CHANGED } from '../../../src/events/contract.js';
+import { toPutEventsEntry } from '../../../src/events/inbound.js';
+import { nodeSchedulabilityChangedDetail } from '../../../src/events/node-schedulability-changed.js';
 import { LocalBus, SWEEP_RULE_ARN } from '../../../src/local/bus.js';
 
 /** A sweep handler that records each event and finishes only when the test says so. */
@@ -82,5 +85,36 @@ describe('LocalBus sweep', () => {
   it('refuses a tick without a sweep handler', () => {
     const bus = new LocalBus({ handlers: { 'on-node-event': none, 'on-pod-event': none } });
     expect(() => bus.sweep()).toThrow('this bus has no sweep handler');
+  });
+});
+
+describe('LocalBus capacity', () => {
+  it('runs a wave of capacity events (nodes schedulable) one evaluation at a time, the newest once after it', async () => {
+    const node = gatedSweep(); // any gated handler will do
+    const bus = new LocalBus({ handlers: { 'on-node-event': node.handler, 'on-pod-event': none } });
+    const entry = (name: string, schedulable: boolean) =>
+      toPutEventsEntry(
+        NODE_SCHEDULABILITY_CHANGED,
+        nodeSchedulabilityChangedDetail({
+          cluster: 'test',
+          observedAt: '2026-11-25T12:00:00.000Z',
+          node: { name, uid: `uid-${name}`, resourceVersion: '1' },
+          schedulable,
+          reasons: schedulable ? [] : [{ code: 'Cordoned', message: 'cordoned' }],
+        }),
+      );
+    await bus.publish(Array.from({ length: 50 }, (_, i) => entry(`w${i}`, true)));
+    // A node going bad is about that node: not held behind the capacity evaluation.
+    await bus.publish([entry('bad', false)]);
+    await tick();
+    expect(node.maxRunning).toBe(2);
+    for (let i = 0; i < 3; i++) {
+      node.finish();
+      node.finish();
+      await tick();
+    }
+    await bus.drain();
+    const names = node.events.map((e) => (e as { detail: { node: { name: string } } }).detail.node.name);
+    expect(names.sort()).toEqual(['bad', 'w0', 'w49'].sort());
   });
 });
