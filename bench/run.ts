@@ -4,16 +4,17 @@
  * module and add it to `benches`.
  *
  *   npm run bench                 # all
- *   npm run bench -- bundles      # only the named ones (bundles, relocation, aws-notice, forwarder, differential)
+ *   npm run bench -- bundles      # only the named ones (bundles, relocation, aws-notice, forwarder, differential, feasibility)
  */
 import { awsNotice } from './aws-notice.js';
 import { bundles } from './bundles.js';
 import { differential } from './differential.js';
+import { feasibility } from './feasibility.js';
 import { forwarder } from './forwarder.js';
 import { relocation } from './relocation.js';
 import { type Bench, type Result, formatTable, writeResults } from './lib.js';
 
-const benches: Bench[] = [bundles, relocation, awsNotice, forwarder, differential];
+const benches: Bench[] = [bundles, relocation, awsNotice, forwarder, differential, feasibility];
 
 async function main(args: string[]): Promise<void> {
   const unknown = args.filter((a) => !benches.some((b) => b.name === a));
