@@ -30,7 +30,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Outcome } from '../../src/domain/outcome.js';
 import type { Relocator } from '../../src/relocator/relocator.js';
-import { type Clients, mergePatch } from '../cluster/fixtures/clients.js';
+import { type Clients, eventually, mergePatch } from '../cluster/fixtures/clients.js';
 import {
   type ClusterState,
   type FillerSpec,
@@ -214,7 +214,16 @@ export async function runState(env: RunEnv, st: ClusterState): Promise<StateResu
           memory: `${n.memoryMi}Mi`,
           pods: String(n.pods),
         });
-        if (n.notReady) await setReady(c, n.name, 'False');
+        if (n.notReady) {
+          await setReady(c, n.name, 'False');
+          // As on a node NotReady for a while: the node lifecycle controller has tainted it (within its
+          // 5 s monitor period). Without the wait the scheduler could bind to it before the taint is there.
+          await eventually(
+            `node ${n.name} to get the not-ready taint`,
+            () => c.core.readNode({ name: n.name }),
+            (x) => (x.spec?.taints ?? []).some((t) => t.key === 'node.kubernetes.io/not-ready' && t.effect === 'NoSchedule'),
+          );
+        }
       }),
     );
     const pr = await createPipelineRun(c, ns, st.pipelineRun);
@@ -322,7 +331,7 @@ export function disagreementKind(
   target?: NodeSpec,
 ): string {
   if (verdict === 'over-block') {
-    if (target?.notReady) return 'target-not-ready';
+    if (decision.reason === 'no-feasible-node' && target?.notReady) return 'target-not-ready';
     // 'tolerates-bad-node' although the bad node would not take it back: say what keeps it off.
     return decision.reason === 'tolerates-bad-node' ? `over-block:tolerates-bad-node/${causesOf(back.message)}` : `over-block:${decision.reason}`;
   }
