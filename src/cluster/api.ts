@@ -116,6 +116,10 @@ export class KubernetesCluster implements ClusterPort {
     return this.listAll('/api/v1/pods', { labelSelector, fieldSelector: NON_TERMINAL });
   }
 
+  listPodsInNamespace(namespace: string): Promise<V1Pod[]> {
+    return this.listAll(`/api/v1/namespaces/${seg(namespace)}/pods`, { fieldSelector: NON_TERMINAL });
+  }
+
   listNamespaces(): Promise<V1Namespace[]> {
     return this.listAll('/api/v1/namespaces');
   }

@@ -94,6 +94,8 @@ export interface RoomInput {
   nodePods: V1Pod[];
   /** Every pod that one of the pod's own required (anti-)affinity terms selects, with its node. */
   termPods: PlacedPod[];
+  /** Pods elsewhere whose required anti-affinity may select the pod, with their node. */
+  antiAffinityPods?: PlacedPod[];
   nsLabels: NamespaceLabels;
 }
 
@@ -101,7 +103,7 @@ export interface RoomInput {
 export function roomRejection(i: RoomInput): string | undefined {
   const lacking = insufficientResources(i.request, i.node, i.nodePods);
   if (lacking.length > 0) return lacking.join(', ');
-  return interPodRejection({ pod: i.pod, node: i.node, termPods: i.termPods, nodePods: i.nodePods, nsLabels: i.nsLabels });
+  return interPodRejection({ pod: i.pod, node: i.node, termPods: i.termPods, nodePods: i.nodePods, antiAffinityPods: i.antiAffinityPods, nsLabels: i.nsLabels });
 }
 
 /** "topology.kubernetes.io/zone in us-east-1a" for messages. */

@@ -42,6 +42,8 @@ export interface Observation {
 export interface Placement {
   node: string | undefined;
   summary: string;
+  /** Whether the bad node itself would take the replacement (asked when its node filters let it). */
+  backOnBadNode?: boolean;
 }
 
 export type Decision =
@@ -56,7 +58,14 @@ export type Decision =
       message: string;
     }
   /** Every other check passed and stage 1 left candidates: find a placement among them, then plan again. */
-  | { action: 'find-placement'; candidates: string[]; feasibility: Feasibility; reasons: NodeReason[] }
+  | {
+      action: 'find-placement';
+      candidates: string[];
+      feasibility: Feasibility;
+      reasons: NodeReason[];
+      /** The node being left, when its node filters would let the replacement back: probe it too. */
+      badNode?: V1Node;
+    }
   | { action: 'none'; outcome: 'skipped'; reason: SkipReason; message: string; reasons?: NodeReason[] }
   | { action: 'none'; outcome: 'blocked'; reason: string; message: string; reasons: NodeReason[] };
 
@@ -100,26 +109,26 @@ export function planRelocation(o: Observation, config: RelocatorConfig): Decisio
   const reasons = verdict.reasons;
   const why = reasons.map((r) => r.message).join('; ');
 
-  // Deleting a pod that tolerates what makes its node bad would have the scheduler put the
-  // replacement straight back: report it instead of deleting it again and again.
+  // Deleting a pod that tolerates what makes its node bad would have the scheduler put the replacement
+  // straight back: report it instead of deleting it again and again. Whether it would come back is the
+  // node filters here, then room and inter-pod affinity on that node (stage 2, with the old pod gone).
   const nodeGoesAway = reasons.some((r) => r.code === 'Deleting' || r.code === 'Gone' || r.code === 'Interrupted');
-  if (o.node && !nodeGoesAway) {
-    const backOnSameNode = nodeRejection(pod, withImpliedTaints(o.node, reasons), o.volumes, {
+  const mayComeBack =
+    !!o.node &&
+    !nodeGoesAway &&
+    nodeRejection(pod, withImpliedTaints(o.node, reasons), o.volumes, {
       excluded: new Set(),
       schedulerOnly: true,
       now: o.now,
       config: { ...config, taintInclude: [], notReadyGraceMs: Number.POSITIVE_INFINITY },
-    });
-    if (backOnSameNode === undefined) {
-      return {
-        action: 'none',
-        outcome: 'blocked',
-        reason: 'tolerates-bad-node',
-        message: `${podName} tolerates what makes ${nodeName} unschedulable (${why}): a replacement would be scheduled straight back, so it is left in place`,
-        reasons,
-      };
-    }
-  }
+    }) === undefined;
+  const comesBack = () => ({
+    action: 'none' as const,
+    outcome: 'blocked' as const,
+    reason: 'tolerates-bad-node',
+    message: `${podName} tolerates what makes ${nodeName} unschedulable (${why}): a replacement would be scheduled straight back, so it is left in place`,
+    reasons,
+  });
 
   if (o.recentRelocations >= config.loopGuardMax) {
     return {
@@ -133,16 +142,17 @@ export function planRelocation(o: Observation, config: RelocatorConfig): Decisio
 
   const excluded = new Set([nodeName, ...(o.doomedNodes ?? [])]);
   const feasible = findFeasibleNodes({ pod, nodes: o.nodes, volumes: o.volumes, excluded, now: o.now, config });
-  const placement = feasible.nodes.length === 0 ? { node: undefined, summary: feasible.summary } : o.placement;
-  if (!placement) return { action: 'find-placement', candidates: feasible.nodes, feasibility: feasible, reasons };
+  if (!o.placement) {
+    if (feasible.nodes.length === 0 && !mayComeBack) {
+      return { action: 'none', outcome: 'blocked', reason: 'no-feasible-node', message: noneFits(podName, feasible.summary, nodeName, why), reasons };
+    }
+    return { action: 'find-placement', candidates: feasible.nodes, feasibility: feasible, reasons, ...(mayComeBack ? { badNode: o.node! } : {}) };
+  }
+  // Unknown counts as "would come back": only a probe of the bad node clears it.
+  if (mayComeBack && o.placement.backOnBadNode !== false) return comesBack();
+  const placement = o.placement;
   if (placement.node === undefined) {
-    return {
-      action: 'none',
-      outcome: 'blocked',
-      reason: 'no-feasible-node',
-      message: `no healthy node can take ${podName} (${placement.summary}); it stays on ${nodeName} (${why})`,
-      reasons,
-    };
+    return { action: 'none', outcome: 'blocked', reason: 'no-feasible-node', message: noneFits(podName, placement.summary, nodeName, why), reasons };
   }
 
   const force =
@@ -151,6 +161,10 @@ export function planRelocation(o: Observation, config: RelocatorConfig): Decisio
   const message = `delete ${podName} (uid ${uid}) from ${nodeName}${force ? ' with grace period 0' : ''} because ${why}; ${placement.summary}`;
   // Dry-run is the relocator's business: it still asks the apiserver to dry-run this very delete.
   return { action: 'delete', podUid: uid, force, reasons, targets: [placement.node], message };
+}
+
+function noneFits(podName: string, summary: string, nodeName: string, why: string): string {
+  return `no healthy node can take ${podName} (${summary}); it stays on ${nodeName} (${why})`;
 }
 
 /**

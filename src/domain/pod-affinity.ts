@@ -96,6 +96,11 @@ export interface InterPodInput {
   termPods: PlacedPod[];
   /** The node's own pods: their required anti-affinity is checked against the incoming pod. */
   nodePods: V1Pod[];
+  /**
+   * Pods elsewhere with required anti-affinity that may select the incoming pod, with their node: a term
+   * with a wider topology key (a zone) keeps the pod out of every node of that domain.
+   */
+  antiAffinityPods?: PlacedPod[];
   nsLabels: NamespaceLabels;
 }
 
@@ -107,10 +112,11 @@ export function interPodRejection(i: InterPodInput): string | undefined {
     Object.hasOwn(nodeLabels, key) && other?.metadata?.labels?.[key] === nodeLabels[key];
 
   // Existing pods' anti-affinity against the incoming pod (checked first by the scheduler too).
-  for (const existing of i.nodePods) {
-    const existingNs = existing.metadata?.namespace ?? '';
-    for (const term of requiredAntiAffinityTerms(existing)) {
-      if (Object.hasOwn(nodeLabels, term.topologyKey) && termMatchesPod(term, existingNs, i.pod, i.nsLabels)) {
+  const existing: PlacedPod[] = [...i.nodePods.map((pod) => ({ pod, node: i.node })), ...(i.antiAffinityPods ?? [])];
+  for (const e of existing) {
+    const existingNs = e.pod.metadata?.namespace ?? '';
+    for (const term of requiredAntiAffinityTerms(e.pod)) {
+      if (sameDomain(term.topologyKey, e.node) && termMatchesPod(term, existingNs, i.pod, i.nsLabels)) {
         return "didn't satisfy existing pods anti-affinity rules";
       }
     }

@@ -1,9 +1,11 @@
 /**
  * Stage 2 of feasibility for one trigger (see src/domain/feasibility.ts): among the nodes that pass the
  * node filters, find one with room and whose pods' affinity allows the replacement, reading one node's
- * pods at a time (a field-selected list) and stopping at the first that fits. Never lists every pod of
- * the cluster: only the pods of the nodes probed, and the pods that the assistant's own inter-pod terms
- * select (a label-selected list, as the scheduler's prefilter counts them).
+ * pods at a time (a field-selected list) and stopping at the first that fits; and, when the node being left
+ * would pass the node filters (the pod tolerates its cordon or taint), whether it would take the
+ * replacement straight back. Never lists every pod of the cluster: only the pods of the nodes probed, the
+ * pods that the assistant's own inter-pod terms select (a label-selected list, as the scheduler's prefilter
+ * counts them), and the pods of its namespace (whose anti-affinity may reach across a zone).
  *
  * Replacements decided within the trigger are booked on the node found for them, so that a node with
  * room for one is not promised to ten assistants of a drained node.
@@ -38,6 +40,7 @@ interface Timed<T> {
 export class PlacementFinder {
   private readonly podsOnNode = new Map<string, Timed<V1Pod[]>>();
   private readonly podsBySelector = new Map<string, Timed<V1Pod[]>>();
+  private readonly podsInNamespace = new Map<string, Timed<V1Pod[]>>();
   private namespaces: Promise<Map<string, Labels>> | undefined;
   /** Replacements decided in this trigger, by the node they were judged to fit. */
   private readonly booked = new Map<string, V1Pod[]>();
@@ -62,35 +65,52 @@ export class PlacementFinder {
    * the trigger decided concurrently never count on the same room. `release` undoes the booking when
    * the delete does not happen after all.
    */
-  async find(pod: V1Pod, candidates: V1Node[], allNodes: V1Node[], stage1: Feasibility): Promise<Placement> {
+  async find(pod: V1Pod, candidates: V1Node[], allNodes: V1Node[], stage1: Feasibility, badNode?: V1Node): Promise<Placement> {
     const request = podRequests(pod);
-    const fetchedTermPods = await this.termPods(pod, allNodes);
+    const uid = pod.metadata?.uid;
+    const [fetchedTermPods, fetchedAntiPods] = await Promise.all([this.termPods(pod, allNodes), this.antiAffinityPods(pod, allNodes)]);
     const byName = new Map(allNodes.map((n) => [nm(n), n]));
     const ownTerms = [...requiredAffinityTerms(pod), ...requiredAntiAffinityTerms(pod)];
+    /** Stage 2 on one node; the old pod never counts (the replacement comes only once it is gone). */
+    const probe = async (node: V1Node): Promise<string | undefined> => {
+      const read = (await this.pods(this.podsOnNode, nm(node), () => this.cluster.listPodsOnNode(nm(node)))).filter((p) => p.metadata?.uid !== uid);
+      const needsNs = ownTerms.some(needsNamespaceLabels) || [...read, ...fetchedAntiPods.map((p) => p.pod)].some((p) => requiredAntiAffinityTerms(p).some(needsNamespaceLabels));
+      const nsLabels = needsNs ? await this.namespaceLabels() : new Map<string, Labels>();
+      // From here to the caller's booking: no await.
+      const booked = [...this.booked].flatMap(([n, pods]) => pods.map((p) => ({ pod: p, node: byName.get(n) })));
+      return roomRejection({
+        pod,
+        request,
+        node,
+        nodePods: [...read, ...(this.booked.get(nm(node)) ?? [])],
+        termPods: [...fetchedTermPods, ...booked],
+        antiAffinityPods: [...fetchedAntiPods, ...booked.filter((b) => requiredAntiAffinityTerms(b.pod).length > 0)],
+        nsLabels: (ns) => nsLabels.get(ns),
+      });
+    };
+
+    if (badNode && (await probe(badNode)) === undefined) {
+      return { node: undefined, backOnBadNode: true, summary: `${nm(badNode)} itself would take the replacement back` };
+    }
     const rejections = new Map(stage1.rejections);
     // Nodes already chosen for a sibling first: their pods are read already.
     const ordered = [...candidates].sort((a, b) => Number(this.booked.has(nm(b))) - Number(this.booked.has(nm(a))));
     const probed = ordered.slice(0, this.maxProbes);
-    for (const node of probed) {
-      const read = await this.pods(this.podsOnNode, nm(node), () => this.cluster.listPodsOnNode(nm(node)));
-      const needsNs = ownTerms.some(needsNamespaceLabels) || read.some((p) => requiredAntiAffinityTerms(p).some(needsNamespaceLabels));
-      const nsLabels = needsNs ? await this.namespaceLabels() : new Map<string, Labels>();
-      // From here to the booking: no await.
-      const nodePods = [...read, ...(this.booked.get(nm(node)) ?? [])];
-      const termPods = [...fetchedTermPods, ...[...this.booked].flatMap(([n, pods]) => pods.map((p) => ({ pod: p, node: byName.get(n) })))];
-      const why = roomRejection({ pod, request, node, nodePods, termPods, nsLabels: (ns) => nsLabels.get(ns) });
+    for (const [i, node] of probed.entries()) {
+      const why = await probe(node);
       if (why === undefined) {
         this.book(pod, nm(node));
         return {
           node: nm(node),
-          summary: `${nm(node)} can take it (${candidates.length}/${allNodes.length} nodes pass the node filters; ${probed.indexOf(node) + 1} probed for room and pod affinity)`,
+          backOnBadNode: false,
+          summary: `${nm(node)} can take it (${candidates.length}/${allNodes.length} nodes pass the node filters; ${i + 1} probed for room and pod affinity)`,
         };
       }
       rejections.set(why, (rejections.get(why) ?? 0) + 1);
     }
     const unprobed = candidates.length - probed.length;
     if (unprobed > 0) rejections.set(`not probed (at most ${this.maxProbes} per assistant)`, unprobed);
-    return { node: undefined, summary: summarize(0, allNodes.length, rejections) };
+    return { node: undefined, backOnBadNode: false, summary: summarize(0, allNodes.length, rejections) };
   }
 
   /** Gives back the room booked for `pod`'s replacement (its delete did not happen). */
@@ -123,6 +143,21 @@ export class PlacementFinder {
       placed.push({ pod: p, node: byName.get(p.spec.nodeName) });
     }
     return placed;
+  }
+
+  /**
+   * Pods of the assistant's namespace with required anti-affinity, wherever they run, with their node: a
+   * term's namespaces default to its own pod's, so these are the pods whose zone-wide (or wider)
+   * anti-affinity can keep the replacement out of a node they are not on. (A pod of another namespace
+   * that names this one in its term is not seen: that would take every pod of the cluster.)
+   */
+  private async antiAffinityPods(pod: V1Pod, allNodes: V1Node[]): Promise<PlacedPod[]> {
+    const ns = pod.metadata?.namespace ?? '';
+    const pods = await this.pods(this.podsInNamespace, ns, () => this.cluster.listPodsInNamespace(ns));
+    const byName = new Map(allNodes.map((n) => [nm(n), n]));
+    return pods
+      .filter((p) => p.metadata?.uid !== pod.metadata?.uid && p.spec?.nodeName && requiredAntiAffinityTerms(p).length > 0)
+      .map((p) => ({ pod: p, node: byName.get(p.spec!.nodeName!) }));
   }
 
   private pods(cache: Map<string, Timed<V1Pod[]>>, key: string, read: () => Promise<V1Pod[]>): Promise<V1Pod[]> {

@@ -16,6 +16,8 @@ export interface ClusterPort {
   listPodsOnNode(nodeName: string): Promise<V1Pod[]>;
   /** Non-terminal pods matching a label selector (`a=b,c in (d)`), every namespace. */
   listPods(labelSelector: string): Promise<V1Pod[]>;
+  /** Non-terminal pods of one namespace. */
+  listPodsInNamespace(namespace: string): Promise<V1Pod[]>;
   /** For inter-pod affinity terms with a namespaceSelector. */
   listNamespaces(): Promise<V1Namespace[]>;
   getPod(namespace: string, name: string): Promise<V1Pod | undefined>;

@@ -192,7 +192,7 @@ export class Relocator {
       if (decision.action === 'find-placement') {
         const names = new Set(decision.candidates);
         const candidates = obs.nodes.filter((n) => names.has(n.metadata?.name ?? ''));
-        const placement = await ctx.placements.find(c.pod!, candidates, obs.nodes, decision.feasibility);
+        const placement = await ctx.placements.find(c.pod!, candidates, obs.nodes, decision.feasibility, decision.badNode);
         decision = planRelocation({ ...obs, placement }, this.d.config);
       }
       const outcome = await this.act(trigger, c, decision, sts, base, options, ctx);

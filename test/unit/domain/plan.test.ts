@@ -37,13 +37,18 @@ function plan(o: Partial<Observation>, c: Partial<RelocatorConfig> = {}, podsOn:
   if (first.action !== 'find-placement') return first;
   const byName = new Map(obs.nodes.map((n) => [n.metadata!.name!, n]));
   const termPods = Object.values(podsOn).flat().map((p) => ({ pod: p, node: byName.get(p.spec!.nodeName!) }));
+  const room = (name: string) =>
+    roomRejection({ pod: obs.pod!, request: podRequests(obs.pod!), node: byName.get(name)!, nodePods: podsOn[name] ?? [], termPods, antiAffinityPods: termPods, nsLabels: () => undefined });
+  if (first.badNode && room(first.badNode.metadata!.name!) === undefined) {
+    return planRelocation({ ...obs, placement: { node: undefined, summary: 'it would come back', backOnBadNode: true } }, config);
+  }
   const rejections = new Map(first.feasibility.rejections);
   for (const name of first.candidates) {
-    const why = roomRejection({ pod: obs.pod!, request: podRequests(obs.pod!), node: byName.get(name)!, nodePods: podsOn[name] ?? [], termPods, nsLabels: () => undefined });
-    if (why === undefined) return planRelocation({ ...obs, placement: { node: name, summary: `${name} can take it` } }, config);
+    const why = room(name);
+    if (why === undefined) return planRelocation({ ...obs, placement: { node: name, summary: `${name} can take it`, backOnBadNode: false } }, config);
     rejections.set(why, (rejections.get(why) ?? 0) + 1);
   }
-  return planRelocation({ ...obs, placement: { node: undefined, summary: summarize(0, obs.nodes.length, rejections) } }, config);
+  return planRelocation({ ...obs, placement: { node: undefined, summary: summarize(0, obs.nodes.length, rejections), backOnBadNode: false } }, config);
 }
 /** The decision's message (every decision but `find-placement` has one). */
 const msg = (d: Decision): string => ('message' in d ? d.message : '');
@@ -192,5 +197,25 @@ describe('planning the relocation of one assistant', () => {
     // A third node with no assistant takes it.
     const nodes = [controlPlane.build(), cordonedW1(), w2.build(), aNode('w3').build()];
     expect(plan({ node: nodes[1], nodes, pod: isolated }, {}, { w2: [other] })).toMatchObject({ action: 'delete', targets: ['w3'] });
+  });
+
+  it('moves a pod that tolerates the cordon when the pods on its node would keep the replacement away', () => {
+    const tolerant = anAssistantOf(sts).on('w1').tolerating({ operator: 'Exists' }).build();
+    const repelling = aPod('guard', { node: 'w1', affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: { 'app.kubernetes.io/component': 'affinity-assistant' } }, topologyKey: 'kubernetes.io/hostname' }] } } });
+    const d = plan({ node: cordonedW1(), pod: tolerant }, {}, { w1: [repelling] });
+    expect(d).toMatchObject({ action: 'delete' });
+    expect(d.action === 'delete' && d.targets).not.toContain('w1'); // it tolerates everything: cp or w2
+    // Without such a pod the replacement would come straight back.
+    expect(plan({ node: cordonedW1(), pod: tolerant })).toMatchObject({ outcome: 'blocked', reason: 'tolerates-bad-node' });
+  });
+
+  it('keeps the pod out of every node of a zone where a pod elsewhere has zone-wide anti-affinity against it', () => {
+    const zoneGuard = aPod('zone-guard', { node: 'w3', affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: { 'app.kubernetes.io/component': 'affinity-assistant' } }, topologyKey: 'topology.kubernetes.io/zone' }] } } });
+    const nodes = [cordonedW1(), aNode('w2').build(), aNode('w3').build()]; // all in us-east-1a
+    const d = plan({ node: nodes[0], nodes }, {}, { w3: [zoneGuard] });
+    expect(d).toMatchObject({ outcome: 'blocked', reason: 'no-feasible-node' });
+    expect(msg(d)).toContain("2 didn't satisfy existing pods anti-affinity rules");
+    const otherZone = [cordonedW1(), aNode('w2').inZone('us-east-1b').build(), aNode('w3').build()];
+    expect(plan({ node: otherZone[0], nodes: otherZone }, {}, { w3: [zoneGuard] })).toMatchObject({ action: 'delete', targets: ['w2'] });
   });
 });
