@@ -71,14 +71,18 @@ export class PlacementFinder {
     const [fetchedTermPods, fetchedAntiPods] = await Promise.all([this.termPods(pod, allNodes), this.antiAffinityPods(pod, allNodes)]);
     const byName = new Map(allNodes.map((n) => [nm(n), n]));
     const ownTerms = [...requiredAffinityTerms(pod), ...requiredAntiAffinityTerms(pod)];
-    /** Stage 2 on one node; the old pod never counts (the replacement comes only once it is gone). */
-    const probe = async (node: V1Node): Promise<string | undefined> => {
+    /**
+     * Stage 2 on one node; the old pod never counts (the replacement comes only once it is gone). With
+     * `book`, a node that fits is booked in the same synchronous stretch as the check: an `await` between
+     * them would let a sibling decided concurrently count on the same room.
+     */
+    const probe = async (node: V1Node, book: boolean): Promise<string | undefined> => {
       const read = (await this.pods(this.podsOnNode, nm(node), () => this.cluster.listPodsOnNode(nm(node)))).filter((p) => p.metadata?.uid !== uid);
       const needsNs = ownTerms.some(needsNamespaceLabels) || [...read, ...fetchedAntiPods.map((p) => p.pod)].some((p) => requiredAntiAffinityTerms(p).some(needsNamespaceLabels));
       const nsLabels = needsNs ? await this.namespaceLabels() : new Map<string, Labels>();
-      // From here to the caller's booking: no await.
+      // From here to the booking: no await.
       const booked = [...this.booked].flatMap(([n, pods]) => pods.map((p) => ({ pod: p, node: byName.get(n) })));
-      return roomRejection({
+      const why = roomRejection({
         pod,
         request,
         node,
@@ -87,9 +91,11 @@ export class PlacementFinder {
         antiAffinityPods: [...fetchedAntiPods, ...booked.filter((b) => requiredAntiAffinityTerms(b.pod).length > 0)],
         nsLabels: (ns) => nsLabels.get(ns),
       });
+      if (why === undefined && book) this.book(pod, nm(node));
+      return why;
     };
 
-    if (badNode && (await probe(badNode)) === undefined) {
+    if (badNode && (await probe(badNode, false)) === undefined) {
       return { node: undefined, backOnBadNode: true, summary: `${nm(badNode)} itself would take the replacement back` };
     }
     const rejections = new Map(stage1.rejections);
@@ -97,9 +103,8 @@ export class PlacementFinder {
     const ordered = [...candidates].sort((a, b) => Number(this.booked.has(nm(b))) - Number(this.booked.has(nm(a))));
     const probed = ordered.slice(0, this.maxProbes);
     for (const [i, node] of probed.entries()) {
-      const why = await probe(node);
+      const why = await probe(node, true);
       if (why === undefined) {
-        this.book(pod, nm(node));
         return {
           node: nm(node),
           backOnBadNode: false,
