@@ -118,6 +118,17 @@ export class PlacementFinder {
     return { node: undefined, backOnBadNode: false, summary: summarize(0, allNodes.length, rejections) };
   }
 
+  /**
+   * Starts the reads `find` will make for `pod` that do not depend on its decision (its namespace's pods,
+   * the pods its own terms select, and those of the node it will most likely probe first), so that they
+   * overlap the ownership reads. Errors surface in `find`.
+   */
+  prefetch(pod: V1Pod, allNodes: V1Node[], likelyNode?: string): void {
+    if (likelyNode) void this.pods(this.podsOnNode, likelyNode, () => this.cluster.listPodsOnNode(likelyNode)).catch(() => undefined);
+    void this.termPods(pod, allNodes).catch(() => undefined);
+    void this.antiAffinityPods(pod, allNodes).catch(() => undefined);
+  }
+
   /** Gives back the room booked for `pod`'s replacement (its delete did not happen). */
   release(pod: V1Pod, node: string): void {
     const uid = replacementUid(pod);

@@ -15,6 +15,7 @@ import {
   taintsWithoutInterruption,
 } from '../domain/interruption-taint.js';
 import type { AssistantRef, Outcome } from '../domain/outcome.js';
+import { findFeasibleNodes } from '../domain/feasibility.js';
 import { type Decision, planRelocation } from '../domain/plan.js';
 import { assessNode, describeTaint } from '../domain/schedulability.js';
 import type { ExternalDisruption, ObservedPodRef, RelocationTrigger } from '../domain/trigger.js';
@@ -185,7 +186,18 @@ export class Relocator {
     const base = { assistant: c.ref, triggerId: trigger.id, triggerSource: trigger.source, fromNode: c.pod?.spec?.nodeName };
     let sts: V1StatefulSet | undefined;
     try {
-      const obs = { ...(await this.observe(c, await ctx.nodes.all())), expected: c.expected, disruption: trigger.disruption, now: this.now() };
+      const nodes = await ctx.nodes.all();
+      // Latency is the product: for an assistant whose node looks bad, the reads that placement and the
+      // delete will need start now, alongside the ownership reads (a healthy node's assistants, the bulk
+      // of a sweep, cost nothing more).
+      const listed = nodes.find((n) => n.metadata?.name === c.pod?.spec?.nodeName);
+      if (c.pod && base.fromNode && !assessNode(listed, { now: this.now(), config: this.d.config, disruption: trigger.disruption }).schedulable) {
+        // Stage 1 without the volumes (not read yet) names the node that will most likely be probed first.
+        const likely = findFeasibleNodes({ pod: c.pod, nodes, volumes: [], excluded: new Set([base.fromNode]), now: this.now(), config: this.d.config }).nodes[0];
+        ctx.placements.prefetch(c.pod, nodes, likely);
+        void ctx.nodes.fresh(base.fromNode).catch(() => undefined);
+      }
+      const obs = { ...(await this.observe(c, nodes)), expected: c.expected, disruption: trigger.disruption, now: this.now() };
       sts = obs.statefulSet;
       base.assistant = { ...c.ref, statefulSetUid: sts?.metadata?.uid, pipelineRun: controllerOf(sts?.metadata?.ownerReferences)?.name };
       let decision = planRelocation(obs, this.d.config);
