@@ -3,6 +3,7 @@
  * interruption, rebalance recommendation, state change, ASG terminate lifecycle action, AWS Health scheduled
  * change) -> relocate the assistants off that instance's node before anything cordons it, as AWS_EVENT_ACTIONS says.
  */
+import type { Context } from 'aws-lambda';
 import type { RelocationTrigger } from '../src/domain/trigger.js';
 import { readAwsEvent } from '../src/events/aws/index.js';
 import type { HandlerDeps } from '../src/relocator/handlers.js';
@@ -27,4 +28,4 @@ async function run(trigger: RelocationTrigger, deps: HandlerDeps) {
   return outcomes;
 }
 
-export const handler = (event: unknown) => invoke(event, parse, run);
+export const handler = (event: unknown, context?: Context) => invoke(event, parse, { run, context });

@@ -4,7 +4,7 @@
  * result events going through the notification dedupe. Nothing is read or created at import: the first
  * request does it, and a failed creation is retried by the next request rather than cached.
  */
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import * as z from '../events/zod.js';
 import { ConfigError, configFromEnv } from '../relocator/config-from-env.js';
 import { handle, type HandlerDeps } from '../relocator/handlers.js';
@@ -72,7 +72,9 @@ let verifier: BearerVerifier | undefined;
 let deps: Promise<HandlerDeps> | undefined;
 
 /** One HTTP request of the webhook Lambda. */
-export async function alertmanagerWebhook(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+export async function alertmanagerWebhook(event: APIGatewayProxyEventV2, context?: Context): Promise<APIGatewayProxyStructuredResultV2> {
+  // Every log line of the request carries its request id and cold-start flag.
+  if (context) logger.addContext(context);
   try {
     try {
       settings ??= alertSettingsFromEnv(process.env);

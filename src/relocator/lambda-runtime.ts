@@ -4,6 +4,7 @@
  * the Powertools logger and metrics. Handlers only parse, call and return.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import type { Context } from 'aws-lambda';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { kubeConfigOptionsFromEnv } from '../cluster/auth-options.js';
@@ -77,8 +78,14 @@ async function createDeps(env: NodeJS.ProcessEnv): Promise<HandlerDeps> {
 export async function invoke(
   event: unknown,
   parse: (raw: unknown) => RelocationTrigger | RelocationTrigger[],
-  run: (trigger: RelocationTrigger, deps: HandlerDeps) => Promise<Outcome[]> = handle,
+  o: {
+    run?: (trigger: RelocationTrigger, deps: HandlerDeps) => Promise<Outcome[]>;
+    /** The Lambda context: every log line of the invocation then carries its request id and cold-start flag. */
+    context?: Context;
+  } = {},
 ): Promise<{ outcomes: Outcome[] }> {
+  const run = o.run ?? handle;
+  if (o.context) logger.addContext(o.context);
   try {
     const parsed = parse(event);
     const triggers = Array.isArray(parsed) ? parsed : [parsed];
