@@ -31,9 +31,15 @@ const Env = z.object({
   TAINT_EXCLUDE: z.optional(list),
   NOT_READY_GRACE_SECONDS: z.optional(seconds),
   LOOP_GUARD_MAX: z.optional(z.coerce.number().check(z.int(), z.gte(1), z.lte(100))),
+  // The count is kept in Kubernetes Events, which the apiserver drops after --event-ttl (1 h by default,
+  // and on EKS): a longer window would silently count fewer relocations than happened.
   LOOP_GUARD_WINDOW_MINUTES: z.optional(
     z.pipe(
-      z.coerce.number().check(z.int(), z.gte(1), z.lte(1440)),
+      z.coerce.number().check(
+        z.int(),
+        z.gte(1),
+        z.lte(60, { error: 'at most 60: the loop guard counts Kubernetes Events, which expire after an hour (the apiserver\'s default --event-ttl)' }),
+      ),
       z.transform((m) => m * 60_000),
     ),
   ),

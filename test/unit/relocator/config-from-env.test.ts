@@ -52,6 +52,11 @@ describe('configFromEnv', () => {
     expect(attempt).toThrow(new RegExp(`^invalid configuration: ${name}`));
   });
 
+  it('refuses a loop-guard window longer than the Events it counts live, and says why', () => {
+    expect(() => configFromEnv({ LOOP_GUARD_WINDOW_MINUTES: '61' })).toThrow(/LOOP_GUARD_WINDOW_MINUTES: at most 60: the loop guard counts Kubernetes Events, which expire after an hour/);
+    expect(configFromEnv({ LOOP_GUARD_WINDOW_MINUTES: '60' }).loopGuardWindowMs).toBe(3_600_000);
+  });
+
   it('names every bad variable at once', () => {
     expect(() => configFromEnv({ DRY_RUN: 'maybe', LOOP_GUARD_MAX: '0' })).toThrow(
       'invalid configuration: LOOP_GUARD_MAX: Too small: expected number to be >=1; DRY_RUN: Invalid option: expected one of "0"|"1"|"true"|"false"',
