@@ -19,7 +19,9 @@ export type SkipReason =
   | 'notify-only'
   | 'not-ready-grace'
   /** The replacement went back to the node it left, which is schedulable again (a cordon undone). */
-  | 'bound-back';
+  | 'bound-back'
+  /** Not looked at: the invocation was about to time out (the next sweep takes it). */
+  | 'deadline';
 
 export interface AssistantRef {
   namespace: string;

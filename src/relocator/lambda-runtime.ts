@@ -25,6 +25,8 @@ export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_N
 export const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'AffinityRelocator', serviceName: 'affinity-relocator' });
 
 let deps: Promise<HandlerDeps> | undefined;
+/** The Lambda context of the invocation in progress (one at a time per container). */
+let invocation: Context | undefined;
 
 /**
  * Every function's sinks: logs, metrics and, with a bus, result events, of which the first per StatefulSet
@@ -63,7 +65,14 @@ async function createDeps(env: NodeJS.ProcessEnv): Promise<HandlerDeps> {
   const cluster = env.CLUSTER_NAME || env.EKS_CLUSTER_NAME || 'default';
   const kc = await lambdaClusterAccess(env);
   const sinks = lambdaSinks({ kc, cluster, eventBusName: env.EVENT_BUS_NAME, notifyWindowMs });
-  const { relocator } = createRelocator({ kc, config, sinks, log: (level, message, fields) => logger[level](message, fields ?? {}) });
+  const { relocator } = createRelocator({
+    kc,
+    config,
+    sinks,
+    log: (level, message, fields) => logger[level](message, fields ?? {}),
+    // The current invocation's, read before each assistant: never run into the function's timeout.
+    remainingMs: () => invocation?.getRemainingTimeInMillis(),
+  });
   logger.info('relocator ready', { cluster, dryRun: config.dryRun, auth: env.KUBE_AUTH ?? 'kubeconfig' });
   return { relocator, cluster };
 }
@@ -86,6 +95,7 @@ export async function invoke(
 ): Promise<{ outcomes: Outcome[] }> {
   const run = o.run ?? handle;
   if (o.context) logger.addContext(o.context);
+  invocation = o.context;
   try {
     const parsed = parse(event);
     const triggers = Array.isArray(parsed) ? parsed : [parsed];

@@ -36,9 +36,18 @@ export interface RelocatorDeps {
   concurrency?: number;
   /** Candidate nodes probed for room at most per assistant (default 50). */
   maxPlacementProbes?: number;
+  /**
+   * Time left to the invocation, read before each assistant is taken (a Lambda's
+   * getRemainingTimeInMillis): with less than one relocation may take, the rest are left for the next
+   * sweep or the retry instead of being cut off by the timeout. Undefined: no limit.
+   */
+  remainingMs?: () => number | undefined;
   /** What is not an assistant's outcome (the sweep lifting an interruption taint) is logged here. */
   log?: (level: 'info' | 'warn', message: string, fields?: Record<string, unknown>) => void;
 }
+
+/** Kept free of the invocation's time beyond the confirmation's wait: the delete, the reports, the return. */
+const DEADLINE_MARGIN_MS = 10_000;
 
 /** Beyond this many unschedulable nodes, one list of every assistant is cheaper than a list per node. */
 const STRANDED_PER_NODE_LISTS = 20;
@@ -89,10 +98,34 @@ export class Relocator {
     const outcomes: Outcome[] = [];
     const queue = [...candidates];
     const workers = Array.from({ length: Math.min(this.d.concurrency ?? 4, queue.length) }, async () => {
-      for (let c = queue.shift(); c; c = queue.shift()) outcomes.push(await this.relocateOne(trigger, c, options, ctx));
+      for (let c = queue.shift(); c; c = queue.shift()) {
+        const left = this.timeLeftShort();
+        outcomes.push(left === undefined ? await this.relocateOne(trigger, c, options, ctx) : await this.leaveForLater(trigger, c, left));
+      }
     });
     await Promise.all([...workers, lifting]);
     return outcomes;
+  }
+
+  /** The time left when it is too short for one more relocation (delete, then up to the confirmation's wait). */
+  private timeLeftShort(): number | undefined {
+    const left = this.d.remainingMs?.();
+    return left !== undefined && left < this.d.config.confirmTimeoutMs + DEADLINE_MARGIN_MS ? left : undefined;
+  }
+
+  /** An assistant not looked at because the invocation is about to time out: said so, nothing done. */
+  private async leaveForLater(trigger: RelocationTrigger, c: Candidate, leftMs: number): Promise<Outcome> {
+    const outcome: Outcome = {
+      assistant: c.ref,
+      triggerId: trigger.id,
+      triggerSource: trigger.source,
+      fromNode: c.pod?.spec?.nodeName,
+      kind: 'skipped',
+      reason: 'deadline',
+      message: `${c.ref.namespace}/${c.ref.pod} was not looked at: ${Math.round(leftMs / 1000)} s were left of this invocation, less than one relocation may take (up to ${this.d.config.confirmTimeoutMs / 1000} s of confirmation); the next sweep takes it`,
+    };
+    await this.report(outcome, undefined);
+    return outcome;
   }
 
   /** Lifts our interruption taint from every node where it has outlived its TTL; never throws. */

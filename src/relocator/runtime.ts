@@ -15,10 +15,12 @@ export interface RuntimeOptions {
   log?: RelocatorDeps['log'];
   /** Record each outcome as a Kubernetes Event on the StatefulSet (default true; `plan` changes nothing). */
   recordEvents?: boolean;
+  /** See RelocatorDeps.remainingMs. */
+  remainingMs?: RelocatorDeps['remainingMs'];
 }
 
 export function createRelocator(o: RuntimeOptions): { relocator: Relocator; cluster: KubernetesCluster } {
   const cluster = new KubernetesCluster(o.kc, { assistantSelector: o.config.assistantSelector });
-  const relocator = new Relocator({ cluster, config: o.config, sinks: [...(o.recordEvents === false ? [] : [kubeEventSink(cluster)]), ...(o.sinks ?? [])], log: o.log });
+  const relocator = new Relocator({ cluster, config: o.config, sinks: [...(o.recordEvents === false ? [] : [kubeEventSink(cluster)]), ...(o.sinks ?? [])], log: o.log, remainingMs: o.remainingMs });
   return { relocator, cluster };
 }

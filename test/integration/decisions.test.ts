@@ -166,6 +166,31 @@ describe('decisions taken on fresh state', () => {
   });
 });
 
+describe('the invocation deadline', () => {
+  it('takes no new assistant when the time left is shorter than one relocation, and says the sweep will take it', async () => {
+    const [a, b] = await s.pool('deadline', 2);
+    await createNamespace(s.admin, 'deadline');
+    await setUnschedulable(s.admin, b!, true);
+    const pods: V1Pod[] = [];
+    for (let i = 0; i < 3; i++) {
+      const pr = await createPipelineRun(s.admin, 'deadline', `pr-${i}`);
+      await createAssistant(s.admin, pr, { mode: 'workspaces', workspaceName: 'source', podTemplate: { nodeSelector: { pool: 'deadline' } } });
+      pods.push(await waitForBoundPod(s.admin, 'deadline', `${affinityAssistantName('source', `pr-${i}`)}-0`));
+    }
+    await setUnschedulable(s.admin, b!, false);
+    await setUnschedulable(s.admin, a!, true);
+    // A Lambda's clock: plenty for the first assistant, then 15 s, less than a confirmation may take.
+    let looks = 0;
+    const cluster = new KubernetesCluster(s.cp.kubeConfig('relocator'), { assistantSelector: TEST_CONFIG.assistantSelector });
+    const r = new Relocator({ cluster, config: TEST_CONFIG, sinks: [], concurrency: 1, remainingMs: () => (looks++ === 0 ? 90_000 : 15_000) });
+    const outcomes = await r.handle(nodeTrigger(a!));
+    expect(outcomes.map((o) => o.kind).sort()).toEqual(['relocated', 'skipped', 'skipped']);
+    const left = outcomes.filter((o) => o.kind === 'skipped');
+    for (const o of left) expect(o).toMatchObject({ reason: 'deadline', message: expect.stringMatching(/was not looked at: 15 s were left .* the next sweep takes it/) });
+    for (const o of left) expect(await uidOf('deadline', o.assistant.pod)).toBe(pods.find((p) => p.metadata!.name === o.assistant.pod)!.metadata!.uid);
+  });
+});
+
 describe('what the relocator must not touch or change', () => {
   it("skips (does not fail on) a StatefulSet owned by a PipelineRun of another API group, without reading it", async () => {
     const ns = 'foreign-group';
