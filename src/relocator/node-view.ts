@@ -6,42 +6,25 @@
  */
 import type { V1Node } from '@kubernetes/client-node';
 import type { ClusterPort } from './ports.js';
-
-interface Timed<T> {
-  at: number;
-  value: Promise<T>;
-}
+import { ReadCache } from './read-cache.js';
 
 export class NodeView {
-  private list: Timed<V1Node[]> | undefined;
-  private readonly single = new Map<string, Timed<V1Node | undefined>>();
+  private readonly list: ReadCache<'all', V1Node[]>;
+  private readonly single: ReadCache<string, V1Node | undefined>;
 
   constructor(
     private readonly cluster: Pick<ClusterPort, 'listNodes' | 'getNode'>,
-    private readonly o: { listMaxAgeMs?: number; nodeMaxAgeMs?: number; now?: () => number } = {},
-  ) {}
+    o: { listMaxAgeMs?: number; nodeMaxAgeMs?: number; now?: () => number } = {},
+  ) {
+    this.list = new ReadCache(o.listMaxAgeMs ?? 1_000, o.now);
+    this.single = new ReadCache(o.nodeMaxAgeMs ?? 100, o.now);
+  }
 
   all(): Promise<V1Node[]> {
-    const now = this.clock();
-    if (!this.list || now - this.list.at > (this.o.listMaxAgeMs ?? 1_000)) {
-      const value = this.cluster.listNodes();
-      this.list = { at: now, value };
-      value.catch(() => (this.list = undefined));
-    }
-    return this.list.value;
+    return this.list.get('all', () => this.cluster.listNodes());
   }
 
   fresh(name: string): Promise<V1Node | undefined> {
-    const now = this.clock();
-    const hit = this.single.get(name);
-    if (hit && now - hit.at <= (this.o.nodeMaxAgeMs ?? 100)) return hit.value;
-    const value = this.cluster.getNode(name);
-    this.single.set(name, { at: now, value });
-    value.catch(() => this.single.delete(name));
-    return value;
-  }
-
-  private clock(): number {
-    return (this.o.now ?? (() => performance.now()))();
+    return this.single.get(name, () => this.cluster.getNode(name));
   }
 }

@@ -23,6 +23,7 @@ import {
 } from '../domain/pod-affinity.js';
 import { podRequests } from '../domain/resources.js';
 import type { ClusterPort } from './ports.js';
+import { ReadCache } from './read-cache.js';
 
 export interface PlacementOptions {
   /** Candidates probed at most per assistant; beyond, the assistant is reported blocked and says so. */
@@ -32,31 +33,25 @@ export interface PlacementOptions {
   now?: () => number;
 }
 
-interface Timed<T> {
-  at: number;
-  value: Promise<T>;
-}
-
 export class PlacementFinder {
-  private readonly podsOnNode = new Map<string, Timed<V1Pod[]>>();
-  private readonly podsBySelector = new Map<string, Timed<V1Pod[]>>();
-  private readonly podsInNamespace = new Map<string, Timed<V1Pod[]>>();
-  private namespaces: Promise<Map<string, Labels>> | undefined;
+  private readonly podsOnNode: ReadCache<string, V1Pod[]>;
+  private readonly podsBySelector: ReadCache<string, V1Pod[]>;
+  private readonly podsInNamespace: ReadCache<string, V1Pod[]>;
+  /** Namespaces' labels change rarely: one read serves the whole trigger. */
+  private readonly namespaces = new ReadCache<'all', Map<string, Labels>>(Number.POSITIVE_INFINITY);
   /** Replacements decided in this trigger, by the node they were judged to fit. */
   private readonly booked = new Map<string, V1Pod[]>();
   private readonly maxProbes: number;
-  private readonly maxAgeMs: number;
-  private readonly now: () => number;
-  /** Apiserver reads made, for the benchmark's cost figure. */
-  reads = 0;
 
   constructor(
     private readonly cluster: ClusterPort,
     o: PlacementOptions = {},
   ) {
     this.maxProbes = o.maxProbes ?? 50;
-    this.maxAgeMs = o.maxAgeMs ?? 1_000;
-    this.now = o.now ?? (() => performance.now());
+    const maxAgeMs = o.maxAgeMs ?? 1_000;
+    this.podsOnNode = new ReadCache(maxAgeMs, o.now);
+    this.podsBySelector = new ReadCache(maxAgeMs, o.now);
+    this.podsInNamespace = new ReadCache(maxAgeMs, o.now);
   }
 
   /**
@@ -77,7 +72,7 @@ export class PlacementFinder {
      * them would let a sibling decided concurrently count on the same room.
      */
     const probe = async (node: V1Node, book: boolean): Promise<string | undefined> => {
-      const read = (await this.pods(this.podsOnNode, nm(node), () => this.cluster.listPodsOnNode(nm(node)))).filter((p) => p.metadata?.uid !== uid);
+      const read = (await this.podsOnNode.get(nm(node), () => this.cluster.listPodsOnNode(nm(node)))).filter((p) => p.metadata?.uid !== uid);
       const needsNs = ownTerms.some(needsNamespaceLabels) || [...read, ...fetchedAntiPods.map((p) => p.pod)].some((p) => requiredAntiAffinityTerms(p).some(needsNamespaceLabels));
       const nsLabels = needsNs ? await this.namespaceLabels() : new Map<string, Labels>();
       // From here to the booking: no await.
@@ -124,7 +119,7 @@ export class PlacementFinder {
    * overlap the ownership reads. Errors surface in `find`.
    */
   prefetch(pod: V1Pod, allNodes: V1Node[], likelyNode?: string): void {
-    if (likelyNode) void this.pods(this.podsOnNode, likelyNode, () => this.cluster.listPodsOnNode(likelyNode)).catch(() => undefined);
+    if (likelyNode) void this.podsOnNode.get(likelyNode, () => this.cluster.listPodsOnNode(likelyNode)).catch(() => undefined);
     void this.termPods(pod, allNodes).catch(() => undefined);
     void this.antiAffinityPods(pod, allNodes).catch(() => undefined);
   }
@@ -147,7 +142,7 @@ export class PlacementFinder {
     const terms = [...requiredAffinityTerms(pod), ...requiredAntiAffinityTerms(pod)];
     if (terms.length === 0) return [];
     const queries = [...new Set(terms.flatMap((t) => (t.labelSelector ? [labelSelectorQuery(t.labelSelector)] : [])))];
-    const lists = await Promise.all(queries.map((q) => this.pods(this.podsBySelector, q, () => this.cluster.listPods(q))));
+    const lists = await Promise.all(queries.map((q) => this.podsBySelector.get(q, () => this.cluster.listPods(q))));
     const byName = new Map(allNodes.map((n) => [nm(n), n]));
     const seen = new Set<string>();
     const placed: PlacedPod[] = [];
@@ -169,31 +164,17 @@ export class PlacementFinder {
    */
   private async antiAffinityPods(pod: V1Pod, allNodes: V1Node[]): Promise<PlacedPod[]> {
     const ns = pod.metadata?.namespace ?? '';
-    const pods = await this.pods(this.podsInNamespace, ns, () => this.cluster.listPodsInNamespace(ns));
+    const pods = await this.podsInNamespace.get(ns, () => this.cluster.listPodsInNamespace(ns));
     const byName = new Map(allNodes.map((n) => [nm(n), n]));
     return pods
       .filter((p) => p.metadata?.uid !== pod.metadata?.uid && p.spec?.nodeName && requiredAntiAffinityTerms(p).length > 0)
       .map((p) => ({ pod: p, node: byName.get(p.spec!.nodeName!) }));
   }
 
-  private pods(cache: Map<string, Timed<V1Pod[]>>, key: string, read: () => Promise<V1Pod[]>): Promise<V1Pod[]> {
-    const hit = cache.get(key);
-    if (hit && this.now() - hit.at <= this.maxAgeMs) return hit.value;
-    this.reads++;
-    const value = read();
-    cache.set(key, { at: this.now(), value });
-    value.catch(() => cache.delete(key));
-    return value;
+  private namespaceLabels(): Promise<Map<string, Labels>> {
+    return this.namespaces.get('all', async () => new Map((await this.cluster.listNamespaces()).map((n) => [n.metadata?.name ?? '', n.metadata?.labels ?? {}])));
   }
 
-  private namespaceLabels(): Promise<Map<string, Labels>> {
-    if (!this.namespaces) {
-      this.reads++;
-      this.namespaces = this.cluster.listNamespaces().then((list) => new Map(list.map((n) => [n.metadata?.name ?? '', n.metadata?.labels ?? {}])));
-      this.namespaces.catch(() => (this.namespaces = undefined));
-    }
-    return this.namespaces;
-  }
 }
 
 const nm = (n: V1Node): string => n.metadata?.name ?? '';

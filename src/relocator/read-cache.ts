@@ -1,0 +1,24 @@
+/**
+ * Reads kept per key for a while, as promises: concurrent and repeated reads of one key within `maxAgeMs`
+ * (counted from when the read was sent) share one request; a failed read is forgotten at once.
+ */
+export class ReadCache<K, V> {
+  private readonly entries = new Map<K, { at: number; value: Promise<V> }>();
+
+  constructor(
+    private readonly maxAgeMs: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  get(key: K, read: () => Promise<V>): Promise<V> {
+    const now = this.now();
+    const hit = this.entries.get(key);
+    if (hit && now - hit.at <= this.maxAgeMs) return hit.value;
+    const entry = { at: now, value: read() };
+    this.entries.set(key, entry);
+    entry.value.catch(() => {
+      if (this.entries.get(key) === entry) this.entries.delete(key);
+    });
+    return entry.value;
+  }
+}
