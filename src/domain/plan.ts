@@ -122,13 +122,6 @@ export function planRelocation(o: Observation, config: RelocatorConfig): Decisio
       now: o.now,
       config: { ...config, taintInclude: [], notReadyGraceMs: Number.POSITIVE_INFINITY },
     }) === undefined;
-  const comesBack = () => ({
-    action: 'none' as const,
-    outcome: 'blocked' as const,
-    reason: 'tolerates-bad-node',
-    message: `${podName} tolerates what makes ${nodeName} unschedulable (${why}): a replacement would be scheduled straight back, so it is left in place`,
-    reasons,
-  });
 
   if (o.recentRelocations >= config.loopGuardMax) {
     return {
@@ -149,7 +142,15 @@ export function planRelocation(o: Observation, config: RelocatorConfig): Decisio
     return { action: 'find-placement', candidates: feasible.nodes, feasibility: feasible, reasons, ...(mayComeBack ? { badNode: o.node! } : {}) };
   }
   // Unknown counts as "would come back": only a probe of the bad node clears it.
-  if (mayComeBack && o.placement.backOnBadNode !== false) return comesBack();
+  if (mayComeBack && o.placement.backOnBadNode !== false) {
+    return {
+      action: 'none',
+      outcome: 'blocked',
+      reason: 'tolerates-bad-node',
+      message: `${podName} tolerates what makes ${nodeName} unschedulable (${why}): a replacement would be scheduled straight back, so it is left in place`,
+      reasons,
+    };
+  }
   const placement = o.placement;
   if (placement.node === undefined) {
     return { action: 'none', outcome: 'blocked', reason: 'no-feasible-node', message: noneFits(podName, placement.summary, nodeName, why), reasons };

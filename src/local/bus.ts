@@ -49,7 +49,7 @@ export class LocalBus implements Publisher {
       const event = delivered(e);
       const route = ROUTES[e.DetailType];
       if (!route) continue; // no rule matches: EventBridge drops it too
-      this.enqueue(isCapacity(e) ? CAPACITY_KEY : objectKey(e), route, event);
+      this.enqueue(isCapacity(event) ? CAPACITY_KEY : objectKey(e), route, event);
     }
   }
 
@@ -98,11 +98,7 @@ export class LocalBus implements Publisher {
   }
 }
 
-function isCapacity(e: PutEventsEntry): boolean {
-  if (e.DetailType !== NODE_SCHEDULABILITY_CHANGED) return false;
-  try {
-    return (JSON.parse(e.Detail) as { schedulable?: unknown }).schedulable === true;
-  } catch {
-    return false;
-  }
+/** A "Node Schedulability Changed" saying the node is schedulable (its detail as the delivery parsed it). */
+function isCapacity(event: ReturnType<typeof delivered>): boolean {
+  return event['detail-type'] === NODE_SCHEDULABILITY_CHANGED && (event.detail as { schedulable?: unknown } | null)?.schedulable === true;
 }

@@ -63,8 +63,8 @@ export class PlacementFinder {
   async find(pod: V1Pod, candidates: V1Node[], allNodes: V1Node[], stage1: Feasibility, badNode?: V1Node): Promise<Placement> {
     const request = podRequests(pod);
     const uid = pod.metadata?.uid;
-    const [fetchedTermPods, fetchedAntiPods] = await Promise.all([this.termPods(pod, allNodes), this.antiAffinityPods(pod, allNodes)]);
     const byName = new Map(allNodes.map((n) => [nm(n), n]));
+    const [fetchedTermPods, fetchedAntiPods] = await Promise.all([this.termPods(pod, byName), this.antiAffinityPods(pod, byName)]);
     const ownTerms = [...requiredAffinityTerms(pod), ...requiredAntiAffinityTerms(pod)];
     /**
      * Stage 2 on one node; the old pod never counts (the replacement comes only once it is gone). With
@@ -120,8 +120,9 @@ export class PlacementFinder {
    */
   prefetch(pod: V1Pod, allNodes: V1Node[], likelyNode?: string): void {
     if (likelyNode) void this.podsOnNode.get(likelyNode, () => this.cluster.listPodsOnNode(likelyNode)).catch(() => undefined);
-    void this.termPods(pod, allNodes).catch(() => undefined);
-    void this.antiAffinityPods(pod, allNodes).catch(() => undefined);
+    const byName = new Map(allNodes.map((n) => [nm(n), n]));
+    void this.termPods(pod, byName).catch(() => undefined);
+    void this.antiAffinityPods(pod, byName).catch(() => undefined);
   }
 
   /** Gives back the room booked for `pod`'s replacement (its delete did not happen). */
@@ -138,12 +139,11 @@ export class PlacementFinder {
   }
 
   /** Pods selected by the pod's own required terms, each with its node; the pod itself excluded. */
-  private async termPods(pod: V1Pod, allNodes: V1Node[]): Promise<PlacedPod[]> {
+  private async termPods(pod: V1Pod, byName: Map<string, V1Node>): Promise<PlacedPod[]> {
     const terms = [...requiredAffinityTerms(pod), ...requiredAntiAffinityTerms(pod)];
     if (terms.length === 0) return [];
     const queries = [...new Set(terms.flatMap((t) => (t.labelSelector ? [labelSelectorQuery(t.labelSelector)] : [])))];
     const lists = await Promise.all(queries.map((q) => this.podsBySelector.get(q, () => this.cluster.listPods(q))));
-    const byName = new Map(allNodes.map((n) => [nm(n), n]));
     const seen = new Set<string>();
     const placed: PlacedPod[] = [];
     for (const p of lists.flat()) {
@@ -162,10 +162,9 @@ export class PlacementFinder {
    * anti-affinity can keep the replacement out of a node they are not on. (A pod of another namespace
    * that names this one in its term is not seen: that would take every pod of the cluster.)
    */
-  private async antiAffinityPods(pod: V1Pod, allNodes: V1Node[]): Promise<PlacedPod[]> {
+  private async antiAffinityPods(pod: V1Pod, byName: Map<string, V1Node>): Promise<PlacedPod[]> {
     const ns = pod.metadata?.namespace ?? '';
     const pods = await this.podsInNamespace.get(ns, () => this.cluster.listPodsInNamespace(ns));
-    const byName = new Map(allNodes.map((n) => [nm(n), n]));
     return pods
       .filter((p) => p.metadata?.uid !== pod.metadata?.uid && p.spec?.nodeName && requiredAntiAffinityTerms(p).length > 0)
       .map((p) => ({ pod: p, node: byName.get(p.spec!.nodeName!) }));
