@@ -215,19 +215,19 @@ export class KubernetesCluster implements ClusterPort {
     const lists = await Promise.all(reasons.map((reason) => this.listAll<CoreV1Event>('/api/v1/events', { fieldSelector: `reason=${reason},source=${this.component}` })));
     const h = this.history(lists.flat());
     const after = (d: Date) => d.getTime() >= since.getTime();
-    return { ...h, records: h.records.filter((r) => after(new Date(r.deletedAt))), deleteTimes: h.deleteTimes.filter(after) };
+    return { ...h, records: h.records.filter((r) => after(new Date(r.deletedAt))), deletes: h.deletes.filter((d) => after(d.at)) };
   }
 
   /** Our deletion records and claims among a StatefulSet's (or the cluster's) Events. */
   private history(events: CoreV1Event[]): RelocationHistory {
     const ours = events.filter((ev) => ev.source?.component === this.component);
     const records: DeletionRecord[] = [];
-    const deleteTimes: Date[] = [];
+    const deletes: RelocationHistory['deletes'] = [];
     const settled = new Map<string, Set<SettlementKind>>();
     for (const ev of ours) {
       if (ev.reason === DELETE_EVENT_REASON) {
         const at = eventTime(ev);
-        if (at) deleteTimes.push(at);
+        if (at) deletes.push({ at, statefulSetUid: ev.involvedObject?.uid });
         const record = recordOf(ev);
         if (record) records.push(record);
       }
@@ -240,7 +240,7 @@ export class KubernetesCluster implements ClusterPort {
       }
     }
     records.sort((a, b) => Date.parse(b.deletedAt) - Date.parse(a.deletedAt));
-    return { records, deleteTimes, settled };
+    return { records, deletes, settled };
   }
 
   async recordDeletion(sts: V1StatefulSet, record: DeletionRecord, message: string): Promise<void> {

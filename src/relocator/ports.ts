@@ -55,8 +55,8 @@ export interface ClusterPort {
 export interface RelocationHistory {
   /** Records that parse (settleable), newest first. */
   records: DeletionRecord[];
-  /** When each of our deletes happened, records that do not parse included (the loop guard and the cap count these). */
-  deleteTimes: Date[];
+  /** Each of our deletes (records that do not parse included): what the loop guard and the cap count. */
+  deletes: { at: Date; statefulSetUid?: string }[];
   /** Settlements already claimed, by record id. */
   settled: Map<string, Set<SettlementKind>>;
 }

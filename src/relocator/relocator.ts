@@ -30,7 +30,9 @@ import { findFeasibleNodes } from '../domain/feasibility.js';
 import { type Decision, planRelocation } from '../domain/plan.js';
 import { assessNode, describeTaint, type NodeVerdict } from '../domain/schedulability.js';
 import type { ObservedPodRef, RelocationTrigger } from '../domain/trigger.js';
-import { DeleteCap } from './delete-cap.js';
+import { CAP_WINDOW_MS, DeleteCap } from './delete-cap.js';
+import { ReadCache } from './read-cache.js';
+import { RecentDeletes } from './recent-deletes.js';
 import { NodeView } from './node-view.js';
 import { PlacementFinder } from './placement.js';
 import type { ClusterPort, OutcomeSink, RelocationHistory } from './ports.js';
@@ -88,13 +90,21 @@ interface Candidate {
 export class Relocator {
   private readonly now: () => Date;
   private readonly sleep: (ms: number) => Promise<void>;
-  /** Shared by every trigger this relocator handles (a Lambda container's invocations, one after another). */
+  // Shared by every trigger this relocator handles (a Lambda container's invocations, one after another).
+  private readonly recent: RecentDeletes;
   private readonly cap: DeleteCap;
+  /**
+   * Nodes as a bind's confirmation sees them, up to a second old: it reports, it does not act (a node
+   * that turned bad meanwhile sends an event of its own, and the relocation then reads it afresh).
+   */
+  private readonly boundNodes: ReadCache<string, V1Node | undefined>;
 
   constructor(private readonly d: RelocatorDeps) {
     this.now = d.now ?? (() => new Date());
     this.sleep = d.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
-    this.cap = new DeleteCap(d.cluster, d.config.maxDeletesPerMinute, this.now);
+    this.recent = new RecentDeletes(d.cluster, Math.max(d.config.loopGuardWindowMs, CAP_WINDOW_MS), this.now);
+    this.cap = new DeleteCap(this.recent, d.config.maxDeletesPerMinute, this.now);
+    this.boundNodes = new ReadCache(1_000, () => this.now().getTime());
   }
 
   /** Handles one trigger; returns one outcome per assistant looked at (none when there is none). */
@@ -110,7 +120,7 @@ export class Relocator {
     // A pod reported bound may be the replacement of a delete of ours: settle that first. Only when its
     // node is bad does the rest of the relocation (the node list, the ownership reads) follow.
     if (t.kind === 'pod' && t.change && t.pod.nodeName && t.pod.uid) {
-      const settled = await this.settleFromPodEvent(trigger, { ...t.pod, nodeName: t.pod.nodeName, uid: t.pod.uid }, ctx);
+      const settled = await this.settleFromPodEvent(trigger, { ...t.pod, nodeName: t.pod.nodeName, uid: t.pod.uid });
       if (settled.nodeHealthy) return settled.outcomes;
       return [...settled.outcomes, ...(await this.relocateAll(trigger, options, ctx))];
     }
@@ -254,10 +264,19 @@ export class Relocator {
     try {
       const nodes = await ctx.nodes.all();
       // Latency is the product: for an assistant whose node looks bad, the reads that placement and the
-      // delete will need start now, alongside the ownership reads (a healthy node's assistants, the bulk
-      // of a sweep, cost nothing more).
+      // delete will need start now, alongside the ownership reads.
       const listed = nodes.find((n) => n.metadata?.name === c.pod?.spec?.nodeName);
-      if (c.pod && base.fromNode && !assessNode(listed, { now: this.now(), config: this.d.config, disruption: trigger.disruption }).schedulable) {
+      const seen = assessNode(listed, { now: this.now(), config: this.d.config, disruption: trigger.disruption });
+      // On a node that is schedulable (the node list is at most a second old), nothing would be done
+      // whoever owns the pod: no ownership reads. That is the bulk of a sweep, which reports none of it.
+      if (c.pod && base.fromNode && seen.schedulable && !c.pod.metadata?.deletionTimestamp && (!c.expected?.uid || c.expected.uid === c.pod.metadata?.uid)) {
+        const outcome: Outcome = seen.notReadyUntil
+          ? { ...base, kind: 'skipped', reason: 'not-ready-grace', message: `node ${base.fromNode} is not Ready, but within the grace until ${seen.notReadyUntil.toISOString()}` }
+          : { ...base, kind: 'skipped', reason: 'healthy', message: `node ${base.fromNode} is healthy for ${c.ref.namespace}/${c.ref.pod}` };
+        if (trigger.target.kind !== 'all' && trigger.target.kind !== 'stranded') await this.report(outcome, undefined);
+        return outcome;
+      }
+      if (c.pod && base.fromNode && !seen.schedulable) {
         // Stage 1 without the volumes (not read yet) names the node that will most likely be probed first.
         const likely = findFeasibleNodes({ pod: c.pod, nodes, volumes: [], excluded: new Set([base.fromNode]), now: this.now(), config: this.d.config }).nodes[0];
         ctx.placements.prefetch(c.pod, nodes, likely);
@@ -311,8 +330,9 @@ export class Relocator {
           return pvc?.spec?.volumeName ? this.d.cluster.getPersistentVolume(pvc.spec.volumeName) : undefined;
         }),
       ).then((pvs) => pvs.filter((pv): pv is V1PersistentVolume => pv !== undefined)),
-      // Events are keyed by the StatefulSet's uid, which the pod's owner reference already gives.
-      ownedBySet ? this.d.cluster.relocationHistory({ namespace: ns, uid: owner.uid }).then((h) => h.deleteTimes.filter((at) => at >= since).length) : Promise.resolve(0),
+      // The loop guard counts this StatefulSet's deletes (by uid, which the pod's owner reference gives)
+      // in the cluster's recent records, one shared list rather than a request per assistant.
+      ownedBySet ? this.recent.get().then(({ history }) => history.deletes.filter((x) => x.statefulSetUid === owner.uid && x.at >= since).length) : Promise.resolve(0),
     ]);
     const node = nodes.find((n) => n.metadata?.name === pod?.spec?.nodeName);
     return { pod, node, ...chain, nodes, volumes, recentRelocations };
@@ -432,12 +452,11 @@ export class Relocator {
   private async settleFromPodEvent(
     trigger: RelocationTrigger,
     pod: ObservedPodRef & { nodeName: string; uid: string },
-    ctx: TriggerContext,
   ): Promise<{ outcomes: Outcome[]; nodeHealthy: boolean }> {
     const statefulSet = statefulSetOfPodName(pod.name);
     const [node, history] = await Promise.all([
-      ctx.nodes.fresh(pod.nodeName),
-      statefulSet ? this.d.cluster.relocationHistory({ namespace: pod.namespace, name: statefulSet }) : undefined,
+      this.boundNodes.get(pod.nodeName, () => this.d.cluster.getNode(pod.nodeName)),
+      statefulSet ? this.historyAtBind(pod.namespace, statefulSet, trigger.observedAt) : undefined,
     ]);
     const now = this.now();
     let verdict = assessNode(node, { now, config: this.d.config });
@@ -445,10 +464,22 @@ export class Relocator {
       const live = await this.d.cluster.getPod(pod.namespace, pod.name);
       if (live?.metadata?.uid === pod.uid) verdict = assessNode(node, { now, config: this.d.config, tolerations: live.spec?.tolerations });
     }
-    const record = history?.records.find((r) => r.pod === pod.name);
+    const record = history?.records.find((r) => r.namespace === pod.namespace && r.pod === pod.name);
     const view: ReplacementView = { uid: pod.uid, nodeName: pod.nodeName, boundAt: new Date(trigger.observedAt).toISOString() };
     const outcome = record && history ? await this.settle(record, history, view, verdict, now) : undefined;
     return { outcomes: outcome ? [outcome] : [], nodeHealthy: verdict.schedulable };
+  }
+
+  /**
+   * The deletion records a bind is judged against. A record is written with its delete, before any
+   * replacement exists: so the cluster's recent records, read after the bind was seen, hold it if there is
+   * one. In a burst of binds (a rotation) that one shared list serves them all; a view older than the
+   * bind is no proof, and the StatefulSet's own Events are read instead.
+   */
+  private async historyAtBind(namespace: string, statefulSet: string, boundAt: string): Promise<RelocationHistory> {
+    const view = await this.recent.get();
+    if (view.sentAt >= Date.parse(boundAt)) return view.history;
+    return this.d.cluster.relocationHistory({ namespace, name: statefulSet });
   }
 
   /**

@@ -14,6 +14,7 @@ import type { RelocatorConfig } from '../../src/domain/config.js';
 import type { Outcome } from '../../src/domain/outcome.js';
 import type { RelocationTrigger } from '../../src/domain/trigger.js';
 import { DeleteCap } from '../../src/relocator/delete-cap.js';
+import { RecentDeletes } from '../../src/relocator/recent-deletes.js';
 import { createRelocator } from '../../src/relocator/runtime.js';
 import { eventually, mergePatch } from '../cluster/fixtures/clients.js';
 import { setUnschedulable } from '../cluster/fixtures/nodes.js';
@@ -165,7 +166,7 @@ describe('the cluster-wide cap on deletes', () => {
     await setUnschedulable(s.admin, a!, true);
     // The cap is cluster-wide: the earlier tests' deletes of the last minute count too. Room for two more.
     const cluster = new KubernetesCluster(s.cp.kubeConfig('relocator'), { assistantSelector: TEST_CONFIG.assistantSelector });
-    const earlier = (await cluster.recentRelocations(new Date(Date.now() - 60_000))).deleteTimes.length;
+    const earlier = (await cluster.recentRelocations(new Date(Date.now() - 60_000))).deletes.length;
     const config = { ...TEST_CONFIG, maxDeletesPerMinute: earlier + 2 };
 
     const outcomes = await relocator(config).handle(nodeTrigger(a!));
@@ -203,10 +204,11 @@ describe('the cluster-wide cap on deletes', () => {
 
     const cluster = new KubernetesCluster(s.cp.kubeConfig('relocator'), { assistantSelector: TEST_CONFIG.assistantSelector });
     const history = await cluster.recentRelocations(new Date(now.getTime() - 60_000));
-    expect(history.deleteTimes.filter((t) => t.getTime() >= now.getTime() - 1_000).length).toBeGreaterThanOrEqual(600);
+    expect(history.deletes.filter((d) => d.at.getTime() >= now.getTime() - 1_000).length).toBeGreaterThanOrEqual(600);
     // What the cap makes of it: every delete of the last minute counts, on every page.
-    const counted = history.deleteTimes.length;
-    expect(await new DeleteCap(cluster, counted, () => new Date()).take()).toBe(false);
-    expect(await new DeleteCap(cluster, counted + 1, () => new Date()).take()).toBe(true);
+    const counted = history.deletes.length;
+    const recent = new RecentDeletes(cluster, 60_000, () => new Date());
+    expect(await new DeleteCap(recent, counted, () => new Date()).take()).toBe(false);
+    expect(await new DeleteCap(recent, counted + 1, () => new Date()).take()).toBe(true);
   });
 });
