@@ -4,6 +4,7 @@
  * default as in AWS). The whole system of DESIGN.md section 1 without AWS.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
+import { withUserAgent } from '../cluster/labelled.js';
 import type { RelocatorConfig } from '../domain/config.js';
 import type { Outcome } from '../domain/outcome.js';
 import { ClusterWatcher } from '../forwarder/watcher.js';
@@ -34,7 +35,8 @@ export async function startLocalMode(o: LocalModeOptions): Promise<LocalMode> {
   // Read first: a bad setting stops local mode before it watches or acts on anything.
   const sweepIntervalMs = o.sweepIntervalMs ?? sweepIntervalFromEnv(process.env);
   if (!Number.isInteger(sweepIntervalMs) || sweepIntervalMs < 0) throw new RangeError(`sweepIntervalMs must be a whole number >= 0, got ${sweepIntervalMs}`);
-  const { relocator } = createRelocator({ kc: o.kc, config: o.config, sinks: o.sinks });
+  const kc = withUserAgent(o.kc, 'local');
+  const { relocator } = createRelocator({ kc, config: o.config, sinks: o.sinks });
   const deps = { relocator, cluster: o.cluster };
   const handler = (fn: typeof onTriggerEvent) => (event: unknown) => {
     const e = event as { 'detail-type': string; detail: unknown };
@@ -47,7 +49,7 @@ export async function startLocalMode(o: LocalModeOptions): Promise<LocalMode> {
     onError: (e) => o.onError?.(e),
   });
   const watcher = new ClusterWatcher({
-    kc: o.kc,
+    kc,
     cluster: o.cluster,
     config: o.config,
     assistantSelector: o.config.assistantSelector,

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { createKubeConfig } from '../cluster/auth.js';
+import { withUserAgent } from '../cluster/labelled.js';
 import { controllerOf } from '../domain/assistant.js';
 import type { RelocatorConfig } from '../domain/config.js';
 import { assessNode } from '../domain/schedulability.js';
@@ -101,7 +102,9 @@ async function main(argv: string[]): Promise<number> {
     line('no kubeconfig found (no --kubeconfig, $KUBECONFIG or ~/.kube/config): running the demo');
     return runDemo(config);
   }
-  const kc = await createKubeConfig({ mode: 'kubeconfig', path: values.kubeconfig, context: values.context, settings: SETTINGS });
+  const loaded = await createKubeConfig({ mode: 'kubeconfig', path: values.kubeconfig, context: values.context, settings: SETTINGS });
+  // Local mode labels its requests itself.
+  const kc = command === 'run' ? loaded : withUserAgent(loaded, 'cli');
   const cluster = values.cluster ?? kc.getCurrentContext();
 
   switch (command) {
