@@ -68,7 +68,7 @@ export const forwarder: Bench = {
       const outfile = join(mkdtempSync(join(tmpdir(), 'ar-forwarder-')), 'forwarder-child.mjs');
       await build({
         entryPoints: [new URL('./forwarder-child.ts', import.meta.url).pathname],
-        outfile, bundle: true, platform: 'node', target: 'node20', format: 'esm', minify: true,
+        outfile, bundle: true, platform: 'node', target: 'node22', format: 'esm', minify: true,
         banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
         logLevel: 'warning',
       });

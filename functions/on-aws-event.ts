@@ -8,14 +8,19 @@ import type { RelocationTrigger } from '../src/domain/trigger.js';
 import { readAwsEvent } from '../src/events/aws/index.js';
 import type { HandlerDeps } from '../src/relocator/handlers.js';
 import { actionFor, type AwsEventActions, awsEventActionsFromEnv, relocateOnAwsNotice } from '../src/relocator/aws-actions.js';
-import { invoke, logger } from '../src/relocator/lambda-runtime.js';
+import { invoke, logger, metrics } from '../src/relocator/lambda-runtime.js';
+import { countUnknownAwsEvent } from '../src/relocator/sinks.js';
 
 let actions: AwsEventActions | undefined;
 
-/** parseAwsEvent, saying why when a notice announces nothing (e.g. an instance entering `running`). */
+/**
+ * parseAwsEvent, saying why when a notice announces nothing (e.g. an instance entering `running`), and
+ * counting an AWS event type we do not read: a no-op, not an error to retry into the dead-letter queue.
+ */
 function parse(raw: unknown): RelocationTrigger[] {
-  const { notice, triggers, ignored } = readAwsEvent(raw);
-  if (ignored) logger.info(`nothing to relocate: ${ignored}`, { notice });
+  const { notice, triggers, ignored, unknown } = readAwsEvent(raw);
+  if (unknown) countUnknownAwsEvent(metrics, unknown);
+  if (ignored) logger.info(`nothing to relocate: ${ignored}`, { notice, unknown });
   return triggers;
 }
 

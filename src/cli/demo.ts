@@ -4,6 +4,7 @@
  * relocator identity; then `kubectl cordon worker1`, and the timeline of what follows.
  */
 import type { RelocatorConfig } from '../domain/config.js';
+import type { Outcome } from '../domain/outcome.js';
 import { startLocalMode } from './local-mode.js';
 import { describeOutcome, line } from './print.js';
 
@@ -40,31 +41,39 @@ export async function runDemo(config: RelocatorConfig): Promise<number> {
     await setUnschedulable(c, 'kind-multinode-worker2', false);
     line(`PipelineRun ${pr.metadata.name}: assistant ${assistant}-0 is on ${first.spec?.nodeName}`);
 
-    const relocated = new Promise<void>((resolve) => {
-      void startLocalMode({
-        kc: cp.kubeConfig('relocator'),
-        config,
-        cluster: 'local',
-        onEvent: (type, detail) => line(`event "${type}" ${summarise(detail)}`),
-        onOutcome: (o) => {
-          // Routine skips (a healthy node, an event about the pod just replaced) would bury the story.
-          if (o.kind === 'skipped' && ['healthy', 'stale', 'gone'].includes(o.reason)) return;
-          line(describeOutcome(o));
-          if (o.kind !== 'skipped' || o.reason === 'dry-run') resolve();
-        },
-        onError: (e) => line(`error: ${e instanceof Error ? e.message : String(e)}`),
-      }).then((mode) => stops.push(() => mode.stop()));
+    let acted!: (o: Outcome) => void;
+    const outcome = new Promise<Outcome>((resolve) => (acted = resolve));
+    // Started (it lists and settles) before the cordon, and stopped before the control plane is: a watch
+    // cut by the apiserver's exit would only print errors.
+    const mode = await startLocalMode({
+      kc: cp.kubeConfig('relocator'),
+      config,
+      cluster: 'local',
+      onEvent: (type, detail) => line(`event "${type}" ${summarise(detail)}`),
+      onOutcome: (o) => {
+        // Routine skips (a healthy node, an event about the pod just replaced) would bury the story.
+        if (o.kind === 'skipped' && ['healthy', 'stale', 'gone'].includes(o.reason)) return;
+        line(describeOutcome(o));
+        if (o.kind !== 'skipped' || o.reason === 'dry-run') acted(o);
+      },
+      onError: (e) => line(`error: ${e instanceof Error ? e.message : String(e)}`),
     });
-    const stops: (() => Promise<void>)[] = [];
-    await new Promise((r) => setTimeout(r, 500)); // let local mode list and settle
-    line('kubectl cordon kind-multinode-worker1');
-    await setUnschedulable(c, 'kind-multinode-worker1', true);
-    await relocated;
-    const task = await c.core.createNamespacedPod({ namespace: ns, body: tekton.taskRunPod(pr, 'last-task', assistant, [claim]) });
-    const bound = await waitForBoundPod(c, ns, task.metadata!.name!);
-    line(`TaskRun pod ${task.metadata!.name} was scheduled to ${bound.spec?.nodeName}: the PipelineRun goes on`);
-    for (const stop of stops) await stop();
-    return 0;
+    try {
+      line('kubectl cordon kind-multinode-worker1');
+      await setUnschedulable(c, 'kind-multinode-worker1', true);
+      const o = await outcome;
+      if (o.kind === 'skipped') {
+        // Nothing was deleted, so the assistant stays on the cordoned node and a TaskRun pod could not start.
+        line(`dry-run: nothing was deleted; ${assistant}-0 stays on kind-multinode-worker1 (run without --dry-run to see it move)`);
+        return 0;
+      }
+      const task = await c.core.createNamespacedPod({ namespace: ns, body: tekton.taskRunPod(pr, 'last-task', assistant, [claim]) });
+      const bound = await waitForBoundPod(c, ns, task.metadata!.name!);
+      line(`TaskRun pod ${task.metadata!.name} was scheduled to ${bound.spec?.nodeName}: the PipelineRun goes on`);
+      return 0;
+    } finally {
+      await mode.stop();
+    }
   } finally {
     await cp.stop();
   }

@@ -4,6 +4,7 @@
  * default as in AWS). The whole system of DESIGN.md section 1 without AWS.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
+import { withUserAgent } from '../cluster/labelled.js';
 import type { RelocatorConfig } from '../domain/config.js';
 import type { Outcome } from '../domain/outcome.js';
 import { ClusterWatcher } from '../forwarder/watcher.js';
@@ -50,7 +51,8 @@ export async function startLocalMode(o: LocalModeOptions): Promise<LocalMode> {
       settlementCheck.unref();
     }
   };
-  const { relocator } = createRelocator({ kc: o.kc, config: o.config, sinks: [stream, ...(o.sinks ?? [])] });
+  const kc = withUserAgent(o.kc, 'local');
+  const { relocator } = createRelocator({ kc, config: o.config, sinks: [stream, ...(o.sinks ?? [])] });
   const deps = { relocator, cluster: o.cluster };
   const handler = (fn: typeof onTriggerEvent) => (event: unknown) => {
     const e = event as { 'detail-type': string; detail: unknown };
@@ -64,7 +66,7 @@ export async function startLocalMode(o: LocalModeOptions): Promise<LocalMode> {
     onError: (e) => o.onError?.(e),
   });
   const watcher = new ClusterWatcher({
-    kc: o.kc,
+    kc,
     cluster: o.cluster,
     config: o.config,
     assistantSelector: o.config.assistantSelector,

@@ -12,9 +12,24 @@ export type KubeConfigOptions =
       path?: string;
       /** Default: the kubeconfig's current-context. */
       context?: string;
+      /** How the caller's user names these settings, for errors (default: KUBE_CONTEXT, KUBECONFIG...). */
+      settings?: KubeconfigSettingNames;
     }
   | { mode: 'in-cluster' }
   | EksKubeConfigOptions;
+
+export interface KubeconfigSettingNames {
+  /** Where a context is named, e.g. `KUBE_CONTEXT` or `--context NAME`. */
+  context: string;
+  /** What to do when no kubeconfig is found. */
+  kubeconfig: string;
+}
+
+/** The names of the environment, as kubeConfigOptionsFromEnv reads it (Lambdas, forwarder). */
+export const ENV_SETTING_NAMES: KubeconfigSettingNames = {
+  context: 'KUBE_CONTEXT',
+  kubeconfig: 'set KUBECONFIG, or KUBE_AUTH=in-cluster or KUBE_AUTH=eks',
+};
 
 export interface EksKubeConfigOptions {
   mode: 'eks';

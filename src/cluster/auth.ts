@@ -4,16 +4,16 @@
  */
 import { delimiter } from 'node:path';
 import { KubeConfig, type User } from '@kubernetes/client-node';
-import type { EksKubeConfigOptions, KubeConfigOptions } from './auth-options.js';
+import { ENV_SETTING_NAMES, type EksKubeConfigOptions, type KubeConfigOptions, type KubeconfigSettingNames } from './auth-options.js';
 import { validEks } from './eks-access.js';
 
-export { type EksKubeConfigOptions, type KubeConfigOptions, kubeConfigOptionsFromEnv } from './auth-options.js';
+export { type EksKubeConfigOptions, type KubeConfigOptions, type KubeconfigSettingNames, kubeConfigOptionsFromEnv } from './auth-options.js';
 
 export async function createKubeConfig(options: KubeConfigOptions): Promise<KubeConfig> {
   const mode = options.mode;
   switch (mode) {
     case 'kubeconfig':
-      return fromKubeconfigFiles(options.path, options.context);
+      return fromKubeconfigFiles(options.path, options.context, options.settings ?? ENV_SETTING_NAMES);
     case 'in-cluster':
       return fromServiceAccount();
     case 'eks':
@@ -23,9 +23,9 @@ export async function createKubeConfig(options: KubeConfigOptions): Promise<Kube
   }
 }
 
-function fromKubeconfigFiles(path: string | undefined, context: string | undefined): KubeConfig {
+function fromKubeconfigFiles(path: string | undefined, context: string | undefined, settings: KubeconfigSettingNames): KubeConfig {
   const [first, ...rest] = path?.split(delimiter).filter(Boolean) ?? [];
-  const kc = first ? loadFiles(first, rest) : loadDefault();
+  const kc = first ? loadFiles(first, rest) : loadDefault(settings);
   const available = kc.getContexts().map((c) => c.name).join(', ') || 'none';
   if (context) {
     if (!kc.getContextObject(context)) {
@@ -33,7 +33,7 @@ function fromKubeconfigFiles(path: string | undefined, context: string | undefin
     }
     kc.setCurrentContext(context);
   } else if (!kc.getContextObject(kc.getCurrentContext())) {
-    throw new Error(`kubeconfig has no current context; name one (KUBE_CONTEXT); available: ${available}`);
+    throw new Error(`kubeconfig has no current context; name one (${settings.context}); available: ${available}`);
   }
   return kc;
 }
@@ -62,7 +62,7 @@ function loadFile(file: string): KubeConfig {
 // What loadFromDefault settles for when it finds no kubeconfig and no service account.
 const NO_CONFIG_FALLBACK = { context: 'loaded-context', server: 'http://localhost:8080' };
 
-function loadDefault(): KubeConfig {
+function loadDefault(settings: KubeconfigSettingNames): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromDefault();
   // client-node would refuse that plain-http fallback at the first request, with a message about TLS.
@@ -71,8 +71,7 @@ function loadDefault(): KubeConfig {
     kc.getCurrentCluster()?.server === NO_CONFIG_FALLBACK.server
   ) {
     throw new Error(
-      'no kubeconfig found: KUBECONFIG is unset, ~/.kube/config does not exist and this is not a pod; ' +
-        'set KUBECONFIG, or KUBE_AUTH=in-cluster or KUBE_AUTH=eks',
+      `no kubeconfig found: KUBECONFIG is unset, ~/.kube/config does not exist and this is not a pod; ${settings.kubeconfig}`,
     );
   }
   return kc;

@@ -8,6 +8,10 @@
 import type https from 'node:https';
 import type { EksKubeConfigOptions } from './auth-options.js';
 import type { KubeAccess } from './http.js';
+import { userAgent } from './user-agent.js';
+
+/** Only the functions reach the cluster this way. */
+const LAMBDA_USER_AGENT = userAgent('lambda');
 
 export class EksAccess implements KubeAccess {
   private readonly ca: string;
@@ -29,7 +33,7 @@ export class EksAccess implements KubeAccess {
   async applyToHTTPSOptions(opts: https.RequestOptions): Promise<void> {
     opts.ca = this.ca;
     opts.rejectUnauthorized = true;
-    opts.headers = { ...opts.headers, Authorization: `Bearer ${await this.tokens.getToken()}` };
+    opts.headers = { ...opts.headers, Authorization: `Bearer ${await this.tokens.getToken()}`, 'User-Agent': LAMBDA_USER_AGENT };
   }
 }
 

@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
+import { DEFAULT_USER_AGENT } from './user-agent.js';
 
 /**
  * What a request needs of the cluster's configuration: its server (and proxy), and the TLS material and
@@ -22,6 +23,7 @@ import https from 'node:https';
  */
 export interface KubeAccess {
   getCurrentCluster(): { readonly server: string; readonly proxyUrl?: string } | null;
+  /** Sets TLS options and headers: Authorization, and User-Agent (see ./user-agent.ts). */
   applyToHTTPSOptions(opts: https.RequestOptions): Promise<void>;
 }
 
@@ -83,10 +85,13 @@ export class KubeHttpClient {
       method: r.method,
       headers: {
         Accept: 'application/json',
+        // The KubeAccess names the component (./labelled.ts, ./eks-access.ts) when it applies its options.
+        'User-Agent': DEFAULT_USER_AGENT,
         ...(payload === undefined ? {} : { 'Content-Type': r.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(payload) }),
       },
     };
     // Sets ca/cert/key, rejectUnauthorized, servername, the Authorization (or Impersonate-User) header,
+    // our User-Agent (a labelled KubeConfig, EksAccess),
     // `auth` for basic auth, and `agent` (a fresh one, replaced below). Throws for a plain-http server
     // without skipTLSVerify, as client-node always has.
     await this.kc.applyToHTTPSOptions(opts);

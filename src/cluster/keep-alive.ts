@@ -4,6 +4,10 @@
  * plane: the relocator's ~8 calls per decision took ~190 ms p50 from cordon to delete without reuse.
  * The agent is cached per distinct set of options (server, CA, client certificate), so a renewed
  * credential still gets its own agent; bearer tokens travel in headers and do not affect it.
+ * client-node 2.0.1 (evaluated with `npm run bench -- connections`) does not make this patch unnecessary:
+ * its agent cache serves only applyToHTTPSOptions, while its generated API clients and Watch build a new
+ * undici agent per request (50 connections for 50 Lease requests, 1 with this patch on 1.4), and its
+ * Watch aborts a watch that has been quiet for 30 s. Revisit with a release that reuses dispatchers.
  */
 import { createHash } from 'node:crypto';
 import type { Agent } from 'node:https';

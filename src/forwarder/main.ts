@@ -17,6 +17,7 @@ import { CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import * as z from '../events/zod.js';
 import { createKubeConfig, kubeConfigOptionsFromEnv } from '../cluster/auth.js';
 import { enableKeepAlive } from '../cluster/keep-alive.js';
+import { withUserAgent } from '../cluster/labelled.js';
 import type { RelocatorConfig } from '../domain/config.js';
 import { ConfigError, configFromEnv } from '../relocator/config-from-env.js';
 import { EventBridgePublisher } from './eventbridge-publisher.js';
@@ -98,7 +99,7 @@ const RETRY_START_MS = 5_000;
 
 export async function startForwarder(s: ForwarderSettings, deps: { kc: KubeConfig; publisher: ForwarderPublisher; log: Log }): Promise<Forwarder> {
   const { publisher, log } = deps;
-  const kc = enableKeepAlive(deps.kc);
+  const kc = withUserAgent(enableKeepAlive(deps.kc), 'forwarder');
   const metrics = new ForwarderMetrics(() => publisher.stats());
   const watching = new Watching(
     () =>

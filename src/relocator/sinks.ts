@@ -49,3 +49,14 @@ export function metricsSink(metrics: Metrics): OutcomeSink {
     if (o.boundLatencyMs !== undefined) m.addMetric('TriggerToBoundLatency', MetricUnit.Milliseconds, o.boundLatencyMs);
   };
 }
+
+/**
+ * An AWS event type we do not read (readAwsEvent's `unknown`): counted per source and detail-type, both
+ * from AWS's own short list, so that a dashboard shows what AWS added without anyone being paged.
+ */
+export function countUnknownAwsEvent(metrics: Metrics, e: { source: string; detailType: string }): void {
+  const m = metrics.singleMetric();
+  m.addDimension('Source', e.source);
+  m.addDimension('DetailType', e.detailType);
+  m.addMetric('UnknownAwsEvents', MetricUnit.Count, 1);
+}

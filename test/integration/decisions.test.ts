@@ -3,7 +3,6 @@
  * control plane as the RBAC-limited relocator identity). The relocator is called directly with node
  * triggers, so that nothing else (no watcher, no sweep) acts between the steps of a test.
  */
-import { spawn } from 'node:child_process';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RelocationTrigger } from '../../src/domain/trigger.js';
@@ -21,7 +20,7 @@ import {
   createPipelineRun,
   type PipelineRun,
 } from '../cluster/fixtures/tekton.js';
-import { Scenario, TEST_CONFIG } from './support.js';
+import { runCli, Scenario, TEST_CONFIG } from './support.js';
 
 let s: Scenario;
 beforeAll(async () => {
@@ -249,14 +248,3 @@ describe('what the relocator must not touch or change', () => {
   });
 });
 
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { env: { ...process.env, KUBECONFIG: '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}

@@ -3,6 +3,7 @@
  * relocator identity, and helpers to build Tekton-shaped assistants on their own pool of nodes (a
  * nodeSelector from the PipelineRun's podTemplate keeps each test on its own nodes).
  */
+import { spawn } from 'node:child_process';
 import type { V1Pod } from '@kubernetes/client-node';
 import { startLocalMode, type LocalMode } from '../../src/cli/local-mode.js';
 import { DEFAULT_CONFIG, type RelocatorConfig } from '../../src/domain/config.js';
@@ -164,3 +165,19 @@ export class Scenario {
 }
 
 export { waitForBoundPod };
+
+/**
+ * The CLI as a user runs it (`npm start -- ...args`), in a process of its own, with no $KUBECONFIG unless
+ * `env` sets one. Resolves with its exit code and output.
+ */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { env: { ...process.env, KUBECONFIG: '', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}

@@ -54,16 +54,27 @@ export const AWS_EVENT_ROUTES: readonly Route[] = [
 
 const ACCEPTED = AWS_EVENT_ROUTES.map((r) => `"${r.detailType}"`).join(', ');
 
+/**
+ * The AWS sources we consume. From one of these (only AWS may send `aws.*`), a detail-type we have no
+ * route for is a type AWS added or a rule matching more than we read: a no-op with a metric, as in
+ * Karpenter's interruption controller, never a retry and a page.
+ */
+const AWS_SOURCES = new Set(AWS_EVENT_ROUTES.map((r) => r.source));
+
 const HeadSchema = z.object({ source: z.string(), 'detail-type': z.string() });
 
 /**
- * The triggers an AWS notice comes to, or none and why; throws an InvalidEventError (non-retryable) naming
- * every bad field, `detail-type` when it is none of ours.
+ * The triggers an AWS notice comes to, or none and why (`unknown` for a detail-type of one of our AWS
+ * sources that we do not read); throws an InvalidEventError (non-retryable) naming every bad field,
+ * `detail-type` when it is none of ours and the source is no AWS source of ours either.
  */
 export function readAwsEvent(raw: unknown): AwsEventReading {
   const head = parseOrThrow(HeadSchema, raw, 'AWS event');
   const detailType = head['detail-type'];
   const r = AWS_EVENT_ROUTES.find((x) => x.detailType === detailType);
+  if (!r && AWS_SOURCES.has(head.source)) {
+    return { triggers: [], ignored: `an AWS event type we do not read: "${detailType}" from ${head.source}`, unknown: { source: head.source, detailType } };
+  }
   if (!r) {
     // What we got first: the rendered message cuts long issues short.
     throw new InvalidEventError('AWS event', [{ path: 'detail-type', message: `got ${shortValue(detailType)}, expected one of ${ACCEPTED}` }]);

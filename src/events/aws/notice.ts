@@ -29,8 +29,11 @@ export interface NoTrigger {
 }
 
 export interface AwsEventReading {
-  notice: AwsNotice;
+  /** Which of our notices it is; absent for an `unknown` one. */
+  notice?: AwsNotice;
   /** One per instance announced as going away; empty when `ignored` says why. */
   triggers: RelocationTrigger[];
   ignored?: string;
+  /** A detail-type of one of our AWS sources that we do not read (see AWS_SOURCES): counted, not acted on. */
+  unknown?: { source: string; detailType: string };
 }

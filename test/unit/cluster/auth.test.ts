@@ -67,6 +67,15 @@ describe('kubeconfig auth', () => {
     );
   });
 
+  it("names the caller's own setting when it asks for a context (the CLI's flag, not KUBE_CONTEXT)", async () => {
+    const path = aKubeconfig('config', ['dev', 'prod']);
+    const settings = { context: '--context NAME', kubeconfig: 'give --kubeconfig FILE or set KUBECONFIG' };
+
+    await expect(createKubeConfig({ mode: 'kubeconfig', path, settings })).rejects.toThrow(
+      'kubeconfig has no current context; name one (--context NAME); available: dev, prod',
+    );
+  });
+
   it('merges a KUBECONFIG-style list of files, the first current-context winning, as kubectl does', async () => {
     const first = aKubeconfig('a', ['dev']);
     const second = aKubeconfig('b', ['prod'], 'prod');
@@ -93,6 +102,9 @@ describe('kubeconfig auth', () => {
       vi.stubEnv('HOME', dir);
 
       await expect(createKubeConfig({ mode: 'kubeconfig' })).rejects.toThrow('no kubeconfig found');
+      await expect(createKubeConfig({ mode: 'kubeconfig', settings: { context: '--context NAME', kubeconfig: 'give --kubeconfig FILE or set KUBECONFIG' } })).rejects.toThrow(
+        /^no kubeconfig found: .*; give --kubeconfig FILE or set KUBECONFIG$/,
+      );
     },
   );
 });

@@ -205,7 +205,7 @@ describe('malformed AWS events', () => {
       () => sample('health-scheduled-change', { affectedEntities: [{ entityValue: INSTANCE }, { entityValue: 42 }] }),
       'detail.affectedEntities[1].entityValue',
     ],
-    ['an AWS event of a detail-type we do not handle', () => ({ ...sample('asg-terminate'), 'detail-type': 'EC2 Instance Launch Successful' }), 'detail-type'],
+    ['a detail-type we do not handle from a source that is no AWS source of ours', () => ({ ...sample('asg-terminate'), source: 'my.app', 'detail-type': 'EC2 Instance Launch Successful' }), 'detail-type'],
     ['an event without a detail-type', () => ({ ...sample('spot-interruption'), 'detail-type': undefined }), 'detail-type'],
     ['null', () => null, ''],
   ])('rejects %s, naming %s', (_, build, path) => {
@@ -215,7 +215,7 @@ describe('malformed AWS events', () => {
   });
 
   it('lists the detail-types it handles when given another one', () => {
-    const err = rejection({ ...sample('asg-terminate'), 'detail-type': 'EC2 Instance Launch Successful' });
+    const err = rejection({ ...sample('asg-terminate'), source: 'my.app', 'detail-type': 'EC2 Instance Launch Successful' });
     expect(err.issues).toEqual([
       {
         path: 'detail-type',
@@ -225,6 +225,19 @@ describe('malformed AWS events', () => {
       },
     ]);
     expect(err.message).toMatch(/^invalid AWS event: detail-type: got "EC2 Instance Launch Successful", expected one of /);
+  });
+
+  it.each([
+    ['aws.autoscaling', 'EC2 Instance Launch Successful'],
+    ['aws.ec2', 'EC2 Fast Launch State-change Notification'],
+    ['aws.health', 'AWS Health Abuse Event'],
+  ])('reads a %s event of a type it does not know ("%s") as nothing to do, and says which', (source, detailType) => {
+    const event = { ...sample('asg-terminate'), source, 'detail-type': detailType, detail: { whatever: 'AWS adds' } };
+    expect(readAwsEvent(event)).toEqual({ triggers: [], ignored: `an AWS event type we do not read: "${detailType}" from ${source}`, unknown: { source, detailType } });
+  });
+
+  it('still rejects a malformed event of a type it knows from the same source', () => {
+    expect(rejection(sample('asg-terminate', { EC2InstanceId: 42 })).issues.map((i) => i.path)).toEqual(['detail.EC2InstanceId']);
   });
 
   it('names the notice in the error', () => {
