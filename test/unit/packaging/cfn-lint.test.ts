@@ -4,9 +4,11 @@
  * fixed in serverless.yml, or ignored in the template's (or one resource's) Metadata with the reason next
  * to it, under `lint-exceptions`, which this test requires for every ignored check.
  */
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type CfnLintMatch, cfnLint } from '../../support/cfn-lint.js';
+import { type CfnLintMatch, CfnLintInstallError, cfnLint, ensureCfnLint } from '../../support/cfn-lint.js';
 import { DEFAULT_PARAMS, PARAMS, type Params, packaged } from './packaged.js';
 
 /** Packaging (~1-2 min), a first cfn-lint install (~3 min) and its run (~30 s) on a busy 2-core machine. */
@@ -52,4 +54,15 @@ describe.each([
     },
     TIMEOUT,
   );
+});
+
+describe('installing cfn-lint', () => {
+  it('fails at once, saying what to install, without a Python that makes virtual environments', async () => {
+    const cacheDir = mkdtempSync(path.join(tmpdir(), 'ar-cache-'));
+    const err = await ensureCfnLint({ python: '/nonexistent/python3', cacheDir }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CfnLintInstallError);
+    expect((err as Error).message).toMatch(/\/nonexistent\/python3 cannot make a virtual environment \(.*ENOENT.*\)/);
+    expect((err as Error).message).toContain('python3-venv');
+    expect(readdirSync(cacheDir)).toEqual([]);
+  });
 });
