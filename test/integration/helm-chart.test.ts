@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../scripts/build.js';
 import { ControlPlane } from '../cluster/controlplane.js';
 import { serverDryRunApply } from '../cluster/fixtures/dry-run.js';
-import { type ChartTools, ensureChartTools, helmTemplate, kustomizeBuild, runTool } from '../cluster/helm.js';
+import { clientsFor } from '../cluster/fixtures/clients.js';
+import { type ChartTools, ensureChartTools, helmTemplate, kustomizeBuild, objectsOf, runTool } from '../cluster/helm.js';
 
 const CHART = join(repoRoot, 'infra', 'helm', 'affinity-relocator');
 const KUSTOMIZE_BASE = join(repoRoot, 'infra', 'kubernetes');
@@ -152,6 +153,7 @@ describe('the Helm chart', () => {
 
 describe('the Helm chart on the real apiserver', () => {
   let cp: ControlPlane | undefined;
+  const DRY_RUN_NAMESPACE = 'dry-run';
 
   beforeAll(async () => {
     cp = await ControlPlane.start({ kubelets: false });
@@ -164,9 +166,9 @@ describe('the Helm chart on the real apiserver', () => {
   it('renders, with every option set, objects the apiserver accepts as they are (server-side apply, dry run, strict fields)', async () => {
     const kc = cp!.kubeConfig('admin');
     // A dry run creates nothing: the namespaced objects need their namespace for real.
-    await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: NAMESPACE } } });
+    await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: DRY_RUN_NAMESPACE } } });
     const objects = await helmTemplate(tools, CHART, {
-      namespace: NAMESPACE,
+      namespace: DRY_RUN_NAMESPACE,
       set: {
         ...prodValues({ podIdentity: false }),
         'grafanaDashboard.enabled': true,
@@ -192,5 +194,32 @@ describe('the Helm chart on the real apiserver', () => {
       nodeSelector: { 'kubernetes.io/os': 'linux' },
       tolerations: [{ key: 'CriticalAddonsOnly', operator: 'Exists' }],
     });
+  });
+
+  it('installs with `helm install` as the chart README says, and `helm uninstall` removes every object', async () => {
+    const kc = cp!.kubeConfig('admin');
+    const { core, rbac, apps } = clientsFor(kc);
+    await core.createNamespace({ body: { metadata: { name: NAMESPACE, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } } });
+    const helm = (...args: string[]) => runTool(tools.helm, [...args, '--kubeconfig', cp!.kubeconfigPath, '--kube-context', 'admin']);
+    const values = prodValues({ podIdentity: false });
+    const sets = Object.entries(values)
+      .filter(([k]) => k !== 'namespace.create')
+      .flatMap(([k, v]) => ['--set', `${k}=${String(v)}`]);
+    const install = await helm('install', 'affinity-relocator', CHART, '--namespace', NAMESPACE, ...sets);
+    expect(install.stderr).toBe('');
+    expect(install.code).toBe(0);
+    expect(install.stdout).toContain('STATUS: deployed');
+    const rendered = await helmTemplate(tools, CHART, { namespace: NAMESPACE, set: { ...values, 'namespace.create': false } });
+    const manifest = await helm('get', 'manifest', 'affinity-relocator', '--namespace', NAMESPACE);
+    expect(objectsOf(manifest.stdout).map(key).sort()).toEqual(rendered.map(key).sort());
+    expect((await rbac.readClusterRole({ name: 'affinity-relocator' })).metadata?.labels?.['app.kubernetes.io/managed-by']).toBe('Helm');
+    const deployment = await apps.readNamespacedDeployment({ namespace: NAMESPACE, name: 'affinity-relocator-forwarder' });
+    expect(deployment.spec?.template.spec?.containers[0]?.image).toBe(`${PROD.repository}:${PROD.tag}`);
+
+    const uninstall = await helm('uninstall', 'affinity-relocator', '--namespace', NAMESPACE, '--wait');
+    expect(uninstall.code, uninstall.stderr).toBe(0);
+    const left = await rbac.listClusterRole({ labelSelector: 'app.kubernetes.io/managed-by=Helm' });
+    expect(left.items.map((r) => r.metadata?.name)).toEqual([]);
+    expect((await apps.listNamespacedDeployment({ namespace: NAMESPACE })).items).toEqual([]);
   });
 });
