@@ -4,13 +4,12 @@
  * cached like the control plane (binary.ts), keyed by the Helm version the module requires.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import yaml from 'js-yaml';
-import { type BuildOptions, ensureGoBuild, type GoBuild } from './binary.js';
+import { type BuildOptions, defaultCacheDir, ensureGoBuild, type GoBuild } from './binary.js';
 
 export const HELM_MODULE_DIR = join(dirname(fileURLToPath(import.meta.url)), 'helm');
 
@@ -49,11 +48,10 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Helm's own configuration, cache and data directories for the tests: nothing read from or written to ~/.config/helm. */
-const helmHome = mkdtempSync(join(tmpdir(), 'affinity-relocator-helm-'));
-
 /** Runs one of the tools; a tool that cannot start is an error, a non-zero exit is a result. */
 export async function runTool(binary: string, args: string[]): Promise<RunResult> {
+  // Helm's own configuration, cache and data directories: nothing read from or written to ~/.config/helm.
+  const helmHome = join(defaultCacheDir(), 'helm-home');
   const env = {
     PATH: process.env.PATH ?? '',
     HELM_CONFIG_HOME: join(helmHome, 'config'),
