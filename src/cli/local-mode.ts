@@ -34,7 +34,23 @@ export async function startLocalMode(o: LocalModeOptions): Promise<LocalMode> {
   // Read first: a bad setting stops local mode before it watches or acts on anything.
   const sweepIntervalMs = o.sweepIntervalMs ?? sweepIntervalFromEnv(process.env);
   if (!Number.isInteger(sweepIntervalMs) || sweepIntervalMs < 0) throw new RangeError(`sweepIntervalMs must be a whole number >= 0, got ${sweepIntervalMs}`);
-  const { relocator } = createRelocator({ kc: o.kc, config: o.config, sinks: o.sinks });
+  let settlementCheck: NodeJS.Timeout | undefined;
+  let stopped = false;
+  // Each outcome is shown when it is reported, not when its trigger is done: a node's 50 assistants'
+  // relocations arrive one by one, as their replacements are bound.
+  const stream: OutcomeSink = async (outcome) => {
+    o.onOutcome?.(outcome);
+    // A replacement that is never bound sends no event: a sweep once the confirmation timeout has passed
+    // reports it stuck (AWS's schedule does it within 5 minutes; here it need not wait that long).
+    if (outcome.kind === 'started' && !settlementCheck) {
+      settlementCheck = setTimeout(() => {
+        settlementCheck = undefined;
+        if (!stopped) bus.sweep();
+      }, o.config.confirmTimeoutMs + 1_000);
+      settlementCheck.unref();
+    }
+  };
+  const { relocator } = createRelocator({ kc: o.kc, config: o.config, sinks: [stream, ...(o.sinks ?? [])] });
   const deps = { relocator, cluster: o.cluster };
   const handler = (fn: typeof onTriggerEvent) => (event: unknown) => {
     const e = event as { 'detail-type': string; detail: unknown };
@@ -43,7 +59,8 @@ export async function startLocalMode(o: LocalModeOptions): Promise<LocalMode> {
   };
   const bus = new LocalBus({
     handlers: { 'on-node-event': handler(onTriggerEvent), 'on-pod-event': handler(onTriggerEvent), sweep: handler(onScheduledEvent) },
-    onOutcomes: (outcomes) => outcomes.forEach((x) => o.onOutcome?.(x)),
+    // Reported outcomes were shown as they came; what is returned unreported is a trigger for another cluster.
+    onOutcomes: (outcomes) => outcomes.filter((x) => x.reason === 'other-cluster').forEach((x) => o.onOutcome?.(x)),
     onError: (e) => o.onError?.(e),
   });
   const watcher = new ClusterWatcher({
@@ -55,7 +72,6 @@ export async function startLocalMode(o: LocalModeOptions): Promise<LocalMode> {
     onError: o.onError,
   });
   let sweeps: NodeJS.Timeout | undefined;
-  let stopped = false;
   try {
     await watcher.start();
   } catch (e) {
@@ -74,6 +90,7 @@ export async function startLocalMode(o: LocalModeOptions): Promise<LocalMode> {
       if (stopped) return bus.drain();
       stopped = true;
       clearInterval(sweeps);
+      clearTimeout(settlementCheck);
       bus.cancelPendingSweep();
       await watcher.stop();
       await bus.drain();

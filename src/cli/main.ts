@@ -88,7 +88,16 @@ async function main(argv: string[]): Promise<number> {
       const outcomes = await relocator.handle(trigger);
       if (outcomes.length === 0) line('no affinity assistant there');
       for (const o of outcomes) line(describeOutcome(o));
-      return outcomes.some((o) => o.kind === 'failed' || o.kind === 'stuck') ? 1 : 0;
+      // The CLI may wait for the replacements (a Lambda never does): each line as its move is settled.
+      const settled = await Promise.all(
+        outcomes.map(async (o) => {
+          if (o.kind !== 'started') return o;
+          const s = await relocator.awaitSettlement(o);
+          line(describeOutcome(s));
+          return s;
+        }),
+      );
+      return settled.some((o) => o.kind === 'failed' || o.kind === 'stuck') ? 1 : 0;
     }
     default:
       throw new UsageError(`unknown command "${command}"`);

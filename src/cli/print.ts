@@ -12,6 +12,8 @@ export function describeOutcome(o: Outcome): string {
   const latency =
     o.kind === 'relocated'
       ? ` (trigger→delete ${o.deleteLatencyMs ?? '?'} ms, trigger→bound ${o.boundLatencyMs ?? '?'} ms)`
-      : '';
+      : o.kind === 'started'
+        ? ` (trigger→delete ${o.deleteLatencyMs ?? '?'} ms)`
+        : '';
   return `${o.kind.toUpperCase()} ${who} [${o.reason}]: ${o.message}${latency}`;
 }

@@ -9,6 +9,7 @@
  * `new Date(x)` or truthiness, which both accept.
  */
 import type {
+  CoreV1Event,
   CoreV1EventList,
   V1DeleteOptions,
   V1Namespace,
@@ -22,11 +23,16 @@ import type {
 import { randomBytes } from 'node:crypto';
 import type { PipelineRunLike } from '../domain/assistant.js';
 import { selectorString } from '../domain/assistant.js';
-import type { ClusterPort, DeleteResult, TaintUpdateResult } from '../relocator/ports.js';
+import { type DeletionRecord, type SettlementKind, settlementClaimId } from '../domain/deletion-record.js';
+import type { ClusterPort, DeleteResult, RelocationHistory, TaintUpdateResult } from '../relocator/ports.js';
+import { DELETE_EVENT_REASON, eventTime, recordAnnotations, recordOf, SETTLEMENT_REASONS } from './deletion-events.js';
 import { type KubeAccess, KubeHttpClient, type KubeRequest, segment as seg } from './http.js';
 import { createLimiter } from './limit.js';
 import { statefulSetEvent } from './statefulset-event.js';
 import { httpStatusOf, withRetry } from './retry.js';
+
+/** Tells our own stored attempt from another caller's Event of the same name. */
+const ATTEMPT_ANNOTATION = 'affinity-relocator.io/attempt';
 
 /** Items per page of a list: bounds the memory of one response at 5,000 nodes or 10,000 pods. */
 export const LIST_PAGE_SIZE = 500;
@@ -195,34 +201,83 @@ export class KubernetesCluster implements ClusterPort {
   }
 
   async recordEvent(sts: V1StatefulSet, e: { type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<void> {
+    const name = `${sts.metadata?.name}.${Date.now().toString(16)}${randomBytes(3).toString('hex')}`;
+    await this.createEvent(sts, { name, ...e });
+  }
+
+  relocationHistory(sts: { namespace: string; name?: string; uid?: string }): Promise<RelocationHistory> {
+    const fieldSelector = sts.uid ? `involvedObject.uid=${sts.uid}` : `involvedObject.kind=StatefulSet,involvedObject.name=${sts.name}`;
+    return this.listAll<CoreV1Event>(`/api/v1/namespaces/${seg(sts.namespace)}/events`, { fieldSelector }).then((events) => this.history(events));
+  }
+
+  async recentRelocations(since: Date, o: { claims?: boolean } = {}): Promise<RelocationHistory> {
+    const reasons = [DELETE_EVENT_REASON, ...(o.claims ? Object.values(SETTLEMENT_REASONS) : [])];
+    const lists = await Promise.all(reasons.map((reason) => this.listAll<CoreV1Event>('/api/v1/events', { fieldSelector: `reason=${reason},source=${this.component}` })));
+    const h = this.history(lists.flat());
+    const after = (d: Date) => d.getTime() >= since.getTime();
+    return { ...h, records: h.records.filter((r) => after(new Date(r.deletedAt))), deleteTimes: h.deleteTimes.filter(after) };
+  }
+
+  /** Our deletion records and claims among a StatefulSet's (or the cluster's) Events. */
+  private history(events: CoreV1Event[]): RelocationHistory {
+    const ours = events.filter((ev) => ev.source?.component === this.component);
+    const records: DeletionRecord[] = [];
+    const deleteTimes: Date[] = [];
+    const settled = new Map<string, Set<SettlementKind>>();
+    for (const ev of ours) {
+      if (ev.reason === DELETE_EVENT_REASON) {
+        const at = eventTime(ev);
+        if (at) deleteTimes.push(at);
+        const record = recordOf(ev);
+        if (record) records.push(record);
+      }
+    }
+    for (const ev of ours) {
+      for (const r of records) {
+        for (const kind of ['relocated', 'stuck'] as const) {
+          if (ev.metadata?.name === settlementClaimId(r.id, kind)) settled.set(r.id, new Set([...(settled.get(r.id) ?? []), kind]));
+        }
+      }
+    }
+    records.sort((a, b) => Date.parse(b.deletedAt) - Date.parse(a.deletedAt));
+    return { records, deleteTimes, settled };
+  }
+
+  async recordDeletion(sts: V1StatefulSet, record: DeletionRecord, message: string): Promise<void> {
+    await this.createEvent(sts, { name: record.id, type: 'Normal', reason: DELETE_EVENT_REASON, message, annotations: recordAnnotations(record) });
+  }
+
+  claimSettlement(record: DeletionRecord, kind: SettlementKind, e: { type: 'Normal' | 'Warning'; message: string }): Promise<boolean> {
+    const sts = { metadata: { namespace: record.namespace, name: record.statefulSet, uid: record.statefulSetUid } };
+    return this.createEvent(sts, { name: settlementClaimId(record.id, kind), reason: SETTLEMENT_REASONS[kind], ...e });
+  }
+
+  /**
+   * Creates an Event of a given name: false when another caller created it first, which makes it a claim.
+   * A 409 may also be our own earlier attempt, stored before its answer was lost (the retry sends the same
+   * name): the attempt id it carries tells which.
+   */
+  private async createEvent(
+    sts: V1StatefulSet,
+    e: { name: string; type: 'Normal' | 'Warning'; reason: string; message: string; annotations?: Record<string, string> },
+  ): Promise<boolean> {
     const namespace = sts.metadata?.namespace ?? 'default';
-    const now = new Date();
+    const attempt = randomBytes(8).toString('hex');
     const body = statefulSetEvent({
-      name: `${sts.metadata?.name}.${now.getTime().toString(16)}${randomBytes(3).toString('hex')}`,
+      ...e,
+      annotations: { ...e.annotations, [ATTEMPT_ANNOTATION]: attempt },
       namespace,
       statefulSet: { name: sts.metadata?.name, uid: sts.metadata?.uid, resourceVersion: sts.metadata?.resourceVersion },
-      ...e,
       component: this.component,
-      now,
     });
     try {
       await this.call({ method: 'POST', path: `/api/v1/namespaces/${seg(namespace)}/events`, body });
+      return true;
     } catch (e) {
-      // The name is fixed before the first attempt: 409 means an earlier attempt was stored.
       if (httpStatusOf(e) !== 409) throw e;
     }
+    const stored = await this.call<CoreV1EventList>({ method: 'GET', path: `/api/v1/namespaces/${seg(namespace)}/events`, query: { fieldSelector: `metadata.name=${e.name}` } });
+    return stored.items.some((ev) => ev.metadata?.annotations?.[ATTEMPT_ANNOTATION] === attempt);
   }
 
-  async countEvents(sts: V1StatefulSet, reasons: string[], since: Date): Promise<number> {
-    const namespace = sts.metadata?.namespace ?? 'default';
-    const list = await this.call<CoreV1EventList>({
-      method: 'GET',
-      path: `/api/v1/namespaces/${seg(namespace)}/events`,
-      query: { fieldSelector: `involvedObject.uid=${sts.metadata?.uid}` },
-    });
-    return list.items.filter((ev) => {
-      const at = ev.lastTimestamp ?? ev.eventTime ?? ev.metadata?.creationTimestamp;
-      return reasons.includes(ev.reason ?? '') && ev.source?.component === this.component && !!at && new Date(at) >= since;
-    }).length;
-  }
 }

@@ -18,8 +18,13 @@ export interface RelocatorConfig extends SchedulabilityConfig {
   /** At most this many relocations of one StatefulSet within `loopGuardWindowMs`. */
   loopGuardMax: number;
   loopGuardWindowMs: number;
-  /** How long to wait for the recreated pod to be bound before the outcome is `stuck`. */
+  /** How long after the delete the recreated pod may take to be bound before the outcome is `stuck`. */
   confirmTimeoutMs: number;
+  /**
+   * Cluster-wide cap on assistant deletes per minute (counted from the deletion records of every
+   * invocation); beyond it the rest are `blocked` with reason `rate-limit` until the minute has passed.
+   */
+  maxDeletesPerMinute: number;
   /** Act nowhere; report what would be done. */
   dryRun: boolean;
   /**
@@ -53,6 +58,8 @@ export const DEFAULT_CONFIG: RelocatorConfig = {
   loopGuardMax: 3,
   loopGuardWindowMs: 30 * 60_000,
   confirmTimeoutMs: 60_000,
+  // A node-group rotation of 20 nodes x 50 assistants must fit in a minute; a runaway loop must not.
+  maxDeletesPerMinute: 2_000,
   dryRun: false,
   interruptionTaint: true,
   // Spot and ASG notices end with the instance within minutes; this bounds the others (rebalance

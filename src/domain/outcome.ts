@@ -3,7 +3,11 @@
  * Event on the StatefulSet, a log line and a metric.
  */
 
-export type OutcomeKind = 'relocated' | 'blocked' | 'failed' | 'skipped' | 'stuck';
+/**
+ * `started`: the assistant was deleted and its replacement is not confirmed yet; `relocated` or `stuck`
+ * follows from whoever sees the replacement (src/domain/deletion-record.ts), never from the same wait.
+ */
+export type OutcomeKind = 'started' | 'relocated' | 'blocked' | 'failed' | 'skipped' | 'stuck';
 
 export type SkipReason =
   | 'dry-run'

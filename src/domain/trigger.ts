@@ -44,8 +44,11 @@ export type TriggerTarget =
   | { kind: 'node'; node: ObservedRef }
   /** Look at the node that hosts this EC2 instance (mapped by spec.providerID). */
   | { kind: 'instance'; instanceId: string; zone?: string }
-  /** Look at one assistant pod. */
-  | { kind: 'pod'; pod: ObservedPodRef }
+  /**
+   * Look at one assistant pod. `change` (from the forwarder) lets the relocator settle a deletion it
+   * recorded when the pod is a replacement just bound, and skip a pod reported deleted.
+   */
+  | { kind: 'pod'; pod: ObservedPodRef; change?: 'bound' | 'moved' | 'deleted' }
   /** Look at every assistant in the cluster. */
   | { kind: 'all' }
   /**

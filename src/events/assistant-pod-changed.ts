@@ -52,7 +52,7 @@ export function assistantPodChangedDetail(
 }
 
 export function triggerFromAssistantPodChanged(event: AssistantPodChangedEvent): RelocationTrigger {
-  const { pod, cluster, observedAt } = event.detail;
+  const { pod, cluster, observedAt, change } = event.detail;
   return {
     id: event.id,
     source: 'pod-event',
@@ -67,6 +67,7 @@ export function triggerFromAssistantPodChanged(event: AssistantPodChangedEvent):
         // again); the relocator treats a pod found elsewhere than this as a stale hint.
         nodeName: pod.nodeName,
       },
+      change,
     },
     observedAt,
     cluster,

@@ -24,6 +24,7 @@ export type InboundDetailType = (typeof INBOUND_DETAIL_TYPES)[number];
 
 /** One result detail-type per outcome kind, so that alert rules can match on detail-type alone. */
 export const RESULT_DETAIL_TYPES = {
+  started: 'Assistant Relocation Started',
   relocated: 'Assistant Relocated',
   blocked: 'Assistant Relocation Blocked',
   failed: 'Assistant Relocation Failed',

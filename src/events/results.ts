@@ -8,7 +8,7 @@ import { RESULT_DETAIL_TYPES, SCHEMA_VERSION, SOURCE, type PutEventsEntry } from
 import { detailBase, dns1123Label, dns1123Subdomain, reasonCode, text, uid } from './fields.js';
 
 const OUTCOME_FIELDS = {
-  kind: z.enum(['relocated', 'blocked', 'failed', 'skipped', 'stuck']),
+  kind: z.enum(['started', 'relocated', 'blocked', 'failed', 'skipped', 'stuck']),
   reason: text(64),
   message: text(2048),
   assistant: z.strictObject({

@@ -44,6 +44,7 @@ const Env = z.object({
     ),
   ),
   CONFIRM_TIMEOUT_SECONDS: z.optional(seconds),
+  MAX_DELETES_PER_MINUTE: z.optional(z.coerce.number().check(z.int(), z.gte(1), z.lte(100_000))),
   DRY_RUN: z.optional(bool),
   INTERRUPTION_TAINT: z.optional(bool),
   INTERRUPTION_TAINT_TTL_MINUTES: z.optional(
@@ -76,6 +77,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: P
     ...(e.LOOP_GUARD_MAX !== undefined && { loopGuardMax: e.LOOP_GUARD_MAX }),
     ...(e.LOOP_GUARD_WINDOW_MINUTES !== undefined && { loopGuardWindowMs: e.LOOP_GUARD_WINDOW_MINUTES }),
     ...(e.CONFIRM_TIMEOUT_SECONDS !== undefined && { confirmTimeoutMs: e.CONFIRM_TIMEOUT_SECONDS }),
+    ...(e.MAX_DELETES_PER_MINUTE !== undefined && { maxDeletesPerMinute: e.MAX_DELETES_PER_MINUTE }),
     ...(e.DRY_RUN !== undefined && { dryRun: e.DRY_RUN }),
     ...(e.INTERRUPTION_TAINT !== undefined && { interruptionTaint: e.INTERRUPTION_TAINT }),
     ...(e.INTERRUPTION_TAINT_TTL_MINUTES !== undefined && { interruptionTaintTtlMs: e.INTERRUPTION_TAINT_TTL_MINUTES }),

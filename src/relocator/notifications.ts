@@ -70,6 +70,7 @@ export type NotificationGate = (outcome: Outcome, context: { statefulSet?: V1Sta
  * for no other reason. Dry runs, healthy and stale skips are not.
  */
 export function notifiable(outcome: Outcome): boolean {
+  if (outcome.kind === 'started') return false;
   return outcome.kind !== 'skipped' || outcome.reason === 'notify-only';
 }
 
@@ -85,6 +86,9 @@ export function notificationGate(ledger: NotificationLedger, o: NotificationGate
   const now = o.now ?? (() => new Date());
   return async (outcome, context) => {
     if (!notifiable(outcome)) return false;
+    // A relocation is reported once already (its settlement is claimed once per delete, and a StatefulSet
+    // is relocated at most LOOP_GUARD_MAX times a window): no claim to spend requests on.
+    if (outcome.kind === 'relocated') return true;
     const key = keyOf(outcome, context.statefulSet);
     if (!key) return true;
     try {

@@ -1,6 +1,7 @@
 /** What the relocator needs from the outside world; implemented by src/cluster (and by the reporters). */
 import type { V1Namespace, V1Node, V1PersistentVolume, V1PersistentVolumeClaim, V1Pod, V1StatefulSet, V1Taint } from '@kubernetes/client-node';
 import type { PipelineRunLike } from '../domain/assistant.js';
+import type { DeletionRecord, SettlementKind } from '../domain/deletion-record.js';
 import type { Outcome } from '../domain/outcome.js';
 
 export type DeleteResult = 'deleted' | 'not-found' | 'conflict';
@@ -35,8 +36,29 @@ export interface ClusterPort {
   updateNodeTaints(name: string, change: (taints: V1Taint[] | undefined) => V1Taint[] | undefined): Promise<TaintUpdateResult>;
   /** Records a core/v1 Event on a StatefulSet (visible in `kubectl describe statefulset`). */
   recordEvent(sts: V1StatefulSet, e: { type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<void>;
-  /** Counts Events with one of `reasons` on the StatefulSet (by uid) since `since`. */
-  countEvents(sts: V1StatefulSet, reasons: string[], since: Date): Promise<number>;
+  /**
+   * The deletion records and settlement claims on one StatefulSet: by uid (the delete path, which read
+   * it) or by namespace and name (a pod event, which names only the pod).
+   */
+  relocationHistory(sts: { namespace: string; name?: string; uid?: string }): Promise<RelocationHistory>;
+  /** Every deletion record (and claim) in the cluster since `since`: the sweep's and the cap's view. */
+  recentRelocations(since: Date, o?: { claims?: boolean }): Promise<RelocationHistory>;
+  /** Writes the record of a delete (once: a replay of the same delete finds it there and is fine). */
+  recordDeletion(sts: V1StatefulSet, record: DeletionRecord, message: string): Promise<void>;
+  /**
+   * Claims the settlement of a record (at most once per record and kind, across every invocation): true
+   * when this caller made it, and the claim is the outcome's Event on the StatefulSet.
+   */
+  claimSettlement(record: DeletionRecord, kind: SettlementKind, e: { type: 'Normal' | 'Warning'; message: string }): Promise<boolean>;
+}
+
+export interface RelocationHistory {
+  /** Records that parse (settleable), newest first. */
+  records: DeletionRecord[];
+  /** When each of our deletes happened, records that do not parse included (the loop guard and the cap count these). */
+  deleteTimes: Date[];
+  /** Settlements already claimed, by record id. */
+  settled: Map<string, Set<SettlementKind>>;
 }
 
 /** Where outcomes go: result events, Kubernetes Events, logs, metrics. */

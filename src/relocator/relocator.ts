@@ -14,17 +14,26 @@ import {
   taintsWithInterruption,
   taintsWithoutInterruption,
 } from '../domain/interruption-taint.js';
+import {
+  type DeletionRecord,
+  deletionRecordId,
+  isOverdue,
+  judgeReplacement,
+  replacementView,
+  type ReplacementView,
+  settledOutcome,
+  settlementOf,
+  statefulSetOfPodName,
+} from '../domain/deletion-record.js';
 import type { AssistantRef, Outcome } from '../domain/outcome.js';
 import { findFeasibleNodes } from '../domain/feasibility.js';
 import { type Decision, planRelocation } from '../domain/plan.js';
-import { assessNode, describeTaint } from '../domain/schedulability.js';
-import type { ExternalDisruption, ObservedPodRef, RelocationTrigger } from '../domain/trigger.js';
+import { assessNode, describeTaint, type NodeVerdict } from '../domain/schedulability.js';
+import type { ObservedPodRef, RelocationTrigger } from '../domain/trigger.js';
+import { DeleteCap } from './delete-cap.js';
 import { NodeView } from './node-view.js';
 import { PlacementFinder } from './placement.js';
-import type { ClusterPort, OutcomeSink } from './ports.js';
-
-/** Event reason recorded on the StatefulSet right before each delete; the loop guard counts these. */
-export const DELETE_EVENT_REASON = 'AssistantDeleting';
+import type { ClusterPort, OutcomeSink, RelocationHistory } from './ports.js';
 
 export interface RelocatorDeps {
   cluster: ClusterPort;
@@ -46,8 +55,11 @@ export interface RelocatorDeps {
   log?: (level: 'info' | 'warn', message: string, fields?: Record<string, unknown>) => void;
 }
 
-/** Kept free of the invocation's time beyond the confirmation's wait: the delete, the reports, the return. */
+/** Kept free of the invocation's time: one more assistant's reads, delete and reports, and the return. */
 const DEADLINE_MARGIN_MS = 10_000;
+
+/** The sweep settles the deletion records of the last hour (the apiserver's Event TTL keeps no more). */
+const SETTLEMENT_HORIZON_MS = 60 * 60_000;
 
 /** Beyond this many unschedulable nodes, one list of every assistant is cheaper than a list per node. */
 const STRANDED_PER_NODE_LISTS = 20;
@@ -76,10 +88,13 @@ interface Candidate {
 export class Relocator {
   private readonly now: () => Date;
   private readonly sleep: (ms: number) => Promise<void>;
+  /** Shared by every trigger this relocator handles (a Lambda container's invocations, one after another). */
+  private readonly cap: DeleteCap;
 
   constructor(private readonly d: RelocatorDeps) {
     this.now = d.now ?? (() => new Date());
     this.sleep = d.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.cap = new DeleteCap(d.cluster, d.config.maxDeletesPerMinute, this.now);
   }
 
   /** Handles one trigger; returns one outcome per assistant looked at (none when there is none). */
@@ -89,12 +104,30 @@ export class Relocator {
       nodes: new NodeView(this.d.cluster),
       placements: new PlacementFinder(this.d.cluster, { maxProbes: this.d.maxPlacementProbes }),
     };
+    const t = trigger.target;
+    // A pod reported deleted needs nothing: its replacement, if any, has events of its own.
+    if (t.kind === 'pod' && t.change === 'deleted') return [];
+    // A pod reported bound may be the replacement of a delete of ours: settle that first. Only when its
+    // node is bad does the rest of the relocation (the node list, the ownership reads) follow.
+    if (t.kind === 'pod' && t.change && t.pod.nodeName && t.pod.uid) {
+      const settled = await this.settleFromPodEvent(trigger, { ...t.pod, nodeName: t.pod.nodeName, uid: t.pod.uid }, ctx);
+      if (settled.nodeHealthy) return settled.outcomes;
+      return [...settled.outcomes, ...(await this.relocateAll(trigger, options, ctx))];
+    }
+    return this.relocateAll(trigger, options, ctx);
+  }
+
+  private async relocateAll(trigger: RelocationTrigger, options: HandleOptions, ctx: TriggerContext): Promise<Outcome[]> {
     const nodesRead = ctx.nodes.all();
     const [nodes, candidates] = await Promise.all([nodesRead, this.candidates(trigger, nodesRead)]);
     // Not the sinks' business (like a trigger for another cluster sharing the bus): no assistant of ours.
     if (!Array.isArray(candidates)) return [candidates];
     // The sweep (every assistant) is also when our expired interruption taints are lifted.
-    const lifting = trigger.target.kind === 'all' ? this.liftExpiredInterruptionTaints(nodes) : undefined;
+    const sweep = trigger.target.kind === 'all';
+    const lifting = sweep ? this.liftExpiredInterruptionTaints(nodes) : undefined;
+    // The sweep also settles deletes whose replacement nobody confirmed in time (stuck), or whose pod
+    // event was lost (relocated, late).
+    const overdue = sweep ? this.settleOverdue(trigger, candidates.map((c) => c.pod).filter((p): p is V1Pod => !!p), nodes) : [];
     const outcomes: Outcome[] = [];
     const queue = [...candidates];
     const workers = Array.from({ length: Math.min(this.d.concurrency ?? 4, queue.length) }, async () => {
@@ -103,14 +136,14 @@ export class Relocator {
         outcomes.push(left === undefined ? await this.relocateOne(trigger, c, options, ctx) : await this.leaveForLater(trigger, c, left));
       }
     });
-    await Promise.all([...workers, lifting]);
-    return outcomes;
+    const [settled] = await Promise.all([overdue, ...workers, lifting]);
+    return [...settled, ...outcomes];
   }
 
-  /** The time left when it is too short for one more relocation (delete, then up to the confirmation's wait). */
+  /** The time left when it is too short for one more relocation. */
   private timeLeftShort(): number | undefined {
     const left = this.d.remainingMs?.();
-    return left !== undefined && left < this.d.config.confirmTimeoutMs + DEADLINE_MARGIN_MS ? left : undefined;
+    return left !== undefined && left < DEADLINE_MARGIN_MS ? left : undefined;
   }
 
   /** An assistant not looked at because the invocation is about to time out: said so, nothing done. */
@@ -122,7 +155,7 @@ export class Relocator {
       fromNode: c.pod?.spec?.nodeName,
       kind: 'skipped',
       reason: 'deadline',
-      message: `${c.ref.namespace}/${c.ref.pod} was not looked at: ${Math.round(leftMs / 1000)} s were left of this invocation, less than one relocation may take (up to ${this.d.config.confirmTimeoutMs / 1000} s of confirmation); the next sweep takes it`,
+      message: `${c.ref.namespace}/${c.ref.pod} was not looked at: ${Math.round(leftMs / 1000)} s were left of this invocation, less than the ${DEADLINE_MARGIN_MS / 1000} s kept for one more; the next sweep takes it`,
     };
     await this.report(outcome, undefined);
     return outcome;
@@ -279,7 +312,7 @@ export class Relocator {
         }),
       ).then((pvs) => pvs.filter((pv): pv is V1PersistentVolume => pv !== undefined)),
       // Events are keyed by the StatefulSet's uid, which the pod's owner reference already gives.
-      ownedBySet ? this.d.cluster.countEvents({ metadata: { namespace: ns, uid: owner.uid } }, [DELETE_EVENT_REASON], since) : Promise.resolve(0),
+      ownedBySet ? this.d.cluster.relocationHistory({ namespace: ns, uid: owner.uid }).then((h) => h.deleteTimes.filter((at) => at >= since).length) : Promise.resolve(0),
     ]);
     const node = nodes.find((n) => n.metadata?.name === pod?.spec?.nodeName);
     return { pod, node, ...chain, nodes, volumes, recentRelocations };
@@ -331,86 +364,169 @@ export class Relocator {
       const taintFirst = announcedNode ? `taint ${announcedNode} ${describeTaint(interruptionTaint(trigger.source, this.now()))}, then ` : '';
       return { ...base, kind: 'skipped', reason: 'dry-run', message: `dry-run: would ${taintFirst}${decision.message} (${verdict})`, ...reasonsOf(decision), dryRun: true };
     }
+    // The cluster-wide cap, after every other check: only a delete that would happen spends the budget.
+    if (!(await this.cap.take())) {
+      ctx.placements.release(pod, decision.targets[0]!);
+      const { max, counted } = this.cap.state();
+      return {
+        ...base,
+        kind: 'blocked',
+        reason: 'rate-limit',
+        message: `${ns}/${name} was not deleted: ${counted} assistant deletes in the last minute reach the cluster-wide cap of ${max} per minute (MAX_DELETES_PER_MINUTE); the next sweep or capacity event looks again`,
+        ...reasonsOf(decision),
+      };
+    }
     const taintProblem = announcedNode ? await this.markAnnounced(ctx.marks, announcedNode, trigger) : undefined;
     const andTaint = taintProblem ? `; ${taintProblem}` : '';
-    // The loop guard's record and the delete go out together: waiting for the Event first would add a
-    // round trip to every relocation, and a lost record only makes the guard one count more lenient.
+    const deletedAt = this.now();
+    const record: DeletionRecord | undefined = sts?.metadata?.name
+      ? {
+          id: deletionRecordId(sts.metadata.name, decision.podUid),
+          namespace: ns,
+          statefulSet: sts.metadata.name,
+          statefulSetUid: sts.metadata.uid,
+          pipelineRun: base.assistant.pipelineRun,
+          pod: name,
+          oldPodUid: decision.podUid,
+          fromNode: base.fromNode!,
+          triggerId: trigger.id,
+          triggerSource: trigger.source,
+          observedAt: new Date(trigger.observedAt).toISOString(),
+          deletedAt: deletedAt.toISOString(),
+          reasonCodes: decision.reasons.map((r) => r.code),
+          reasons: decision.reasons.map((r) => r.message).join('; '),
+          forced: decision.force,
+        }
+      : undefined;
+    // The record (what the confirmation needs, and what the loop guard and the cap count) and the delete
+    // go out together: the replacement takes the StatefulSet controller, the scheduler and an event's
+    // trip to be seen, far longer than the record's write. A record lost to an error leaves the move
+    // unconfirmed (reported by nobody) and the guard one count more lenient; it never blocks the delete.
     const [result] = await Promise.all([
       this.d.cluster.deletePod(ns, name, { uid: decision.podUid, force: decision.force, dryRun: false }),
-      sts ? this.d.cluster.recordEvent(sts, { type: 'Normal', reason: DELETE_EVENT_REASON, message: decision.message }) : undefined,
+      record && sts ? this.d.cluster.recordDeletion(sts, record, decision.message).catch((e: unknown) => this.d.log?.('warn', `could not record the delete of ${ns}/${name}: ${e instanceof Error ? e.message : String(e)}`)) : undefined,
     ]);
-    const deleteLatencyMs = this.now().getTime() - new Date(trigger.observedAt).getTime();
+    const deleteLatencyMs = deletedAt.getTime() - new Date(trigger.observedAt).getTime();
     if (result === 'not-found') {
       return { ...base, kind: 'skipped', reason: 'gone', message: `${ns}/${name} disappeared before it could be deleted`, ...reasonsOf(decision) };
     }
     if (result === 'conflict') {
       return { ...base, kind: 'skipped', reason: 'stale', message: `${ns}/${name} was replaced before the delete (uid precondition failed)`, ...reasonsOf(decision) };
     }
-    // A node announced as going away may still look healthy to the scheduler, which can bind the replacement
-    // right back to it: that is no relocation.
-    const announced = trigger.disruption && base.fromNode ? { node: base.fromNode, disruption: trigger.disruption } : undefined;
-    const done = await this.confirm(ns, name, decision.podUid, base.fromNode!, announced);
-    const common = { ...base, ...reasonsOf(decision), deleteLatencyMs, forced: decision.force };
-    if (done.kind === 'bound') {
-      return {
-        ...common,
-        kind: 'relocated',
-        reason: decision.reasons[0]?.code ?? 'relocated',
-        message: `${ns}/${name} moved from ${base.fromNode} to ${done.node} (${decision.reasons.map((r) => r.message).join('; ')})${andTaint}`,
-        toNode: done.node,
-        newPodUid: done.uid,
-        boundLatencyMs: this.now().getTime() - new Date(trigger.observedAt).getTime(),
-      };
-    }
-    if (done.kind === 'bound-back') {
-      // A node schedulable again (a cordon undone while the delete was on its way) is as good as any: the
-      // assistant is fine where it is, and nobody needs paging.
-      return done.healthy
-        ? { ...common, kind: 'skipped', reason: 'bound-back', message: `${ns}/${name} was deleted from ${done.node}, and its replacement was bound back to it: the node is schedulable again${andTaint}` }
-        : { ...common, kind: 'stuck', reason: 'bound-back', message: `${ns}/${name} was deleted from ${done.node} but its replacement was bound back to it, and it is still unschedulable${andTaint}` };
-    }
-    return { ...common, kind: 'stuck', reason: done.reason, message: `${ns}/${name} was deleted from ${base.fromNode} but ${done.message}${andTaint}` };
+    return {
+      ...base,
+      ...reasonsOf(decision),
+      kind: 'started',
+      reason: decision.reasons[0]?.code ?? 'deleted',
+      message: `${ns}/${name} deleted from ${base.fromNode} (${decision.reasons.map((r) => r.message).join('; ')}); its StatefulSet recreates it, ${decision.targets[0]} can take it${andTaint}`,
+      deleteLatencyMs,
+      forced: decision.force,
+    };
   }
 
-  /** Waits for the StatefulSet's replacement (same name, new uid) to be bound to a healthy node. */
-  private async confirm(
-    ns: string,
-    name: string,
-    oldUid: string,
-    fromNode: string,
-    announced?: { node: string; disruption: ExternalDisruption },
-  ): Promise<{ kind: 'bound'; node: string; uid: string } | { kind: 'bound-back'; node: string; healthy: boolean } | { kind: 'stuck'; reason: string; message: string }> {
+  /**
+   * A pod event says a pod was bound: when it is the replacement of a delete of ours, judge it and report
+   * the settlement (once, whoever else sees the same bind). Reads the pod's node and the StatefulSet's
+   * Events, nothing else; the pod itself only when its node looks bad (its tolerations decide).
+   */
+  private async settleFromPodEvent(
+    trigger: RelocationTrigger,
+    pod: ObservedPodRef & { nodeName: string; uid: string },
+    ctx: TriggerContext,
+  ): Promise<{ outcomes: Outcome[]; nodeHealthy: boolean }> {
+    const statefulSet = statefulSetOfPodName(pod.name);
+    const [node, history] = await Promise.all([
+      ctx.nodes.fresh(pod.nodeName),
+      statefulSet ? this.d.cluster.relocationHistory({ namespace: pod.namespace, name: statefulSet }) : undefined,
+    ]);
+    const now = this.now();
+    let verdict = assessNode(node, { now, config: this.d.config });
+    if (!verdict.schedulable) {
+      const live = await this.d.cluster.getPod(pod.namespace, pod.name);
+      if (live?.metadata?.uid === pod.uid) verdict = assessNode(node, { now, config: this.d.config, tolerations: live.spec?.tolerations });
+    }
+    const record = history?.records.find((r) => r.pod === pod.name);
+    const view: ReplacementView = { uid: pod.uid, nodeName: pod.nodeName, boundAt: new Date(trigger.observedAt).toISOString() };
+    const outcome = record && history ? await this.settle(record, history, view, verdict, now) : undefined;
+    return { outcomes: outcome ? [outcome] : [], nodeHealthy: verdict.schedulable };
+  }
+
+  /**
+   * The sweep's part of confirmation: the newest record of each assistant of the last hour that is still
+   * unconfirmed past the timeout is judged against the pod there now (stuck, or relocated when its bind
+   * event was lost). A stuck record is reported stuck once; it may still be relocated later.
+   */
+  private async settleOverdue(trigger: RelocationTrigger, pods: V1Pod[], nodes: V1Node[]): Promise<Outcome[]> {
+    const now = this.now();
+    let history: RelocationHistory;
+    try {
+      history = await this.d.cluster.recentRelocations(new Date(now.getTime() - SETTLEMENT_HORIZON_MS), { claims: true });
+    } catch (e) {
+      this.d.log?.('warn', `could not read the deletion records to confirm: ${e instanceof Error ? e.message : String(e)}`, { trigger: trigger.id });
+      return [];
+    }
+    const newest = new Map<string, DeletionRecord>();
+    for (const r of history.records) if (!newest.has(`${r.namespace}/${r.pod}`)) newest.set(`${r.namespace}/${r.pod}`, r);
+    const byName = new Map(pods.map((p) => [`${p.metadata?.namespace}/${p.metadata?.name}`, p]));
+    const outcomes = await Promise.all(
+      [...newest.entries()]
+        .filter(([, r]) => !history.settled.get(r.id)?.has('relocated') && isOverdue(r, now, this.d.config.confirmTimeoutMs))
+        .map(async ([key, record]) => {
+          const pod = byName.get(key);
+          const nodeName = pod?.spec?.nodeName;
+          const verdict = nodeName ? assessNode(nodes.find((n) => n.metadata?.name === nodeName), { now, config: this.d.config, tolerations: pod?.spec?.tolerations }) : undefined;
+          try {
+            return await this.settle(record, history, replacementView(pod), verdict, now);
+          } catch (e) {
+            this.d.log?.('warn', `could not confirm the delete of ${key}: ${e instanceof Error ? e.message : String(e)}`, { record: record.id });
+            return undefined;
+          }
+        }),
+    );
+    return outcomes.filter((o): o is Outcome => !!o);
+  }
+
+  /**
+   * Judges a record against its pod, claims the settlement the judgement calls for unless it is claimed
+   * already, and reports it. The outcome when this caller reported it; undefined otherwise.
+   */
+  private async settle(record: DeletionRecord, history: RelocationHistory, pod: ReplacementView | undefined, verdict: NodeVerdict | undefined, now: Date): Promise<Outcome | undefined> {
+    const settled = history.settled.get(record.id);
+    if (settled?.has('relocated')) return undefined;
+    const judgement = judgeReplacement(record, pod, verdict, isOverdue(record, now, this.d.config.confirmTimeoutMs), this.d.config.confirmTimeoutMs);
+    const kind = settlementOf(judgement);
+    if (!kind || judgement.kind === 'wait' || settled?.has(kind)) return undefined;
+    const outcome = settledOutcome(record, judgement, now);
+    if (!(await this.d.cluster.claimSettlement(record, kind, { type: kind === 'stuck' ? 'Warning' : 'Normal', message: outcome.message }))) return undefined;
+    await this.report(outcome, undefined);
+    return outcome;
+  }
+
+  /**
+   * Waits for the replacement of a `started` outcome and settles it (for the CLI's `relocate`, which may
+   * wait; never in a Lambda): the settled outcome, also when someone else reported it first.
+   */
+  async awaitSettlement(started: Outcome, o: { pollMs?: number } = {}): Promise<Outcome> {
+    const { namespace, pod, podUid, statefulSetUid } = started.assistant;
+    if (started.kind !== 'started' || !podUid || !statefulSetUid) return started;
     const deadline = this.now().getTime() + this.d.config.confirmTimeoutMs;
-    let last: V1Pod | undefined;
-    for (let attempt = 0; ; attempt++) {
-      last = await this.d.cluster.getPod(ns, name);
-      const uid = last?.metadata?.uid;
-      const node = last?.spec?.nodeName;
-      if (last && uid !== oldUid && node) {
-        const disruption = node === announced?.node ? announced.disruption : undefined;
-        const verdict = assessNode(await this.d.cluster.getNode(node), { now: this.now(), config: this.d.config, disruption });
-        // Back where it was: no relocation, whatever the node is now. The next trigger about that pod or
-        // node decides again.
-        if (node === fromNode) return { kind: 'bound-back', node, healthy: verdict.schedulable };
-        if (verdict.schedulable) return { kind: 'bound', node, uid: uid! };
-        return { kind: 'stuck', reason: 'bound-to-bad-node', message: `its replacement was bound to ${node}, which is unschedulable too (${verdict.reasons.map((r) => r.message).join('; ')})` };
-      }
-      if (this.now().getTime() >= deadline) break;
-      // Fast at first (the scheduler usually binds within a second), then gentle on the apiserver.
-      await this.sleep(attempt < 50 ? 100 : 1_000);
+    let live: V1Pod | undefined;
+    for (;;) {
+      live = await this.d.cluster.getPod(namespace, pod);
+      if ((live?.metadata?.uid !== podUid && live?.spec?.nodeName) || this.now().getTime() >= deadline) break;
+      await this.sleep(o.pollMs ?? 250);
     }
-    if (last?.metadata?.uid === oldUid) {
-      return { kind: 'stuck', reason: 'old-pod-terminating', message: `the old pod is still terminating after ${this.d.config.confirmTimeoutMs} ms` };
-    }
-    if (!last) {
-      return { kind: 'stuck', reason: 'not-recreated', message: `the StatefulSet has not recreated it after ${this.d.config.confirmTimeoutMs} ms` };
-    }
-    const scheduled = (last.status?.conditions ?? []).find((x) => x.type === 'PodScheduled');
-    return {
-      kind: 'stuck',
-      reason: 'pending',
-      message: `its replacement is still Pending after ${this.d.config.confirmTimeoutMs} ms${scheduled?.message ? `: ${scheduled.message}` : ''}`,
-    };
+    const history = await this.d.cluster.relocationHistory({ namespace, uid: statefulSetUid });
+    const record = history.records.find((r) => r.oldPodUid === podUid);
+    if (!record) return { ...started, kind: 'failed', reason: 'no-record', message: `${namespace}/${pod} was deleted, but its deletion record is not there to confirm it` };
+    const now = this.now();
+    const nodeName = live?.spec?.nodeName;
+    const verdict = nodeName ? assessNode(await this.d.cluster.getNode(nodeName), { now, config: this.d.config, tolerations: live?.spec?.tolerations }) : undefined;
+    const view = replacementView(live);
+    const mine = await this.settle(record, history, view, verdict, now);
+    if (mine) return mine;
+    const judgement = judgeReplacement(record, view, verdict, true, this.d.config.confirmTimeoutMs);
+    return judgement.kind === 'wait' ? started : settledOutcome(record, judgement, now);
   }
 
   private async report(outcome: Outcome, statefulSet: V1StatefulSet | undefined): Promise<void> {

@@ -4,17 +4,21 @@ import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Outcome } from '../domain/outcome.js';
 import type { ClusterPort, OutcomeSink } from './ports.js';
 
-/** Event reason and type per outcome; routine skips (healthy, stale...) record nothing, to stay quiet. */
+/**
+ * Event reason and type per outcome; routine skips (healthy, stale...) record nothing, to stay quiet. A
+ * delete and its settlement (started, relocated, stuck) have their Events written by the relocator
+ * itself: the deletion record and the settlement claim (src/cluster/deletion-events.ts).
+ */
 export function kubeEventFor(o: Outcome): { type: 'Normal' | 'Warning'; reason: string } | undefined {
   switch (o.kind) {
+    case 'started':
     case 'relocated':
-      return { type: 'Normal', reason: 'AssistantRelocated' };
+    case 'stuck':
+      return undefined;
     case 'blocked':
       return { type: 'Warning', reason: 'AssistantRelocationBlocked' };
     case 'failed':
       return { type: 'Warning', reason: 'AssistantRelocationFailed' };
-    case 'stuck':
-      return { type: 'Warning', reason: 'AssistantRelocationStuck' };
     case 'skipped':
       return o.reason === 'dry-run' ? { type: 'Normal', reason: 'AssistantRelocationDryRun' } : undefined;
   }

@@ -191,6 +191,7 @@ describe('the Alertmanager webhook on the real cluster, as the relocator identit
       send,
       post,
       published,
+      relocator,
       get notified() {
         return published.filter((d) => d.notify);
       },
@@ -236,15 +237,18 @@ describe('the Alertmanager webhook on the real cluster, as the relocator identit
     expect(first.status).toBe(200);
     expect(first.body.accepted).toBe(1);
     expect(first.body.outcomes).toEqual([
-      expect.objectContaining({ kind: 'relocated', fromNode: a, toNode: b, forced: true, triggerSource: 'alert', triggerId: '4f7c2a8e9b1d3c05' }),
+      expect.objectContaining({ kind: 'started', fromNode: a, forced: true, triggerSource: 'alert', triggerId: '4f7c2a8e9b1d3c05' }),
     ]);
     expect((await waitForBoundPod(s.admin, ns, `${sts}-0`, { notUid: pod.metadata!.uid! })).spec?.nodeName).toBe(b);
+    // The webhook returns once the pod is deleted; whoever sees the replacement bound confirms the move.
+    expect(await w.relocator.awaitSettlement(first.body.outcomes[0]!)).toMatchObject({ kind: 'relocated', fromNode: a, toNode: b, triggerId: '4f7c2a8e9b1d3c05' });
 
     // Alertmanager repeats a firing alert (repeat_interval): node a has no assistant any more.
     const repeat = await w.post([{ node: a!, fingerprint: '4f7c2a8e9b1d3c05' }]);
     expect(repeat).toMatchObject({ status: 200, body: { accepted: 1, outcomes: [] } });
     expect(w.notified.map((o) => o.kind)).toEqual(['relocated']);
-    expect(await notifiedMarkers(ns, sts)).toEqual(['NotifiedRelocated']);
+    // A relocation is notified without a ledger claim: its settlement is claimed once per delete already.
+    expect(await notifiedMarkers(ns, sts)).toEqual([]);
   });
 
   it('answers unauthenticated, oversized, foreign and malformed payloads without touching the assistant, then relocates on a valid one', async () => {
@@ -279,7 +283,8 @@ describe('the Alertmanager webhook on the real cluster, as the relocator identit
 
     const ok = await w.send(httpEvent({ headers: auth, body: valid }));
     expect(ok.status).toBe(200);
-    expect(ok.body.outcomes).toEqual([expect.objectContaining({ kind: 'relocated', fromNode: a, toNode: b })]);
+    expect(ok.body.outcomes).toEqual([expect.objectContaining({ kind: 'started', fromNode: a })]);
+    expect(await w.relocator.awaitSettlement(ok.body.outcomes[0]!)).toMatchObject({ kind: 'relocated', fromNode: a, toNode: b });
   });
 
   it('grants exactly one of many simultaneous claims on the same StatefulSet and outcome kind', async () => {

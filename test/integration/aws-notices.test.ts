@@ -79,12 +79,14 @@ describe('AWS interruption notices', () => {
 
     const outcomes = await onAwsEvent(notice(name, instanceOfA), deps, ALL_RELOCATE);
 
-    // Every time, not about half of the time: our NoSchedule taint keeps the scheduler off node a.
+    // The Lambda deletes and returns; the move is confirmed by whoever sees the replacement bound.
     expect(outcomes).toEqual([
-      expect.objectContaining({ kind: 'relocated', fromNode: a, toNode: b, triggerSource: `aws-${name}`, nodeReasons: ['Interrupted'], forced: false }),
+      expect.objectContaining({ kind: 'started', fromNode: a, triggerSource: `aws-${name}`, nodeReasons: ['Interrupted'], forced: false }),
     ]);
     const [outcome] = outcomes as [Outcome];
     expect(outcome.message).toContain(instanceOfA);
+    // Every time, not about half of the time: our NoSchedule taint keeps the scheduler off node a.
+    expect(await deps.relocator.awaitSettlement(outcome)).toMatchObject({ kind: 'relocated', fromNode: a, toNode: b, triggerSource: `aws-${name}`, nodeReasons: ['Interrupted'] });
     const now = await waitForBoundPod(s.admin, ns, `${sts}-0`, { notUid: pod.metadata!.uid! });
     expect(now.spec?.nodeName).toBe(b);
     expect(await s.eventReasons(ns, sts)).toEqual(expect.arrayContaining(['AssistantDeleting', 'AssistantRelocated']));
@@ -109,7 +111,9 @@ describe('AWS interruption notices', () => {
 
     const outcomes = await onAwsEvent(notice('spot-interruption', instanceOfA), recording, ALL_RELOCATE);
 
-    expect(outcomes.map((o) => `${o.assistant.statefulSet} ${o.kind} ${o.toNode}`).sort()).toEqual(
+    expect(outcomes.map((o) => `${o.assistant.statefulSet} ${o.kind}`).sort()).toEqual(assistants.map((x) => `${x.sts} started`).sort());
+    const settled = await Promise.all(outcomes.map((o) => recording.relocator.awaitSettlement(o)));
+    expect(settled.map((o) => `${o.assistant.statefulSet} ${o.kind} ${o.toNode}`).sort()).toEqual(
       assistants.map((x) => `${x.sts} relocated ${b}`).sort(),
     );
     expect(calls.filter((c) => c === 'updateNodeTaints')).toHaveLength(1);

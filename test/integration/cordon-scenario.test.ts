@@ -40,6 +40,9 @@ describe('the cordon scenario of the Tekton article, without affinity-relocator'
   it('moves the assistant and the next TaskRun pod to worker2 once the assistant pod is deleted', async () => {
     const ns = 'article';
     await createNamespace(c, ns);
+    // Keep worker2 out of the first placement so the test knows where the assistant starts (cordoned
+    // before the assistant exists: the scheduler must have seen it when the pod comes).
+    await setUnschedulable(c, 'kind-multinode-worker2', true);
     const pr = await createPipelineRun(c, ns, 'pipeline-run-kcsr4');
     // Per-workspace mode (Tekton's default): Tekton creates the workspace PVC from the template.
     const claim = pvcNameFromWorkspaceBinding(undefined, 'source', pr.metadata.uid);
@@ -48,8 +51,6 @@ describe('the cordon scenario of the Tekton article, without affinity-relocator'
     const assistant = affinityAssistantName('source', pr.metadata.name);
     expect(sts.metadata?.name).toBe(assistant);
 
-    // Keep worker2 out of the first placement so the test knows where the assistant starts.
-    await setUnschedulable(c, 'kind-multinode-worker2', true);
     const first = await waitForBoundPod(c, ns, `${assistant}-0`);
     expect(first.spec?.nodeName).toBe('kind-multinode-worker1');
     await setUnschedulable(c, 'kind-multinode-worker2', false);

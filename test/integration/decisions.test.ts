@@ -75,8 +75,10 @@ describe('decisions that agree with the scheduler', () => {
     expect(await uidOf(ns, victim.metadata!.name!)).toBe(victim.metadata!.uid); // not deleted
 
     await createNode(s.admin, 'isolate-4', { labels: { pool: 'isolate' } });
-    const [moved] = await relocator().handle(nodeTrigger(from));
-    expect(moved).toMatchObject({ kind: 'relocated', toNode: 'isolate-4' });
+    const r = relocator();
+    const [moved] = await r.handle(nodeTrigger(from));
+    expect(moved).toMatchObject({ kind: 'started', fromNode: from });
+    expect(await r.awaitSettlement(moved!)).toMatchObject({ kind: 'relocated', toNode: 'isolate-4' });
   });
 
   it('blocks when the only other node has too little cpu, or no pod slot, instead of deleting', async () => {
@@ -99,8 +101,10 @@ describe('decisions that agree with the scheduler', () => {
 
     // The slot frees up: the next look moves it.
     await s.admin.core.deleteNamespacedPod({ namespace: ns, name: 'slot-taker', gracePeriodSeconds: 0 });
-    const [moved] = await relocator().handle(nodeTrigger(a!));
-    expect(moved).toMatchObject({ kind: 'relocated', toNode: b });
+    const r = relocator();
+    const [moved] = await r.handle(nodeTrigger(a!));
+    expect(moved).toMatchObject({ kind: 'started', fromNode: a });
+    expect(await r.awaitSettlement(moved!)).toMatchObject({ kind: 'relocated', toNode: b });
   });
 
   it('books each replacement on the node found for it: two assistants, room for one', async () => {
@@ -167,7 +171,7 @@ describe('decisions taken on fresh state', () => {
 });
 
 describe('the invocation deadline', () => {
-  it('takes no new assistant when the time left is shorter than one relocation, and says the sweep will take it', async () => {
+  it('takes no new assistant when the time left is shorter than the margin for one more, and says the sweep will take it', async () => {
     const [a, b] = await s.pool('deadline', 2);
     await createNamespace(s.admin, 'deadline');
     await setUnschedulable(s.admin, b!, true);
@@ -179,14 +183,14 @@ describe('the invocation deadline', () => {
     }
     await setUnschedulable(s.admin, b!, false);
     await setUnschedulable(s.admin, a!, true);
-    // A Lambda's clock: plenty for the first assistant, then 15 s, less than a confirmation may take.
+    // A Lambda's clock: plenty for the first assistant, then 5 s, less than the 10 s kept for one more.
     let looks = 0;
     const cluster = new KubernetesCluster(s.cp.kubeConfig('relocator'), { assistantSelector: TEST_CONFIG.assistantSelector });
-    const r = new Relocator({ cluster, config: TEST_CONFIG, sinks: [], concurrency: 1, remainingMs: () => (looks++ === 0 ? 90_000 : 15_000) });
+    const r = new Relocator({ cluster, config: TEST_CONFIG, sinks: [], concurrency: 1, remainingMs: () => (looks++ === 0 ? 90_000 : 5_000) });
     const outcomes = await r.handle(nodeTrigger(a!));
-    expect(outcomes.map((o) => o.kind).sort()).toEqual(['relocated', 'skipped', 'skipped']);
+    expect(outcomes.map((o) => o.kind).sort()).toEqual(['skipped', 'skipped', 'started']);
     const left = outcomes.filter((o) => o.kind === 'skipped');
-    for (const o of left) expect(o).toMatchObject({ reason: 'deadline', message: expect.stringMatching(/was not looked at: 15 s were left .* the next sweep takes it/) });
+    for (const o of left) expect(o).toMatchObject({ reason: 'deadline', message: expect.stringMatching(/was not looked at: 5 s were left .* the next sweep takes it/) });
     for (const o of left) expect(await uidOf('deadline', o.assistant.pod)).toBe(pods.find((p) => p.metadata!.name === o.assistant.pod)!.metadata!.uid);
   });
 });

@@ -57,6 +57,7 @@ describe('parseTriggerEvent', () => {
           resourceVersion: '48214102',
           nodeName: 'ip-10-0-45-67.eu-west-1.compute.internal',
         },
+        change: 'moved',
       },
       observedAt: '2025-03-14T09:27:30.902Z',
       cluster: 'ci-eu-west-1',
@@ -69,6 +70,7 @@ describe('parseTriggerEvent', () => {
       delete event.detail.previousNodeName;
       expect(parseTriggerEvent(event).target).toMatchObject({
         pod: { nodeName: 'ip-10-0-45-67.eu-west-1.compute.internal' },
+        change,
       });
     }
   });

@@ -20,6 +20,7 @@ export const ASSISTANT = {
 };
 
 const MESSAGES: Record<OutcomeKind, string> = {
+  started: 'builds/affinity-assistant-1f3c2a9b7d-0 deleted from ip-10-0-12-34.eu-west-1.compute.internal (cordoned); its StatefulSet recreates it',
   relocated: 'relocated off ip-10-0-12-34.eu-west-1.compute.internal in 3.8 s',
   // Quotes, as in Kubernetes' own messages: free text must survive every alert template.
   blocked: 'no healthy node can take the pod: volume "pvc-7f3a" is bound to eu-west-1a, where every node is cordoned',

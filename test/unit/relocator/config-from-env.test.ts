@@ -19,6 +19,7 @@ describe('configFromEnv', () => {
         LOOP_GUARD_MAX: '5',
         LOOP_GUARD_WINDOW_MINUTES: '10',
         CONFIRM_TIMEOUT_SECONDS: '30',
+        MAX_DELETES_PER_MINUTE: '120',
         DRY_RUN: 'false',
         INTERRUPTION_TAINT: '0',
         INTERRUPTION_TAINT_TTL_MINUTES: '120',
@@ -31,6 +32,7 @@ describe('configFromEnv', () => {
       loopGuardMax: 5,
       loopGuardWindowMs: 600_000,
       confirmTimeoutMs: 30_000,
+      maxDeletesPerMinute: 120,
       dryRun: false,
       interruptionTaint: false,
       interruptionTaintTtlMs: 7_200_000,
@@ -45,6 +47,7 @@ describe('configFromEnv', () => {
     ['NOT_READY_GRACE_SECONDS', '-1'],
     ['LOOP_GUARD_MAX', '1000'],
     ['CONFIRM_TIMEOUT_SECONDS', '86401'],
+    ['MAX_DELETES_PER_MINUTE', '0'],
     ['ASSISTANT_SELECTOR', 'no-equals-sign'],
   ])('refuses %s=%s with a ConfigError naming the variable', (name, value) => {
     const attempt = () => configFromEnv({ [name]: value });

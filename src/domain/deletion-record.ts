@@ -1,0 +1,161 @@
+/**
+ * Asynchronous confirmation (DESIGN.md section 3, step 4). The invocation that deletes an assistant does
+ * not wait for its replacement: it leaves a DeletionRecord in the cluster (an Event on the StatefulSet,
+ * written with the delete) and returns. Whoever later sees the replacement (the pod event of its bind, the
+ * sweep for deletes older than the confirmation timeout, the CLI that chose to wait) judges it here,
+ * claims the record's settlement once (src/cluster) and reports. Pure: no I/O.
+ */
+import type { V1Pod } from '@kubernetes/client-node';
+import type { Outcome } from './outcome.js';
+import type { NodeVerdict } from './schedulability.js';
+
+/** What the deleting invocation knew, kept for whoever confirms (all strings: it travels as annotations). */
+export interface DeletionRecord {
+  /** Name of the record's Event: one per deleted pod (StatefulSet and old pod uid), so a replay writes it once. */
+  id: string;
+  namespace: string;
+  statefulSet: string;
+  statefulSetUid?: string;
+  pipelineRun?: string;
+  pod: string;
+  oldPodUid: string;
+  fromNode: string;
+  triggerId: string;
+  triggerSource: string;
+  /** When the trigger's source observed the condition (ISO 8601): latencies count from here. */
+  observedAt: string;
+  /** When the delete was sent (ISO 8601). */
+  deletedAt: string;
+  /** Why the node was left (NodeReason codes and their sentence). */
+  reasonCodes: string[];
+  reasons: string;
+  forced: boolean;
+}
+
+/** The two ways a record is settled; each at most once (a stuck one may still be relocated later). */
+export type SettlementKind = 'relocated' | 'stuck';
+
+/** What is known of the pod of the record's name now (undefined: there is none). */
+export interface ReplacementView {
+  uid: string;
+  nodeName?: string;
+  /** When it was seen bound (the pod event's observedAt, or its PodScheduled condition's time). */
+  boundAt?: string;
+  terminating?: boolean;
+  /** The scheduler's last word on a pod still Pending. */
+  pendingMessage?: string;
+}
+
+export type Judgement =
+  | { kind: 'relocated'; toNode: string; newPodUid: string; boundAt?: string }
+  /** Back on the node it left: fine if that node is schedulable again, stuck otherwise. */
+  | { kind: 'bound-back'; node: string; healthy: boolean }
+  | { kind: 'stuck'; reason: 'bound-to-bad-node' | 'old-pod-terminating' | 'not-recreated' | 'pending'; message: string }
+  /** Too early to say (no replacement bound yet, within the confirmation timeout). */
+  | { kind: 'wait' };
+
+/**
+ * Judges the replacement of a deleted assistant. `verdict` is the schedulability of the node it is bound to
+ * (required when it is bound); `overdue`: the confirmation timeout has passed since the delete.
+ */
+export function judgeReplacement(record: DeletionRecord, pod: ReplacementView | undefined, verdict: NodeVerdict | undefined, overdue: boolean, timeoutMs: number): Judgement {
+  const replacement = pod && pod.uid !== record.oldPodUid ? pod : undefined;
+  if (replacement?.nodeName) {
+    if (!verdict) throw new Error(`internal: no verdict for node ${replacement.nodeName}`);
+    if (replacement.nodeName === record.fromNode) return { kind: 'bound-back', node: replacement.nodeName, healthy: verdict.schedulable };
+    if (verdict.schedulable) return { kind: 'relocated', toNode: replacement.nodeName, newPodUid: replacement.uid, boundAt: replacement.boundAt };
+    return {
+      kind: 'stuck',
+      reason: 'bound-to-bad-node',
+      message: `its replacement was bound to ${replacement.nodeName}, which is unschedulable too (${verdict.reasons.map((r) => r.message).join('; ')})`,
+    };
+  }
+  if (!overdue) return { kind: 'wait' };
+  const after = `${Math.round(timeoutMs / 1000)} s`;
+  if (pod && !replacement) return { kind: 'stuck', reason: 'old-pod-terminating', message: `the old pod is still there (terminating) after ${after}` };
+  if (!replacement) return { kind: 'stuck', reason: 'not-recreated', message: `the StatefulSet has not recreated it after ${after}` };
+  return { kind: 'stuck', reason: 'pending', message: `its replacement is still Pending after ${after}${replacement.pendingMessage ? `: ${replacement.pendingMessage}` : ''}` };
+}
+
+/** The settlement a judgement calls for (none while waiting). */
+export function settlementOf(j: Judgement): SettlementKind | undefined {
+  if (j.kind === 'wait') return undefined;
+  if (j.kind === 'relocated' || (j.kind === 'bound-back' && j.healthy)) return 'relocated';
+  return 'stuck';
+}
+
+/** The outcome reported once a judgement's settlement is claimed. */
+export function settledOutcome(record: DeletionRecord, j: Exclude<Judgement, { kind: 'wait' }>, now: Date): Outcome {
+  const ns = record.namespace;
+  const name = `${ns}/${record.pod}`;
+  const base = {
+    assistant: { namespace: ns, pod: record.pod, podUid: record.oldPodUid, statefulSet: record.statefulSet, statefulSetUid: record.statefulSetUid, pipelineRun: record.pipelineRun },
+    triggerId: record.triggerId,
+    triggerSource: record.triggerSource,
+    fromNode: record.fromNode,
+    nodeReasons: record.reasonCodes,
+    deleteLatencyMs: sinceTrigger(record, record.deletedAt),
+    forced: record.forced,
+  };
+  switch (j.kind) {
+    case 'relocated':
+      return {
+        ...base,
+        kind: 'relocated',
+        reason: record.reasonCodes[0] ?? 'relocated',
+        message: `${name} moved from ${record.fromNode} to ${j.toNode} (${record.reasons})`,
+        toNode: j.toNode,
+        newPodUid: j.newPodUid,
+        boundLatencyMs: sinceTrigger(record, j.boundAt ?? now.toISOString()),
+      };
+    case 'bound-back':
+      // A node schedulable again (a cordon undone while the delete was on its way) is as good as any.
+      return j.healthy
+        ? { ...base, kind: 'skipped', reason: 'bound-back', message: `${name} was deleted from ${j.node}, and its replacement was bound back to it: the node is schedulable again` }
+        : { ...base, kind: 'stuck', reason: 'bound-back', message: `${name} was deleted from ${j.node} but its replacement was bound back to it, and it is still unschedulable` };
+    case 'stuck':
+      return { ...base, kind: 'stuck', reason: j.reason, message: `${name} was deleted from ${record.fromNode} but ${j.message}` };
+  }
+}
+
+/** The pod as the judgement needs it; `boundAt` falls back to its PodScheduled condition's time. */
+export function replacementView(pod: V1Pod | undefined, boundAt?: string): ReplacementView | undefined {
+  const uid = pod?.metadata?.uid;
+  if (!pod || !uid) return undefined;
+  const scheduled = (pod.status?.conditions ?? []).find((c) => c.type === 'PodScheduled');
+  const scheduledAt = scheduled?.status === 'True' && scheduled.lastTransitionTime ? new Date(scheduled.lastTransitionTime).toISOString() : undefined;
+  return {
+    uid,
+    nodeName: pod.spec?.nodeName,
+    boundAt: boundAt ?? scheduledAt,
+    terminating: !!pod.metadata?.deletionTimestamp,
+    pendingMessage: scheduled?.status === 'False' ? scheduled.message : undefined,
+  };
+}
+
+/** Whether the confirmation timeout has passed since the record's delete. */
+export function isOverdue(record: DeletionRecord, now: Date, timeoutMs: number): boolean {
+  return now.getTime() - Date.parse(record.deletedAt) >= timeoutMs;
+}
+
+/**
+ * The record's Event name: the StatefulSet's and the old pod's, so that a replayed trigger (or two
+ * invocations deciding the same delete) write one record, and the loop guard counts the delete once.
+ */
+export function deletionRecordId(statefulSet: string, oldPodUid: string): string {
+  return `${statefulSet}.${oldPodUid}.deleting`;
+}
+
+/** The name of a record's settlement claim (created at most once by the apiserver). */
+export function settlementClaimId(recordId: string, kind: SettlementKind): string {
+  return `${recordId.replace(/\.deleting$/, '')}.${kind}`;
+}
+
+/** The StatefulSet a pod of it is named after (`<set>-<ordinal>`); undefined for another name. */
+export function statefulSetOfPodName(pod: string): string | undefined {
+  return /^(.+)-\d+$/.exec(pod)?.[1];
+}
+
+function sinceTrigger(record: DeletionRecord, at: string): number {
+  return Date.parse(at) - Date.parse(record.observedAt);
+}
