@@ -1,7 +1,7 @@
 /**
- * Helm and kustomize for the chart tests, built from their Go modules (test/cluster/helm: Helm's own
- * `cmd/helm`, and a 30-line main over kustomize's engine, krusty, as `kubectl kustomize` runs it) and
- * cached like the control plane (binary.ts), keyed by the Helm version the module requires.
+ * Helm and kustomize for the chart tests, built from their Go modules and cached like the control plane
+ * (binary.ts), each keyed by its version: test/cluster/helm requires Helm and builds its own `cmd/helm`;
+ * test/cluster/kustomize is a 30-line main over kustomize's engine (krusty), as `kubectl kustomize` runs it.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -9,26 +9,35 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import yaml from 'js-yaml';
-import { type BuildOptions, defaultCacheDir, ensureGoBuild, type GoBuild } from './binary.js';
+import { type BuildOptions, defaultCacheDir, ensureGoProgram, type GoProgram } from './binary.js';
 
-export const HELM_MODULE_DIR = join(dirname(fileURLToPath(import.meta.url)), 'helm');
+const here = dirname(fileURLToPath(import.meta.url));
 
-/** The Helm version test/cluster/helm/go.mod requires. */
-export const HELM_VERSION = /^\s*helm\.sh\/helm\/v4 (v\S+)/m.exec(readFileSync(join(HELM_MODULE_DIR, 'go.mod'), 'utf8'))?.[1] ?? 'unknown';
-
-export class HelmBuildError extends Error {
-  override name = 'HelmBuildError';
+/** The version of `module` that the go.mod in `dir` requires. */
+function required(dir: string, module: string): string {
+  const version = new RegExp(`^\\s*${module.replaceAll('.', '\\.')} (v\\S+)`, 'm').exec(readFileSync(join(dir, 'go.mod'), 'utf8'))?.[1];
+  if (!version) throw new Error(`${dir}/go.mod requires no ${module}`);
+  return version;
 }
 
-const CHART_TOOLS: GoBuild = {
-  name: 'helm',
+export const HELM_VERSION = required(join(here, 'helm'), 'helm.sh/helm/v4');
+
+export const HELM: GoProgram = {
+  label: 'Helm',
+  moduleDir: join(here, 'helm'),
+  pkg: 'helm.sh/helm/v4/cmd/helm',
   version: HELM_VERSION,
-  moduleDir: HELM_MODULE_DIR,
-  packages: ['helm.sh/helm/v4/cmd/helm', './kustomize'],
-  executables: ['helm', 'kustomize'],
+  name: 'helm',
   // `helm version` reports the release, not Helm's development default ("v4.3").
-  ldflags: ['-s', '-w', `-X helm.sh/helm/v4/internal/version.version=${HELM_VERSION}`, '-X helm.sh/helm/v4/internal/version.gitTreeState=clean'],
-  error: (m) => new HelmBuildError(m),
+  ldflags: [`-X helm.sh/helm/v4/internal/version.version=${HELM_VERSION}`, '-X helm.sh/helm/v4/internal/version.gitTreeState=clean'],
+};
+
+export const KUSTOMIZE: GoProgram = {
+  label: 'kustomize',
+  moduleDir: join(here, 'kustomize'),
+  pkg: '.',
+  version: required(join(here, 'kustomize'), 'sigs.k8s.io/kustomize/api'),
+  name: 'kustomize',
 };
 
 export interface ChartTools {
@@ -38,8 +47,7 @@ export interface ChartTools {
 
 /** Paths of the helm and kustomize executables, built first when the cache has none for the current inputs. */
 export async function ensureChartTools(opts: BuildOptions = {}): Promise<ChartTools> {
-  const dir = await ensureGoBuild(CHART_TOOLS, opts);
-  return { helm: join(dir, 'helm'), kustomize: join(dir, 'kustomize') };
+  return { helm: await ensureGoProgram(HELM, opts), kustomize: await ensureGoProgram(KUSTOMIZE, opts) };
 }
 
 export interface RunResult {
@@ -50,13 +58,15 @@ export interface RunResult {
 
 /** Runs one of the tools; a tool that cannot start is an error, a non-zero exit is a result. */
 export async function runTool(binary: string, args: string[]): Promise<RunResult> {
-  // Helm's own configuration, cache and data directories: nothing read from or written to ~/.config/helm.
+  // Helm's own configuration, cache and data directories: nothing read from or written to ~/.config/helm or ~/.kube.
   const helmHome = join(defaultCacheDir(), 'helm-home');
   const env = {
     PATH: process.env.PATH ?? '',
     HELM_CONFIG_HOME: join(helmHome, 'config'),
     HELM_CACHE_HOME: join(helmHome, 'cache'),
     HELM_DATA_HOME: join(helmHome, 'data'),
+    // client-go's discovery cache (default $HOME/.kube/cache; the tools get no HOME).
+    KUBECACHEDIR: join(helmHome, 'kube-cache'),
   };
   return new Promise((resolve, reject) => {
     const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
