@@ -40,6 +40,11 @@ export const PARAMS = {
   securityGroupIds: 'sg-0cccccccccccccccc',
 } as const;
 
+/** Only what a stage other than dev must be given: every optional feature at its default (off). */
+export const DEFAULT_PARAMS = { clusterName: PARAMS.clusterName, eksEndpoint: PARAMS.eksEndpoint, eksCaData: PARAMS.eksCaData } as const;
+
+export type Params = Readonly<Record<string, string>>;
+
 export type Resource = { Type: string; Condition?: string; DependsOn?: string | string[]; Properties: Record<string, unknown> };
 export type Template = {
   Resources: Record<string, Resource>;
@@ -71,9 +76,9 @@ function listFiles(dir: string): string[] {
   });
 }
 
-function inputsKey(): string {
+function inputsKey(params: Params): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify({ STAGE, REGION, PARAMS }));
+  h.update(JSON.stringify({ STAGE, REGION, params }));
   const files = [
     ...['serverless.yml', 'package.json', 'package-lock.json', 'scripts/build.ts'].map((f) => path.join(repoRoot, f)),
     ...listFiles(path.join(repoRoot, 'functions')),
@@ -123,12 +128,12 @@ async function withLock<T>(lockDir: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-async function runPackage(outDir: string): Promise<void> {
+async function runPackage(outDir: string, params: Params): Promise<void> {
   const env: NodeJS.ProcessEnv = { ...process.env, CI: '1' };
   // Offline and without credentials, as on a developer's machine or CI.
   for (const name of Object.keys(env)) if (/^AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN|PROFILE)$/.test(name)) delete env[name];
-  const params = Object.entries(PARAMS).flatMap(([k, v]) => ['--param', `${k}=${v}`]);
-  await run('npm', ['run', 'package', '--', '--stage', STAGE, '--region', REGION, '--package', outDir, ...params], {
+  const args = Object.entries(params).flatMap(([k, v]) => ['--param', `${k}=${v}`]);
+  await run('npm', ['run', 'package', '--', '--stage', STAGE, '--region', REGION, '--package', outDir, ...args], {
     cwd: repoRoot,
     env,
     timeout: 540_000,
@@ -138,39 +143,47 @@ async function runPackage(outDir: string): Promise<void> {
   });
 }
 
-let memo: Promise<Packaged> | undefined;
+const memo = new Map<string, Promise<Packaged>>();
 
-/** The packaged service for the current inputs, packaging it first if no test run did yet. */
-export function packaged(): Promise<Packaged> {
-  memo ??= (async () => {
-    // One root per checkout: other clones on the machine keep their own packages.
-    const root = path.join(os.tmpdir(), `affinity-relocator-package-${createHash('sha256').update(repoRoot).digest('hex').slice(0, 8)}`);
-    const key = inputsKey();
-    const dir = path.join(root, key);
-    const done = path.join(dir, '.complete');
-    if (!existsSync(done)) {
-      mkdirSync(root, { recursive: true });
-      await withLock(path.join(root, `${key}.lock`), async () => {
-        if (existsSync(done)) return;
-        // Earlier inputs' packages are of no further use.
-        for (const old of readdirSync(root)) if (!old.endsWith('.lock')) rmSync(path.join(root, old), { recursive: true, force: true });
-        await runPackage(dir);
-        writeFileSync(done, new Date().toISOString());
-      });
-    }
-    const template = JSON.parse(readFileSync(path.join(dir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template;
-    const state = JSON.parse(readFileSync(path.join(dir, 'serverless-state.json'), 'utf8')) as ServiceState;
-    return {
-      dir,
-      template,
-      state,
-      artifact: (name) => {
-        const artifact = state.service.functions[name]?.package.artifact;
-        if (!artifact) throw new Error(`${name} has no artifact`);
-        // The state names the zip where osls first wrote it (.serverless/); --package moved it here.
-        return path.join(dir, path.basename(artifact));
-      },
-    };
-  })();
-  return memo;
+/**
+ * The packaged service for the current inputs, packaging it first if no test run did yet. `params`: the
+ * deploy parameters, by default every optional feature switched on (PARAMS).
+ */
+export function packaged(params: Params = PARAMS): Promise<Packaged> {
+  const key = inputsKey(params);
+  let p = memo.get(key);
+  if (!p) memo.set(key, (p = packageFor(key, params)));
+  return p;
+}
+
+async function packageFor(key: string, params: Params): Promise<Packaged> {
+  // One root per checkout: other clones on the machine keep their own packages.
+  const root = path.join(os.tmpdir(), `affinity-relocator-package-${createHash('sha256').update(repoRoot).digest('hex').slice(0, 8)}`);
+  const dir = path.join(root, key);
+  const done = path.join(dir, '.complete');
+  if (!existsSync(done)) {
+    mkdirSync(root, { recursive: true });
+    // One lock for every parameter set: each packaging writes .serverless/ and dist/ in the repository.
+    await withLock(path.join(root, 'package.lock'), async () => {
+      if (existsSync(done)) return;
+      // Earlier inputs' packages are of no further use.
+      const current = [PARAMS, DEFAULT_PARAMS, params].map(inputsKey);
+      for (const old of readdirSync(root)) if (!old.endsWith('.lock') && !current.includes(old)) rmSync(path.join(root, old), { recursive: true, force: true });
+      await runPackage(dir, params);
+      writeFileSync(done, new Date().toISOString());
+    });
+  }
+  const template = JSON.parse(readFileSync(path.join(dir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template;
+  const state = JSON.parse(readFileSync(path.join(dir, 'serverless-state.json'), 'utf8')) as ServiceState;
+  return {
+    dir,
+    template,
+    state,
+    artifact: (name) => {
+      const artifact = state.service.functions[name]?.package.artifact;
+      if (!artifact) throw new Error(`${name} has no artifact`);
+      // The state names the zip where osls first wrote it (.serverless/); --package moved it here.
+      return path.join(dir, path.basename(artifact));
+    },
+  };
 }
