@@ -6,17 +6,13 @@
  * child process (bench/forwarder-child.ts) against a loopback EventBridge endpoint.
  */
 import { fork } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { build } from 'esbuild';
 import type { V1Node } from '@kubernetes/client-node';
 import { ControlPlane } from '../test/cluster/controlplane.js';
 import { clientsFor, eventually, mergePatch } from '../test/cluster/fixtures/clients.js';
 import { nodeObject } from '../test/cluster/fixtures/nodes.js';
 import { createNamespace } from '../test/cluster/fixtures/pods.js';
 import { FakeEventBridge } from '../test/support/eventbridge-server.js';
-import { type Bench, summarize } from './lib.js';
+import { type Bench, bundleChild, summarize } from './lib.js';
 
 interface ChildStats {
   rss: number;
@@ -65,13 +61,7 @@ export const forwarder: Bench = {
       console.log(`bench: forwarder: ${nodeCount} nodes and ${pods.length} assistant pods created and settled in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 
       // Bundled as it ships (one esbuild file), so that the RSS is the forwarder's, not a TS loader's.
-      const outfile = join(mkdtempSync(join(tmpdir(), 'ar-forwarder-')), 'forwarder-child.mjs');
-      await build({
-        entryPoints: [new URL('./forwarder-child.ts', import.meta.url).pathname],
-        outfile, bundle: true, platform: 'node', target: 'node22', format: 'esm', minify: true,
-        banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
-        logLevel: 'warning',
-      });
+      const outfile = await bundleChild(new URL('./forwarder-child.ts', import.meta.url));
       const child = fork(outfile, [cp.kubeconfigPath, bus.url], { execArgv: ['--expose-gc'] });
       const ask = () => new Promise<ChildStats>((resolve) => {
         child.once('message', (m: ChildStats & { type: string }) => resolve(m));

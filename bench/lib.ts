@@ -2,9 +2,12 @@
  * What every bench module shares: the result row, percentiles, and the results file that `npm run bench`
  * writes (`bench-results.json` at the repository root, a JSON list of Result).
  */
+import { mkdtempSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const resultsFile = path.join(repoRoot, 'bench-results.json');
@@ -49,4 +52,24 @@ export function formatTable(results: readonly Result[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [line(header), ...rows.map(line)].join('\n');
+}
+
+/**
+ * A child process's entry bundled as the project ships code (one minified esbuild file), so that what a
+ * bench measures in it (RSS above all) is the code's, not a TS loader's. Returns the bundle's path.
+ */
+export async function bundleChild(entry: URL): Promise<string> {
+  const outfile = path.join(mkdtempSync(path.join(tmpdir(), 'ar-bench-child-')), `${path.basename(entry.pathname, '.ts')}.mjs`);
+  await build({
+    entryPoints: [entry.pathname],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node22',
+    format: 'esm',
+    minify: true,
+    banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
+    logLevel: 'warning',
+  });
+  return outfile;
 }
