@@ -1,0 +1,91 @@
+/**
+ * A wave: WAVE_ASSISTANTS (150) assistants on one node, the node cordoned, in local mode (watch -> in-process
+ * bus -> handlers -> relocator) as the relocator identity, on the real control plane. Issue 10's local
+ * case (goal: cordon -> every replacement bound <= 9 s). Each assistant has its own PipelineRun and
+ * StatefulSet (Tekton's per-workspace mode, no claim); the pool's other node has room for all of them.
+ *   wave_cordon_to_all_bound_ms   cordon -> the last replacement bound on the other node (read from the pods)
+ *   wave_trigger_to_delete_ms     per assistant, from its `started` outcome (p50, p99)
+ *   wave_requests_per_relocation  the relocator's apiserver requests (deletes, records, confirmations) / moves
+ *   wave_relocated_reported       `relocated` outcomes reported, out of the assistants (the confirmations)
+ *   wave_failures                 1 when not every replacement was bound within WAVE_TIMEOUT_MS (60 s)
+ */
+import { KubeHttpClient } from '../src/cluster/http.js';
+import { setUnschedulable } from '../test/cluster/fixtures/nodes.js';
+import { createNamespace } from '../test/cluster/fixtures/pods.js';
+import { affinityAssistantName, createAssistant, createPipelineRun } from '../test/cluster/fixtures/tekton.js';
+import { eventually } from '../test/cluster/fixtures/clients.js';
+import { Scenario, TEST_CONFIG } from '../test/integration/support.js';
+import { type Bench, type Result, summarize } from './lib.js';
+
+export const wave: Bench = {
+  name: 'wave',
+  async run() {
+    const count = Number(process.env.WAVE_ASSISTANTS ?? 150);
+    const timeoutMs = Number(process.env.WAVE_TIMEOUT_MS ?? 60_000);
+    const s = await Scenario.start();
+    const request = KubeHttpClient.prototype.request;
+    try {
+      const [a, b] = await s.pool('wave', 2, { pods: '1000' });
+      await createNamespace(s.admin, 'wave');
+      await setUnschedulable(s.admin, b!, true);
+      const names: string[] = [];
+      for (let i = 0; i < count; i++) {
+        const pr = await createPipelineRun(s.admin, 'wave', `pr-${i}`);
+        await createAssistant(s.admin, pr, { mode: 'workspaces', workspaceName: 'source', podTemplate: { nodeSelector: { pool: 'wave' } } });
+        names.push(`${affinityAssistantName('source', `pr-${i}`)}-0`);
+      }
+      const before = await eventually(
+        `${count} assistants bound on ${a}`,
+        () => s.admin.core.listNamespacedPod({ namespace: 'wave' }),
+        (l) => l.items.filter((p) => p.spec?.nodeName === a).length === count,
+        { timeoutMs: 120_000 },
+      );
+      const oldUids = new Set(before.items.map((p) => p.metadata!.uid!));
+      await setUnschedulable(s.admin, b!, false);
+      await eventually(`${b} to lose the cordon's taint`, () => s.admin.core.readNode({ name: b! }), (n) => (n.spec?.taints ?? []).length === 0);
+      await s.startLocalMode({ ...TEST_CONFIG, loopGuardMax: 10_000 }, { sweepIntervalMs: 0 });
+
+      let requests = 0;
+      KubeHttpClient.prototype.request = function <T>(this: KubeHttpClient, ...args: Parameters<typeof request>) {
+        requests++;
+        return request.apply(this, args) as Promise<T>;
+      };
+      const t0 = performance.now();
+      await setUnschedulable(s.admin, a!, true);
+      let failures = 0;
+      const done = await eventually(
+        `every replacement bound on ${b}`,
+        () => s.admin.core.listNamespacedPod({ namespace: 'wave' }),
+        (l) => l.items.filter((p) => !oldUids.has(p.metadata!.uid!) && p.spec?.nodeName === b).length === count,
+        { timeoutMs, intervalMs: 20 },
+      ).catch((e: unknown) => {
+        failures = 1;
+        console.error(`bench wave: ${e instanceof Error ? e.message : String(e)}`);
+        return undefined;
+      });
+      const allBoundMs = performance.now() - t0;
+      // The confirmations follow the binds by an event's trip: wait for them before counting requests.
+      await eventually('the relocated outcomes', async () => s.outcomes.filter((o) => o.kind === 'relocated').length, (n) => n >= count, { timeoutMs: 10_000 }).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 1_000));
+      const started = s.outcomes.filter((o) => o.kind === 'started' && names.includes(o.assistant.pod));
+      const relocated = s.outcomes.filter((o) => o.kind === 'relocated' && names.includes(o.assistant.pod));
+      console.log(`bench: wave: ${started.length} started, ${relocated.length} relocated, ${requests} requests; outcomes by kind: ${JSON.stringify(countBy(s.outcomes.map((o) => `${o.kind}/${o.reason}`)))}`);
+      const rows: Result[] = [];
+      if (done) rows.push({ name: `wave_cordon_to_all_bound_ms@${count}`, unit: 'ms', p50: allBoundMs, p99: allBoundMs, n: 1 });
+      if (started.length > 0) rows.push(summarize(`wave_trigger_to_delete_ms@${count}`, 'ms', started.map((o) => o.deleteLatencyMs!)));
+      if (relocated.length > 0) rows.push({ name: `wave_requests_per_relocation@${count}`, unit: 'requests', p50: requests / relocated.length, p99: requests / relocated.length, n: relocated.length });
+      rows.push({ name: `wave_relocated_reported@${count}`, unit: 'assistants', p50: relocated.length, p99: relocated.length, n: count });
+      rows.push({ name: 'wave_failures', unit: 'runs', p50: failures, p99: failures, n: 1 });
+      return rows;
+    } finally {
+      KubeHttpClient.prototype.request = request;
+      await s.stop();
+    }
+  },
+};
+
+function countBy(xs: string[]): Record<string, number> {
+  const m: Record<string, number> = {};
+  for (const x of xs) m[x] = (m[x] ?? 0) + 1;
+  return m;
+}
