@@ -10,10 +10,11 @@ export class ReadCache<K, V> {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  get(key: K, read: () => Promise<V>): Promise<V> {
+  /** `notBefore`: a read sent before this time does not do (it cannot have seen what happened since). */
+  get(key: K, read: () => Promise<V>, notBefore = -Infinity): Promise<V> {
     const now = this.now();
     const hit = this.entries.get(key);
-    if (hit && now - hit.at <= this.maxAgeMs) return hit.value;
+    if (hit && now - hit.at <= this.maxAgeMs && hit.at >= notBefore) return hit.value;
     const entry = { at: now, value: read() };
     this.entries.set(key, entry);
     entry.value.catch(() => {

@@ -94,8 +94,9 @@ export class Relocator {
   private readonly recent: RecentDeletes;
   private readonly cap: DeleteCap;
   /**
-   * Nodes as a bind's confirmation sees them, up to a second old: it reports, it does not act (a node
-   * that turned bad meanwhile sends an event of its own, and the relocation then reads it afresh).
+   * Nodes as the handler of a bind sees them: a read up to a second old serves the binds seen before it
+   * was sent (a rotation's replacements land on a few nodes). A node that turns bad after that read sends
+   * an event of its own, which finds the assistant bound there.
    */
   private readonly boundNodes: ReadCache<string, V1Node | undefined>;
 
@@ -455,7 +456,7 @@ export class Relocator {
   ): Promise<{ outcomes: Outcome[]; nodeHealthy: boolean }> {
     const statefulSet = statefulSetOfPodName(pod.name);
     const [node, history] = await Promise.all([
-      this.boundNodes.get(pod.nodeName, () => this.d.cluster.getNode(pod.nodeName)),
+      this.boundNodes.get(pod.nodeName, () => this.d.cluster.getNode(pod.nodeName), Date.parse(trigger.observedAt)),
       statefulSet ? this.historyAtBind(pod.namespace, statefulSet, trigger.observedAt) : undefined,
     ]);
     const now = this.now();

@@ -20,4 +20,16 @@ describe('ReadCache', () => {
     await expect(cache.get('a', async () => Promise.reject(new Error('503')))).rejects.toThrow('503');
     expect(await cache.get('a', async () => 'ok')).toBe('ok');
   });
+
+  it('does not serve a read sent before `notBefore`, however young', async () => {
+    let clock = 1_000;
+    let reads = 0;
+    const cache = new ReadCache<string, number>(1_000, () => clock);
+    const read = async () => ++reads;
+    expect(await cache.get('n', read)).toBe(1); // sent at 1000
+    clock = 1_200;
+    expect(await cache.get('n', read, 1_000)).toBe(1); // what happened at 1000 can be in it
+    expect(await cache.get('n', read, 1_100)).toBe(2); // what happened at 1100 cannot
+    expect(await cache.get('n', read, 1_100)).toBe(2); // the new read (sent at 1200) serves it
+  });
 });
