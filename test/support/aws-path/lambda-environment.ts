@@ -81,7 +81,8 @@ export class LambdaEnvironment {
 
   /** Starts the process and imports the bundle (Lambda's Init phase). `onLine`: each line it writes (its logs). */
   static async create(o: { bundle: string; exportName: string; env: Record<string, string>; onLine: (line: string, stream: 'stdout' | 'stderr') => void }): Promise<LambdaEnvironment> {
-    const child = fork(await runnerPath(), [o.bundle, o.exportName], { env: o.env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'advanced' });
+    // execArgv: [] so that the parent's loader flags (tsx's, vitest's) do not weigh on the environment.
+    const child = fork(await runnerPath(), [o.bundle, o.exportName], { env: o.env, execArgv: [], stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'advanced' });
     for (const stream of ['stdout', 'stderr'] as const) {
       let buffer = '';
       child[stream]!.on('data', (c: Buffer) => {
