@@ -24,6 +24,7 @@
  *   rotation_invocation_ms            per invocation duration; rotation_init_ms: cold starts' init
  *   rotation_<fn>_peak_rss_mb         peak RSS of the function's execution environments (of its 256 MB)
  *   rotation_outcomes_<kind>          outcomes the functions returned, by kind (whatever kinds there are)
+ *   rotation_duplicate_deliveries     deliveries EventBridge made twice (at least once: ROTATION_DUPLICATE_FRACTION, 0.01)
  */
 import { makeInformer, type V1Pod } from '@kubernetes/client-node';
 import { eventually } from '../test/cluster/fixtures/clients.js';
@@ -45,6 +46,8 @@ export const rotation: Bench = {
     const nodes = positiveInt('ROTATION_NODES', 20);
     const perNode = positiveInt('ROTATION_PER_NODE', 50);
     const timeoutMs = positiveInt('ROTATION_TIMEOUT_S', 300) * 1000;
+    const duplicateFraction = Number(process.env.ROTATION_DUPLICATE_FRACTION ?? 0.01);
+    if (!(duplicateFraction >= 0 && duplicateFraction <= 1)) throw new Error(`bench: ROTATION_DUPLICATE_FRACTION must be within 0..1, got "${process.env.ROTATION_DUPLICATE_FRACTION}"`);
     const total = nodes * perNode;
     const log = (m: string) => console.log(`bench: rotation: ${m}`);
     const identity = await startLambdaIdentity({ clusterId: AWS_PATH_CLUSTER, stage: AWS_PATH_STAGE, region: AWS_PATH_REGION, functions: EVENT_FUNCTIONS });
@@ -80,7 +83,7 @@ export const rotation: Bench = {
       const perOld = old.map((n) => placed.items.filter((p) => p.spec?.nodeName === n).length);
       log(`${nodes} nodes and ${total} assistants (${Math.min(...perOld)}-${Math.max(...perOld)} per node) in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 
-      path = await AwsPath.start({ cp: s.cp, admin: s.admin, identity, lambda: { keepLogs: false } });
+      path = await AwsPath.start({ cp: s.cp, admin: s.admin, identity, duplicateFraction, lambda: { keepLogs: false } });
       const p = path;
       // The new node group joins (each join is a capacity event), then everything the start-up caused settles.
       await inBatches(fresh, 8, (n) => createNode(s.admin, n, { ...capacity, labels: { pool: POOL } }));
@@ -101,7 +104,7 @@ export const rotation: Bench = {
       informer.on('update', seen);
       await informer.start();
 
-      const before = { invocations: p.lambdas.invocations.length, throttles: sum(Object.values(p.lambdas.throttles)), dead: p.lambdas.deadLetters.length, outcomes: p.outcomes().length };
+      const before = { invocations: p.lambdas.invocations.length, throttles: sum(Object.values(p.lambdas.throttles)), dead: p.lambdas.deadLetters.length };
       const cordonedAt = new Map<string, number>();
       const cordonWall = Date.now();
       const cordonStarted = performance.now();
@@ -148,9 +151,8 @@ export const rotation: Bench = {
       });
       const invocations = p.lambdas.invocations.slice(before.invocations);
       const lambdaSeconds = sum(invocations.map((i) => i.result.durationMs)) / 1000;
-      const outcomes = p.outcomes().slice(before.outcomes);
-      const kinds: Record<string, number> = {};
-      for (const { outcome } of outcomes) kinds[outcome.kind] = (kinds[outcome.kind] ?? 0) + 1;
+      const kinds = p.outcomeCounts(before.invocations);
+      const outcomeTotal = sum(Object.values(kinds));
       const perRelocation = (x: number) => (relocations > 0 ? x / relocations : NaN);
       const rows = (name: string, unit: string, samples: number[]): Result[] => (samples.length > 0 ? [summarize(name, unit, samples)] : []);
       const inits = invocations.flatMap((i) => (i.initMs === undefined ? [] : [i.initMs]));
@@ -165,13 +167,14 @@ export const rotation: Bench = {
         count('rotation_invocation_timeouts', invocations.filter((i) => i.result.timedOut).length, invocations.length, 'invocations'),
         count('rotation_invocation_errors', invocations.filter((i) => !i.result.ok && !i.result.timedOut).length, invocations.length, 'invocations'),
         count('rotation_dead_letters', p.lambdas.deadLetters.length - before.dead, invocations.length, 'events'),
+        count('rotation_duplicate_deliveries', p.bus.deliveries.filter((d) => d.duplicated && d.at >= cordonStarted).length, p.bus.deliveries.filter((d) => d.at >= cordonStarted).length, 'deliveries'),
         count('rotation_lambda_throttles', sum(Object.values(p.lambdas.throttles)) - before.throttles, invocations.length, 'throttles'),
         ...rows('rotation_invocation_ms', 'ms', invocations.map((i) => i.result.durationMs)),
         ...rows('rotation_init_ms', 'ms', inits),
         ...Object.entries(p.lambdas.peakRssKb).map(([fn, kb]) => count(`rotation_${fn}_peak_rss_mb`, Math.round(kb / 1024), p.settings.functions[fn]!.memoryMb, 'MB')),
         ...Object.entries(kinds)
           .sort()
-          .map(([kind, n]) => count(`rotation_outcomes_${kind}`, n, outcomes.length, 'outcomes')),
+          .map(([kind, n]) => count(`rotation_outcomes_${kind}`, n, outcomeTotal, 'outcomes')),
       ];
     } finally {
       await path?.stop();

@@ -110,39 +110,48 @@ export class AwsPath {
       account: ACCOUNT,
       region: AWS_PATH_REGION,
       duplicateFraction: o.duplicateFraction,
+    }).catch(async (e: unknown) => {
+      rmSync(bundleDir, { recursive: true, force: true });
+      throw e;
     });
-    const forwarder = await ForwarderProcess.start({
-      cp,
-      admin: o.admin,
-      cluster: identity.clusterId,
-      busName: settings.busName,
-      busUrl: bus.url,
-      region: AWS_PATH_REGION,
-      credentials: { accessKeyId: 'AKIAFORWARDER0000000', secretAccessKey: 'aws-path-forwarder' },
-      onLine: o.onForwarderLine,
-    });
-    const p = new AwsPath(settings, lambdas, bus, forwarder, bundleDir);
+    let forwarder: ForwarderProcess | undefined;
     try {
+      forwarder = await ForwarderProcess.start({
+        cp,
+        admin: o.admin,
+        cluster: identity.clusterId,
+        busName: settings.busName,
+        busUrl: bus.url,
+        region: AWS_PATH_REGION,
+        credentials: { accessKeyId: 'AKIAFORWARDER0000000', secretAccessKey: 'aws-path-forwarder' },
+        onLine: o.onForwarderLine,
+      });
       await forwarder.ready();
     } catch (e) {
-      await p.stop();
+      await forwarder?.stop();
+      await lambdas.stop();
+      await bus.stop();
+      rmSync(bundleDir, { recursive: true, force: true });
       throw e;
     }
-    return p;
+    return new AwsPath(settings, lambdas, bus, forwarder, bundleDir);
   }
 
-  /** Every outcome the functions returned (`{ outcomes: [...] }`), in the order the invocations ended. */
-  outcomes(): { fn: string; requestId: string; outcome: { kind: string; [k: string]: unknown } }[] {
-    return this.lambdas.invocations.flatMap((i) => {
+  /**
+   * Every outcome the functions returned (`{ outcomes: [...] }`), in the order the invocations ended, from
+   * the invocation numbered `from` on.
+   */
+  outcomes(from = 0): { fn: string; requestId: string; outcome: { kind: string; [k: string]: unknown } }[] {
+    return this.lambdas.invocations.slice(from).flatMap((i) => {
       const list = (i.result.value as { outcomes?: unknown } | undefined)?.outcomes;
       return Array.isArray(list) ? list.map((outcome) => ({ fn: i.fn, requestId: i.requestId, outcome: outcome as { kind: string } })) : [];
     });
   }
 
   /** Outcomes counted by kind, whatever kinds there are. */
-  outcomeCounts(): Record<string, number> {
+  outcomeCounts(from = 0): Record<string, number> {
     const counts: Record<string, number> = {};
-    for (const { outcome } of this.outcomes()) counts[outcome.kind] = (counts[outcome.kind] ?? 0) + 1;
+    for (const { outcome } of this.outcomes(from)) counts[outcome.kind] = (counts[outcome.kind] ?? 0) + 1;
     return counts;
   }
 
