@@ -8,7 +8,8 @@
  *   - a failed invocation (an error, or the function's timeout) is retried maximumRetryAttempts times, one
  *     minute and then two minutes later; after that, or past maximumEventAge, the event goes to the
  *     dead-letter list (the on-failure destination);
- *   - environments are reused while warm; a new one is a cold start (init measured); one that timed out is gone.
+ *   - environments are reused while warm; a new one is a cold start (init measured); one that timed out, or
+ *     whose peak RSS went over the function's memory (checked after each invocation), is gone.
  * Every invocation is recorded (function, request id, times, cold start, result or error, peak RSS).
  */
 import { randomUUID } from 'node:crypto';
@@ -198,6 +199,11 @@ export class LambdaService {
       result = { ok: false, error: { name: 'Runtime.InitError', message: e instanceof Error ? e.message : String(e) }, timedOut: false, durationMs: 0, maxRssKb: 0, heapUsedBytes: 0 };
     }
     this.peakRssKb[s.name] = Math.max(this.peakRssKb[s.name] ?? 0, result.maxRssKb);
+    if (result.maxRssKb > s.memoryMb * 1024 && env?.alive) {
+      // Lambda kills an environment that goes over its memory during the invocation; seen here afterwards.
+      await env.stop();
+      result = { ...result, ok: false, error: { name: 'Runtime.OutOfMemory', message: `Max Memory Used ${Math.round(result.maxRssKb / 1024)} MB > ${s.memoryMb} MB` } };
+    }
     this.invocations.push({ fn: s.name, requestId, eventId: q.eventId, attempt: q.attempts, startedAt, endedAt: performance.now(), cold: initMs !== undefined, initMs, result });
     if (env?.alive) pool.idle.push(env);
     else if (env) pool.all.delete(env);

@@ -53,11 +53,16 @@ describe('the Lambda service of the AWS-shaped path', () => {
     }
   }, 60_000);
 
-  it('retries a failing event twice, then dead-letters it; a timed-out invocation is killed', async () => {
-    const s = service([fn('failing', "throw new Error('boom');"), fn('hanging', 'await new Promise(() => {});', { timeoutS: 1, maximumRetryAttempts: 0 })]);
+  it('retries a failing event twice, then dead-letters it; a timed-out or over-memory invocation is killed', async () => {
+    const s = service([
+      fn('failing', "throw new Error('boom');"),
+      fn('hanging', 'await new Promise(() => {});', { timeoutS: 1, maximumRetryAttempts: 0 }),
+      fn('greedy', 'globalThis.kept = Buffer.alloc(200 * 2 ** 20).fill(1); return {};', { maximumRetryAttempts: 0 }),
+    ]);
     try {
       s.invokeAsync('failing', {});
       s.invokeAsync('hanging', {});
+      s.invokeAsync('greedy', {});
       expect(await s.drain(60_000)).toBe(true);
       expect(s.invocations.filter((i) => i.fn === 'failing').map((i) => [i.attempt, i.result.error?.message])).toEqual([
         [1, 'boom'],
@@ -67,7 +72,9 @@ describe('the Lambda service of the AWS-shaped path', () => {
       const hung = s.invocations.find((i) => i.fn === 'hanging')!;
       expect(hung.result.timedOut).toBe(true);
       expect(hung.result.error?.message).toMatch(/Task timed out after 1.00 seconds/);
-      expect(s.deadLetters.map((d) => d.fn).sort()).toEqual(['failing', 'hanging']);
+      expect(s.invocations.find((i) => i.fn === 'greedy')!.result.error?.name).toBe('Runtime.OutOfMemory');
+      expect(s.peakRssKb.greedy).toBeGreaterThan(200 * 1024);
+      expect(s.deadLetters.map((d) => d.fn).sort()).toEqual(['failing', 'greedy', 'hanging']);
       // The killed environment is gone: the next invocation starts cold.
       s.invokeAsync('hanging', {});
       await s.drain(60_000);
