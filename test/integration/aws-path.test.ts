@@ -9,7 +9,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../cluster/fixtures/clients.js';
 import { setUnschedulable } from '../cluster/fixtures/nodes.js';
-import { AWS_PATH_CLUSTER, AWS_PATH_REGION, AWS_PATH_STAGE, AwsPath, EVENT_FUNCTIONS } from '../support/aws-path/aws-path.js';
+import { AWS_PATH_CLUSTER, AWS_PATH_REGION, AWS_PATH_STAGE, AwsPath, PATH_FUNCTIONS } from '../support/aws-path/aws-path.js';
 import { type LambdaIdentity, startLambdaIdentity } from '../support/aws-path/lambda-identity.js';
 import { Scenario } from './support.js';
 
@@ -18,7 +18,7 @@ let s: Scenario;
 let path: AwsPath;
 
 beforeAll(async () => {
-  identity = await startLambdaIdentity({ clusterId: AWS_PATH_CLUSTER, stage: AWS_PATH_STAGE, region: AWS_PATH_REGION, functions: EVENT_FUNCTIONS });
+  identity = await startLambdaIdentity({ clusterId: AWS_PATH_CLUSTER, stage: AWS_PATH_STAGE, region: AWS_PATH_REGION, functions: PATH_FUNCTIONS });
   s = await Scenario.start(identity.controlPlaneOptions);
   // A failed invocation is retried after 2 s and 4 s instead of Lambda's 1 and 2 minutes, so a test fails in time.
   path = await AwsPath.start({ cp: s.cp, admin: s.admin, identity, lambda: { errorRetryDelaysMs: [2_000, 4_000] } });

@@ -19,6 +19,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildFunctions } from '../../../scripts/build.js';
+import { delivered } from '../../../src/local/delivered.js';
 import type { ControlPlane } from '../../cluster/controlplane.js';
 import type { Clients } from '../../cluster/fixtures/clients.js';
 import { ForwarderProcess } from './forwarder-process.js';
@@ -30,8 +31,11 @@ import { readServerlessSettings, type ServerlessSettings } from './serverless-co
 export const AWS_PATH_STAGE = 'awspath';
 export const AWS_PATH_REGION = 'eu-west-1';
 export const AWS_PATH_CLUSTER = 'aws-path';
-/** The functions EventBridge invokes from the relocator bus (the others need a clock or an HTTP API). */
-export const EVENT_FUNCTIONS = ['on-node-event', 'on-pod-event'];
+/**
+ * The functions of the path: those EventBridge invokes from the relocator bus's rules, and the sweep its
+ * schedule invokes (on-aws-event takes AWS's own notices, and alertmanager an HTTP API: not here).
+ */
+export const PATH_FUNCTIONS = ['on-node-event', 'on-pod-event', 'sweep'];
 
 export interface AwsPathOptions {
   cp: ControlPlane;
@@ -46,6 +50,11 @@ export interface AwsPathOptions {
   lambda?: Pick<LambdaServiceOptions, 'errorRetryDelaysMs' | 'throttleBackoffMs' | 'keepLogs'>;
   /** Each line the forwarder logs. */
   onForwarderLine?: (line: string) => void;
+  /**
+   * Run serverless.yml's schedules (the sweep, every 5 minutes), first one period after the start as a rule
+   * created then would (default true).
+   */
+  schedules?: boolean;
 }
 
 export class AwsPath {
@@ -55,6 +64,7 @@ export class AwsPath {
     readonly bus: RulesBus,
     readonly forwarder: ForwarderProcess,
     private readonly bundleDir: string,
+    private readonly timers: NodeJS.Timeout[],
   ) {}
 
   static async start(o: AwsPathOptions): Promise<AwsPath> {
@@ -73,7 +83,7 @@ export class AwsPath {
     const bundleDir = await mkdtemp(path.join(tmpdir(), 'aws-path-bundles-'));
     const built = await buildFunctions({ outDir: bundleDir, log: false });
     const functions = Object.fromEntries(
-      EVENT_FUNCTIONS.map((name) => {
+      PATH_FUNCTIONS.map((name) => {
         const f = settings.functions[name];
         const b = built.find((x) => x.name === path.basename(f?.bundle ?? '', '.mjs'));
         if (!f || !b) throw new Error(`aws-path: serverless.yml has no function ${name}, or scripts/build.ts built no bundle for it`);
@@ -134,7 +144,13 @@ export class AwsPath {
       rmSync(bundleDir, { recursive: true, force: true });
       throw e;
     }
-    return new AwsPath(settings, lambdas, bus, forwarder, bundleDir);
+    const timers = (o.schedules === false ? [] : settings.schedules.filter((x) => x.target in functions)).map((x) =>
+      setInterval(() => {
+        const event = delivered({ Source: 'aws.events', DetailType: 'Scheduled Event', Detail: '{}' }, { account: ACCOUNT, region: AWS_PATH_REGION, resources: [`arn:aws:events:${AWS_PATH_REGION}:${ACCOUNT}:rule/${x.name}`] });
+        lambdas.invokeAsync(x.target, event, event.id);
+      }, x.everyMs),
+    );
+    return new AwsPath(settings, lambdas, bus, forwarder, bundleDir, timers);
   }
 
   /**
@@ -174,6 +190,7 @@ export class AwsPath {
   }
 
   async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
     await this.forwarder.stop();
     await this.lambdas.stop();
     await this.bus.stop();

@@ -37,14 +37,25 @@ export interface RuleSettings {
   target: string;
 }
 
+export interface ScheduleSettings {
+  name: string;
+  /** From `rate(<n> minute(s)|hour(s)|day(s))`. */
+  everyMs: number;
+  target: string;
+}
+
 export interface ServerlessSettings {
   stage: string;
   region: string;
   busName: string;
   functions: Record<string, FunctionSettings>;
-  /** Rules with an event pattern (schedules are left out: the harness has no clock-driven rules). */
+  /** Rules with an event pattern. */
   rules: RuleSettings[];
+  /** Scheduled rules (on the default bus). */
+  schedules: ScheduleSettings[];
 }
+
+const RATE_UNIT_MS: Record<string, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };
 
 type Yaml = Record<string, unknown>;
 
@@ -72,6 +83,7 @@ export function readServerlessSettings(o: { stage: string; region: string; param
   const providerEnv = (provider.environment ?? {}) as Yaml;
   const functions: Record<string, FunctionSettings> = {};
   const rules: RuleSettings[] = [];
+  const schedules: ScheduleSettings[] = [];
   for (const [name, f] of Object.entries(get(doc, 'functions') as Record<string, Yaml>)) {
     const handler = resolve(f.handler, `${name}.handler`);
     const m = /^(.+)\.([A-Za-z_$][\w$]*)$/.exec(handler);
@@ -98,6 +110,11 @@ export function readServerlessSettings(o: { stage: string; region: string; param
     };
     for (const e of (f.events ?? []) as Yaml[]) {
       const eb = e.eventBridge as Yaml | undefined;
+      if (eb?.schedule !== undefined) {
+        const rate = /^rate\((\d+) (minute|hour|day)s?\)$/.exec(resolve(eb.schedule, `${name} schedule`));
+        if (!rate) throw new Error(`serverless.yml: ${name}: only rate(...) schedules are understood, got ${String(eb.schedule)}`);
+        schedules.push({ name: resolve(eb.name, `${name} rule name`), everyMs: Number(rate[1]) * RATE_UNIT_MS[rate[2]!]!, target: name });
+      }
       if (!eb?.pattern) continue;
       rules.push({
         name: resolve(eb.name, `${name} rule name`),
@@ -107,7 +124,7 @@ export function readServerlessSettings(o: { stage: string; region: string; param
       });
     }
   }
-  return { stage: o.stage, region: o.region, busName: busName(), functions, rules };
+  return { stage: o.stage, region: o.region, busName: busName(), functions, rules, schedules };
 }
 
 function get(doc: unknown, ...keys: string[]): unknown {
