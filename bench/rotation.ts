@@ -24,7 +24,9 @@
  *   rotation_lambda_throttles         async events that found the reserved concurrency taken (retried later)
  *   rotation_invocation_ms            per invocation duration; rotation_init_ms: cold starts' init
  *   rotation_<fn>_peak_rss_mb         peak RSS of the function's execution environments (of its 256 MB)
- *   rotation_outcomes_<kind>          outcomes the functions returned, by kind (whatever kinds there are)
+ *   rotation_outcomes_<kind>          outcomes the functions returned, by kind (whatever kinds there are), and
+ *                                    rotation_outcomes_<kind>:<reason> by kind and reason
+ *   rotation_invocations:<fn>         invocations per function (the sweep's among them)
  *   rotation_duplicate_deliveries     deliveries EventBridge made twice (at least once: ROTATION_DUPLICATE_FRACTION, 0.01)
  */
 import { makeInformer, type V1Pod } from '@kubernetes/client-node';
@@ -181,6 +183,12 @@ export const rotation: Bench = {
         ...Object.entries(kinds)
           .sort()
           .map(([kind, n]) => count(`rotation_outcomes_${kind}`, n, outcomeTotal, 'outcomes')),
+        ...Object.entries(p.outcomeCounts(before.invocations, (o) => `${o.kind}:${String(o.reason)}`))
+          .sort()
+          .map(([why, n]) => count(`rotation_outcomes_${why}`, n, outcomeTotal, 'outcomes')),
+        ...Object.keys(p.settings.functions)
+          .filter((fn) => fn in p.lambdas.throttles)
+          .map((fn) => count(`rotation_invocations:${fn}`, invocations.filter((i) => i.fn === fn).length, invocations.length, 'invocations')),
       ];
     } finally {
       await path?.stop();

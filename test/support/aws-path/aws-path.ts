@@ -164,10 +164,10 @@ export class AwsPath {
     });
   }
 
-  /** Outcomes counted by kind, whatever kinds there are. */
-  outcomeCounts(from = 0): Record<string, number> {
+  /** Outcomes counted by `key` (default: the kind), whatever kinds there are. */
+  outcomeCounts(from = 0, key: (o: { kind: string; [k: string]: unknown }) => string = (o) => o.kind): Record<string, number> {
     const counts: Record<string, number> = {};
-    for (const { outcome } of this.outcomes(from)) counts[outcome.kind] = (counts[outcome.kind] ?? 0) + 1;
+    for (const { outcome } of this.outcomes(from)) counts[key(outcome)] = (counts[key(outcome)] ?? 0) + 1;
     return counts;
   }
 
