@@ -12,7 +12,7 @@ import { clientsFor, eventually, mergePatch } from '../test/cluster/fixtures/cli
 import { nodeObject } from '../test/cluster/fixtures/nodes.js';
 import { createNamespace } from '../test/cluster/fixtures/pods.js';
 import { FakeEventBridge } from '../test/support/eventbridge-server.js';
-import { type Bench, bundleChild, summarize } from './lib.js';
+import { type Bench, bundleChild, inBatches, summarize } from './lib.js';
 
 interface ChildStats {
   rss: number;
@@ -23,13 +23,6 @@ interface ChildStats {
 function expect0Tainted(nodes: V1Node[]): void {
   const tainted = nodes.filter((n) => (n.spec?.taints ?? []).length > 0).length;
   if (tainted > 0) throw new Error(`${tainted} nodes are tainted: the measurement needs a settled cluster`);
-}
-
-async function inBatches<T>(items: T[], concurrency: number, fn: (x: T) => Promise<unknown>): Promise<void> {
-  let i = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (i < items.length) await fn(items[i++]!);
-  }));
 }
 
 export const forwarder: Bench = {

@@ -26,5 +26,14 @@ clearInterval(sampler);
 heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed);
 const kinds: Record<string, number> = {};
 for (const o of outcomes) kinds[o.kind] = (kinds[o.kind] ?? 0) + 1;
-process.send!({ rssBeforeMb: before.rss / 2 ** 20, maxRssMb: process.resourceUsage().maxRSS / 1024, heapPeakMb: heapPeak / 2 ** 20, ms, kinds });
+const after = process.memoryUsage();
+const mb = (x: number) => Math.round(x / 2 ** 20);
+process.send!({
+  rssBeforeMb: before.rss / 2 ** 20,
+  maxRssMb: process.resourceUsage().maxRSS / 1024,
+  heapPeakMb: heapPeak / 2 ** 20,
+  ms,
+  kinds,
+  after: { rss: mb(after.rss), heapTotal: mb(after.heapTotal), heapUsed: mb(after.heapUsed), external: mb(after.external), arrayBuffers: mb(after.arrayBuffers) },
+});
 process.exit(0);

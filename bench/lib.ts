@@ -39,6 +39,30 @@ export function summarize(name: string, unit: string, samples: readonly number[]
   return { name, unit, p50: percentile(samples, 50), p99: percentile(samples, 99), n: samples.length };
 }
 
+/** A count as a Result row: p50 = p99 = the count, n = what it is out of. */
+export function count(name: string, value: number, outOf: number, unit = 'runs'): Result {
+  return { name, unit, p50: value, p99: value, n: outOf };
+}
+
+/** A whole number >= 1 from the environment variable `name`, or `fallback` when unset; a clear error otherwise. */
+export function positiveInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`bench: ${name} must be a whole number >= 1, got "${raw}"`);
+  return n;
+}
+
+/** Runs `fn` over `items`, at most `concurrency` at a time. */
+export async function inBatches<T>(items: readonly T[], concurrency: number, fn: (x: T) => Promise<unknown>): Promise<void> {
+  let i = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (i < items.length) await fn(items[i++]!);
+    }),
+  );
+}
+
 export async function writeResults(results: readonly Result[], file = resultsFile): Promise<string> {
   await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
   return file;

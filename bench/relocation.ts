@@ -20,23 +20,10 @@ import { eventually } from '../test/cluster/fixtures/clients.js';
 import { setUnschedulable } from '../test/cluster/fixtures/nodes.js';
 import { waitForBoundPod } from '../test/cluster/fixtures/pods.js';
 import { Scenario, TEST_CONFIG } from '../test/integration/support.js';
-import { type Bench, type Result, summarize } from './lib.js';
+import { type Bench, count, positiveInt, summarize } from './lib.js';
 import { type MoveResult, timeDeletes, tryWaitForMove } from './moves.js';
 
 const UNSCHEDULABLE_TAINT_KEY = 'node.kubernetes.io/unschedulable';
-
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`bench: ${name} must be a whole number >= 1, got "${raw}"`);
-  return n;
-}
-
-/** A count as a Result row: p50 = p99 = the count, n = the runs it is out of. */
-function count(name: string, failures: number, runs: number): Result {
-  return { name, unit: 'runs', p50: failures, p99: failures, n: runs };
-}
 
 function describeMiss(r: Exclude<MoveResult, { kind: 'moved' }>, to: string): string {
   return r.kind === 'timeout' ? `did not move to ${to} within ${Math.round(r.waitedMs)} ms` : `went to ${r.node}, not ${to}`;

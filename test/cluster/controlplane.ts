@@ -45,6 +45,27 @@ export interface ControlPlaneOptions {
   keepWorkDir?: boolean;
   /** Run the kubelet stand-in (kubelets.ts) for the fake nodes; default true. */
   kubelets?: boolean;
+  /**
+   * An authentication token webhook (TokenReview v1) the apiserver asks about bearer tokens it does not know,
+   * e.g. ./eks-authenticator.ts for EKS tokens. Client certificates keep working beside it.
+   */
+  tokenWebhook?: { url: string };
+  /** Audit these users' requests (Metadata level, one line per completed request); read with auditEvents(). */
+  audit?: { users: string[] };
+}
+
+/** The fields of an audit.k8s.io/v1 Event that tests read. */
+export interface AuditEvent {
+  auditID: string;
+  stage: string;
+  verb: string;
+  requestURI: string;
+  user: { username: string; groups?: string[] };
+  userAgent?: string;
+  objectRef?: { resource?: string; namespace?: string; name?: string; subresource?: string };
+  responseStatus?: { code?: number };
+  requestReceivedTimestamp: string;
+  stageTimestamp: string;
 }
 
 interface Ports {
@@ -102,6 +123,16 @@ export class ControlPlane {
     kc.loadFromFile(this.kubeconfigPath);
     kc.setCurrentContext(identity);
     return kc;
+  }
+
+  /** The audited requests so far (ControlPlaneOptions.audit), one per request, in the order they completed. */
+  auditEvents(): AuditEvent[] {
+    if (!this.options.audit) throw new Error('this control plane was started without ControlPlaneOptions.audit');
+    const text = readFileSync(join(this.workDir, 'audit.log'), { encoding: 'utf8', flag: 'a+' });
+    return text
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as AuditEvent);
   }
 
   /** Process of a component (for tests that kill or restart one). */
@@ -239,9 +270,42 @@ export class ControlPlane {
       '--endpoint-reconciler-type=none',
       '--shutdown-delay-duration=0s',
       '--profiling=false',
+      ...this.authenticationArgs(),
       ...(this.options.apiserverArgs ?? []),
     ]);
     await waitUntilReady(apiserver, () => this.adminOk('/readyz'), this.options.readyTimeoutMs ?? 90_000);
+  }
+
+  /** The flags of the token webhook and the audit log, with the files they point to. */
+  private authenticationArgs(): string[] {
+    const d = this.workDir;
+    const args: string[] = [];
+    if (this.options.tokenWebhook) {
+      const file = join(d, 'token-webhook.kubeconfig');
+      const config = {
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'webhook', cluster: { server: this.options.tokenWebhook.url } }],
+        users: [{ name: 'apiserver', user: {} }],
+        contexts: [{ name: 'webhook', context: { cluster: 'webhook', user: 'apiserver' } }],
+        'current-context': 'webhook',
+      };
+      writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
+      args.push(`--authentication-token-webhook-config-file=${file}`, '--authentication-token-webhook-version=v1');
+    }
+    if (this.options.audit) {
+      const policy = {
+        apiVersion: 'audit.k8s.io/v1',
+        kind: 'Policy',
+        omitStages: ['RequestReceived'],
+        rules: [{ level: 'Metadata', users: this.options.audit.users }, { level: 'None' }],
+      };
+      const file = join(d, 'audit-policy.json');
+      writeFileSync(file, JSON.stringify(policy));
+      // The log backend writes each event before the request completes (blocking mode, the default).
+      args.push(`--audit-policy-file=${file}`, `--audit-log-path=${join(d, 'audit.log')}`, '--audit-log-format=json');
+    }
+    return args;
   }
 
   private spawn(name: ComponentName, args: string[]): ComponentProcess {

@@ -148,3 +148,61 @@ export async function matchingRules(patterns: Record<string, unknown>, events: u
   if (matches.length !== events.length) throw new EventRulerHarnessError(`asked about ${events.length} events, got ${matches.length} answers`);
   return matches;
 }
+
+/**
+ * One long-lived Event Ruler for events that arrive one at a time (the AWS-shaped path's bus): the patterns
+ * are loaded once, then each `match` is one line to the JVM and one line back (`--stream`), in order.
+ */
+export class EventRulerStream {
+  private readonly waiting: { resolve: (names: string[]) => void; reject: (e: Error) => void }[] = [];
+  private buffer = '';
+  private failure: Error | undefined;
+
+  private constructor(private readonly child: ReturnType<typeof spawn>) {}
+
+  static async start(patterns: Record<string, unknown>, opts: HarnessOptions = {}): Promise<EventRulerStream> {
+    const dir = await ensureEventRulerHarness(opts);
+    const classpath = [join(dir, 'classes'), join(dir, 'lib', '*')].join(delimiter);
+    const child = spawn(opts.javaBinary ?? 'java', ['-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC', '-Xmx64m', '-cp', classpath, MAIN_CLASS, '--stream'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const s = new EventRulerStream(child);
+    let stderr = '';
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    child.stdout!.on('data', (c: Buffer) => s.onData(c.toString('utf8')));
+    child.on('error', (e) => s.fail(new EventRulerHarnessError(`java could not start: ${e.message}`)));
+    child.on('close', (code) => s.fail(new EventRulerHarnessError(`the event-ruler stream ended (exit ${String(code)}): ${stderr.trim()}`)));
+    child.stdin!.write(`${JSON.stringify({ patterns })}\n`);
+    return s;
+  }
+
+  /** The names (sorted) of the patterns that match `event`. */
+  match(event: unknown): Promise<string[]> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      this.child.stdin!.write(`${JSON.stringify(event)}\n`);
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const closed = new Promise((r) => this.child.once('close', r));
+    this.child.stdin!.end();
+    await closed;
+  }
+
+  private onData(text: string): void {
+    this.buffer += text;
+    for (let nl = this.buffer.indexOf('\n'); nl >= 0; nl = this.buffer.indexOf('\n')) {
+      const line = this.buffer.slice(0, nl);
+      this.buffer = this.buffer.slice(nl + 1);
+      this.waiting.shift()?.resolve(JSON.parse(line) as string[]);
+    }
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    for (const w of this.waiting.splice(0)) w.reject(this.failure);
+  }
+}

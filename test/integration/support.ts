@@ -9,7 +9,7 @@ import { startLocalMode, type LocalMode } from '../../src/cli/local-mode.js';
 import { DEFAULT_CONFIG, type RelocatorConfig } from '../../src/domain/config.js';
 import type { Outcome } from '../../src/domain/outcome.js';
 import { KubernetesCluster } from '../../src/cluster/api.js';
-import { ControlPlane } from '../cluster/controlplane.js';
+import { ControlPlane, type ControlPlaneOptions } from '../cluster/controlplane.js';
 import { type Clients, clientsFor, eventually } from '../cluster/fixtures/clients.js';
 import { createNode, type NodeOptions } from '../cluster/fixtures/nodes.js';
 import { createNamespace, waitForBoundPod } from '../cluster/fixtures/pods.js';
@@ -63,8 +63,9 @@ export class Scenario {
     readonly relocator: Clients,
   ) {}
 
-  static async start(): Promise<Scenario> {
-    const cp = await ControlPlane.start();
+  /** `options`: the control plane's (e.g. the AWS-shaped path's token webhook and audit log). */
+  static async start(options: ControlPlaneOptions = {}): Promise<Scenario> {
+    const cp = await ControlPlane.start(options);
     const admin = clientsFor(cp.kubeConfig('admin'));
     await installPipelineRunCrd(admin);
     await applyRelocatorRbac(admin);

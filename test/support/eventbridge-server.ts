@@ -64,6 +64,8 @@ export class FakeEventBridge {
   readonly calls: RecordedCall[] = [];
   /** Added before every answer. */
   latencyMs = 0;
+  /** Called with each entry as it is accepted (what a bus hands its rules); see test/support/aws-path/. */
+  onAccepted: ((entry: AcceptedEntry) => void) | undefined;
 
   private throttledCalls = 0;
   private lostResponses = 0;
@@ -168,6 +170,7 @@ export class FakeEventBridge {
     if (invalid) return invalid;
     const accepted = { ...entry, EventId: randomUUID() };
     this.accepted.push(accepted);
+    this.onAccepted?.(accepted);
     return { EventId: accepted.EventId };
   }
 
