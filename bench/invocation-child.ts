@@ -8,6 +8,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { DEFAULT_CONFIG } from '../src/domain/config.js';
 import type { RelocationTrigger } from '../src/domain/trigger.js';
 import { createRelocator } from '../src/relocator/runtime.js';
+import { peakRssKb } from '../test/support/peak-rss.js';
 
 const [kubeconfig, what] = process.argv.slice(2);
 const kc = new KubeConfig();
@@ -30,7 +31,7 @@ const after = process.memoryUsage();
 const mb = (x: number) => Math.round(x / 2 ** 20);
 process.send!({
   rssBeforeMb: before.rss / 2 ** 20,
-  maxRssMb: process.resourceUsage().maxRSS / 1024,
+  maxRssMb: peakRssKb() / 1024,
   heapPeakMb: heapPeak / 2 ** 20,
   ms,
   kinds,

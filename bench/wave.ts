@@ -46,8 +46,13 @@ export const wave: Bench = {
       await s.startLocalMode({ ...TEST_CONFIG, loopGuardMax: 10_000 }, { sweepIntervalMs: 0 });
 
       let requests = 0;
+      const byKind = new Map<string, number>();
       KubeHttpClient.prototype.request = function <T>(this: KubeHttpClient, ...args: Parameters<typeof request>) {
         requests++;
+        // GET /api/v1/namespaces/wave/pods/x -> GET pods/NAME; lists keep their query's selector kind.
+        const [r] = args;
+        const kind = `${r.method} ${r.path.replace(/^\/apis?\/[^/]+(\/v1)?/, '').replace(/\/namespaces\/[^/]+/, '').replace(/(\/[a-z]+)\/[^/]+/g, '$1/NAME')}${r.query?.fieldSelector ? ' ?fieldSelector' : ''}${r.query?.labelSelector ? ' ?labelSelector' : ''}`;
+        byKind.set(kind, (byKind.get(kind) ?? 0) + 1);
         return request.apply(this, args) as Promise<T>;
       };
       const t0 = performance.now();
@@ -70,6 +75,7 @@ export const wave: Bench = {
       const started = s.outcomes.filter((o) => o.kind === 'started' && names.includes(o.assistant.pod));
       const relocated = s.outcomes.filter((o) => o.kind === 'relocated' && names.includes(o.assistant.pod));
       console.log(`bench: wave: ${started.length} started, ${relocated.length} relocated, ${requests} requests; outcomes by kind: ${JSON.stringify(countBy(s.outcomes.map((o) => `${o.kind}/${o.reason}`)))}`);
+      console.log(`bench: wave: requests by kind: ${JSON.stringify(Object.fromEntries([...byKind].sort((a, b) => b[1] - a[1])))}`);
       const rows: Result[] = [];
       if (done) rows.push({ name: `wave_cordon_to_all_bound_ms@${count}`, unit: 'ms', p50: allBoundMs, p99: allBoundMs, n: 1 });
       if (started.length > 0) rows.push(summarize(`wave_trigger_to_delete_ms@${count}`, 'ms', started.map((o) => o.deleteLatencyMs!)));

@@ -244,12 +244,12 @@ export class KubernetesCluster implements ClusterPort {
         if (record) records.push(record);
       }
     }
+    // Claims are found by name (one map lookup per Event, not one comparison per record and Event).
+    const claims = new Map<string, { id: string; kind: SettlementKind }>();
+    for (const r of records) for (const kind of ['relocated', 'stuck'] as const) claims.set(settlementClaimId(r.id, kind), { id: r.id, kind });
     for (const ev of ours) {
-      for (const r of records) {
-        for (const kind of ['relocated', 'stuck'] as const) {
-          if (ev.metadata?.name === settlementClaimId(r.id, kind)) settled.set(r.id, new Set([...(settled.get(r.id) ?? []), kind]));
-        }
-      }
+      const claim = claims.get(ev.metadata?.name ?? '');
+      if (claim) settled.set(claim.id, new Set([...(settled.get(claim.id) ?? []), claim.kind]));
     }
     records.sort((a, b) => Date.parse(b.deletedAt) - Date.parse(a.deletedAt));
     return { records, deletes, settled };

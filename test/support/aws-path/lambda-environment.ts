@@ -17,7 +17,7 @@ export interface InvocationResult {
   error?: { name: string; message: string };
   timedOut: boolean;
   durationMs: number;
-  /** Peak resident set of the environment so far (the process's maxRSS). */
+  /** Peak resident set of the environment so far (its VmHWM: see ../peak-rss.ts). */
   maxRssKb: number;
   heapUsedBytes: number;
 }

@@ -8,6 +8,7 @@
  *   child -> parent: { type: 'ready', initMs } once, then { type: 'result', id, ok, value | error, durationMs, maxRssKb, heapUsedBytes }
  */
 import { pathToFileURL } from 'node:url';
+import { peakRssKb } from '../peak-rss.js';
 
 interface InvokeMessage {
   type: 'invoke';
@@ -50,7 +51,7 @@ process.on('message', (m: InvokeMessage) => {
   };
   const started = performance.now();
   const finish = (r: { ok: true; value: unknown } | { ok: false; error: { name: string; message: string } }) =>
-    send({ type: 'result', id: m.id, ...r, durationMs: performance.now() - started, maxRssKb: process.resourceUsage().maxRSS, heapUsedBytes: process.memoryUsage().heapUsed });
+    send({ type: 'result', id: m.id, ...r, durationMs: performance.now() - started, maxRssKb: peakRssKb(), heapUsedBytes: process.memoryUsage().heapUsed });
   (handler as Handler)(m.event, context).then(
     (value) => finish({ ok: true, value }),
     (e: unknown) => finish({ ok: false, error: { name: e instanceof Error ? e.name : 'Error', message: e instanceof Error ? e.message : String(e) } }),
