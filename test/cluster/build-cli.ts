@@ -1,9 +1,9 @@
 /** `npm run controlplane:build`: build (or find cached) the test control plane and print its path. */
-import { ControlPlaneBuildError, ensureControlPlaneBinary } from './binary.js';
+import { GoBuildError, ensureControlPlaneBinary } from './binary.js';
 
 try {
   process.stdout.write(`${await ensureControlPlaneBinary()}\n`);
 } catch (e) {
-  process.stderr.write(`${e instanceof ControlPlaneBuildError ? e.message : String(e)}\n`);
+  process.stderr.write(`${e instanceof GoBuildError ? e.message : String(e)}\n`);
   process.exit(1);
 }

@@ -56,7 +56,7 @@ interface Ports {
 }
 
 export class ControlPlane {
-  private kubelets: SimulatedKubelets | undefined;
+  private standIn: SimulatedKubelets | undefined;
 
   private constructor(
     readonly binary: string,
@@ -129,8 +129,8 @@ export class ControlPlane {
 
   /** Stops every component (reverse start order), then removes the work directory. Idempotent. */
   async stop(): Promise<void> {
-    await this.kubelets?.stop();
-    this.kubelets = undefined;
+    await this.standIn?.stop();
+    this.standIn = undefined;
     const order: ComponentName[] = ['kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd'];
     for (const name of order) {
       const p = this.procs.get(name);
@@ -209,12 +209,18 @@ export class ControlPlane {
     // The service-account controllers are what make pod creation possible (the ServiceAccount
     // admission plugin needs the namespace's "default" account): ready means they have run.
     await waitUntilReady(cm, () => this.adminOk('/api/v1/namespaces/default/serviceaccounts/default'), timeout);
-    if (this.options.kubelets !== false) this.kubelets = await SimulatedKubelets.start(this.kubeConfig('admin'));
+    if (this.options.kubelets !== false) this.standIn = await SimulatedKubelets.start(this.kubeConfig('admin'));
+  }
+
+  /** The kubelet stand-in (kubelets.ts), e.g. to `complete` a TaskRun's pod. */
+  get kubelets(): SimulatedKubelets {
+    if (!this.standIn) throw new Error('this control plane runs without the kubelet stand-in (kubelets: false)');
+    return this.standIn;
   }
 
   /** Errors the kubelet stand-in met (beyond expected 404/409 races). */
   get kubeletErrors(): readonly string[] {
-    return this.kubelets?.errors ?? [];
+    return this.standIn?.errors ?? [];
   }
 
   private async startApiserver(): Promise<void> {

@@ -2,13 +2,13 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildKey, ControlPlaneBuildError, ensureControlPlaneBinary, goVersion } from '../cluster/binary.js';
+import { buildKey, GoBuildError, ensureControlPlaneBinary, goVersion } from '../cluster/binary.js';
 
 describe('control-plane build', () => {
   it('fails at once with a clear message when there is no Go toolchain', async () => {
     const cacheDir = mkdtempSync(join(tmpdir(), 'ar-cache-'));
     const err = await ensureControlPlaneBinary({ goBinary: '/nonexistent/go', cacheDir }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ControlPlaneBuildError);
+    expect(err).toBeInstanceOf(GoBuildError);
     expect((err as Error).message).toMatch(/Go toolchain not usable \(\/nonexistent\/go: .*ENOENT/);
     expect((err as Error).message).toMatch(/install Go >= 1\.26/);
     expect(readdirSync(cacheDir)).toEqual([]); // nothing half-built left behind
