@@ -310,7 +310,7 @@ export class ControlPlane {
 }
 
 /** GET url; true on 200. The components' own serving certificates are self-signed: not verified. */
-function httpOk(url: string): Promise<boolean> {
+export function httpOk(url: string): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const opts = { timeout: 2_000, rejectUnauthorized: false };
     const req = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, opts, (res) => {
@@ -323,7 +323,8 @@ function httpOk(url: string): Promise<boolean> {
   });
 }
 
-async function freePort(): Promise<number> {
+/** A free loopback port (bound to :0 and released; another process may take it in between). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();

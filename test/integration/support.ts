@@ -9,6 +9,7 @@ import { DEFAULT_CONFIG, type RelocatorConfig } from '../../src/domain/config.js
 import type { Outcome } from '../../src/domain/outcome.js';
 import { KubernetesCluster } from '../../src/cluster/api.js';
 import { ControlPlane } from '../cluster/controlplane.js';
+import { TektonController, type TektonOptions } from '../cluster/tekton.js';
 import { type Clients, clientsFor, eventually } from '../cluster/fixtures/clients.js';
 import { createNode, type NodeOptions } from '../cluster/fixtures/nodes.js';
 import { createNamespace, waitForBoundPod } from '../cluster/fixtures/pods.js';
@@ -56,18 +57,33 @@ export class Scenario {
   readonly outcomes: Outcome[] = [];
   readonly errors: unknown[] = [];
   private local: LocalMode | undefined;
+  private tektonController: TektonController | undefined;
   private constructor(
     readonly cp: ControlPlane,
     readonly admin: Clients,
     readonly relocator: Clients,
   ) {}
 
-  static async start(): Promise<Scenario> {
+  /** With `tekton`, the real Tekton controller runs (its own CRDs); else the fixtures play its part. */
+  static async start(o: { tekton?: TektonOptions } = {}): Promise<Scenario> {
     const cp = await ControlPlane.start();
-    const admin = clientsFor(cp.kubeConfig('admin'));
-    await installPipelineRunCrd(admin);
-    await applyRelocatorRbac(admin);
-    return new Scenario(cp, admin, clientsFor(cp.kubeConfig('relocator')));
+    try {
+      const admin = clientsFor(cp.kubeConfig('admin'));
+      const s = new Scenario(cp, admin, clientsFor(cp.kubeConfig('relocator')));
+      if (o.tekton) s.tektonController = await TektonController.start(cp, o.tekton);
+      else await installPipelineRunCrd(admin);
+      await applyRelocatorRbac(admin);
+      return s;
+    } catch (e) {
+      await cp.stop();
+      throw e;
+    }
+  }
+
+  /** The real Tekton controller (`Scenario.start({ tekton })`). */
+  get tekton(): TektonController {
+    if (!this.tektonController) throw new Error('this scenario runs without the Tekton controller: Scenario.start({ tekton: {} })');
+    return this.tektonController;
   }
 
   /** `sweepIntervalMs`: local mode's sweep; off unless a test asks for it (the tests are about the events). */
@@ -90,6 +106,7 @@ export class Scenario {
 
   async stop(): Promise<void> {
     await this.stopLocalMode();
+    await this.tektonController?.stop();
     await this.cp.stop();
   }
 
