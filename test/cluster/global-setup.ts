@@ -1,17 +1,20 @@
 /**
- * Vitest global setup of the integration project: builds (or finds cached) the control-plane binary
- * before any test file starts, and after the last one proves that no process started by this run is
+ * Vitest global setup of the integration project: builds (or finds cached) the control-plane binary and
+ * the Tekton controller the end-to-end tests run (test/integration/tekton.test.ts) before any test file
+ * starts (a cold build takes minutes, longer than any hook may), and after the last one proves that no process started by this run is
  * still alive. Each process the harness starts inherits RUN_MARKER_ENV with this run's id.
  */
 import { randomUUID } from 'node:crypto';
 import { ensureControlPlaneBinary } from './binary.js';
 import { RUN_MARKER_ENV } from './process.js';
+import { ensureTektonController } from './tekton.js';
 import { findMarkedProcesses } from './orphans.js';
 
 export async function setup(): Promise<() => void> {
   const runId = process.env[RUN_MARKER_ENV] ?? randomUUID();
   process.env[RUN_MARKER_ENV] = runId;
   await ensureControlPlaneBinary();
+  await ensureTektonController('v1.15.0');
   return () => {
     const orphans = findMarkedProcesses(runId);
     if (orphans.length > 0) {

@@ -3,7 +3,8 @@
  * control plane and the kubelet stand-in, affinity-relocator in local mode as the relocator identity.
  * A Pipeline `first → second` shares a volumeClaimTemplate workspace; the assistant's node is cordoned
  * while TaskRun 1 runs. In every coschedule mode the PipelineRun must succeed with TaskRun 2 on another
- * node; Tekton alone leaves TaskRun 2 unschedulable. One control plane and one controller serve the
+ * node; Tekton alone leaves TaskRun 2 unschedulable. And the assistants and TaskRun pods our fixtures
+ * build (for the fast tests) are compared with the ones this Tekton builds. One control plane and one controller serve the
  * file (the controller is restarted to change mode); each test has its own pool of nodes, chosen by the
  * PipelineRun's pod template.
  */
@@ -13,17 +14,27 @@ import type { Outcome } from '../../src/domain/outcome.js';
 import { eventually, statusOf } from '../cluster/fixtures/clients.js';
 import { createNode, setUnschedulable } from '../cluster/fixtures/nodes.js';
 import { createNamespace } from '../cluster/fixtures/pods.js';
-import type { CoscheduleMode, PipelineRun } from '../cluster/fixtures/tekton.js';
+import {
+  type AssistantPodTemplate,
+  assistantStatefulSet,
+  type CoscheduleMode,
+  type PipelineRun,
+  pvcNameFromWorkspaceBinding,
+  taskRunPod,
+} from '../cluster/fixtures/tekton.js';
 import {
   assistantFor,
+  CLAIM_TEMPLATE_SPEC,
   createTwoTaskPipeline,
   FIRST,
+  readPipelineRun,
   runPipeline,
   SECOND,
   succeeded,
   taskRunPodName,
   waitForPipelineRunDone,
   waitForRunningPod,
+  WORKSPACE,
   workspaceClaim,
 } from '../cluster/fixtures/tekton-runs.js';
 import { provisionVolume } from '../cluster/fixtures/volumes.js';
@@ -154,4 +165,71 @@ describe('real Tekton v1.15.0 alone', () => {
     expect(aa.metadata?.uid).toBe(r.assistantUid);
     expect(aa.spec?.nodeName).toBe(r.node);
   });
+});
+
+describe('no drift: the fixtures build the assistant real Tekton v1.15.0 builds', () => {
+  const podTemplate = {
+    nodeSelector: { pool: 'drift' },
+    tolerations: [{ key: 'example.com/dedicated', operator: 'Equal', value: 'ci', effect: 'NoSchedule' }],
+    affinity: {
+      nodeAffinity: {
+        preferredDuringSchedulingIgnoredDuringExecution: [
+          { weight: 10, preference: { matchExpressions: [{ key: 'node.kubernetes.io/instance-type', operator: 'In', values: ['m6i.xlarge'] }] } },
+        ],
+      },
+    },
+  };
+  /** JSON as the API returns it (dates as strings, no undefined). */
+  const plain = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
+
+  for (const mode of ['workspaces', 'pipelineruns', 'isolate-pipelinerun'] as const) {
+    it(`coschedule: ${mode} — labels, owner reference, affinity, volumes, tolerations, and the TaskRun pod's affinity`, async () => {
+      await s.tekton.setCoschedule(mode);
+      const ns = `drift-${mode}`;
+      await createNamespace(s.admin, ns);
+      await createTwoTaskPipeline(s.admin, ns, PIPELINE);
+      const created = await runPipeline(s.admin, ns, PIPELINE, { name: 'drift', labels: { team: 'platform' }, ...podTemplate });
+      const name = assistantFor(mode, created);
+      // No node of pool "drift" exists: the assistant and TaskRun 1 stay Pending, which is all this needs.
+      const real = await eventually(`Tekton's StatefulSet ${ns}/${name}`, () => s.admin.apps.readNamespacedStatefulSet({ namespace: ns, name }), () => true);
+      const pr = await readPipelineRun(s.admin, ns, 'drift'); // with the labels Tekton added before it made the set
+      const claim = pvcNameFromWorkspaceBinding(undefined, WORKSPACE, pr.metadata.uid);
+      const fixture = assistantStatefulSet(pr, {
+        mode,
+        workspaceName: WORKSPACE,
+        ...(mode === 'workspaces'
+          ? { claimNames: [claim] }
+          : { claimTemplates: [{ metadata: { name: claim }, spec: CLAIM_TEMPLATE_SPEC }] }),
+        podTemplate: plain(podTemplate) as AssistantPodTemplate,
+      });
+
+      expect(real.metadata?.name).toBe(fixture.metadata?.name);
+      expect(real.metadata?.labels).toEqual(fixture.metadata?.labels);
+      expect(plain(real.metadata?.ownerReferences)).toEqual(plain(fixture.metadata?.ownerReferences));
+      expect(real.spec?.selector.matchLabels).toEqual(fixture.spec?.selector.matchLabels);
+      const [r, f] = [real.spec!.template, fixture.spec!.template];
+      expect(r.metadata?.labels).toEqual(f.metadata?.labels);
+      expect(plain(r.spec?.affinity)).toEqual(plain(f.spec?.affinity));
+      expect(plain(r.spec?.tolerations)).toEqual(plain(f.spec?.tolerations));
+      expect(r.spec?.nodeSelector).toEqual(f.spec?.nodeSelector);
+      expect(plain(r.spec?.volumes ?? [])).toEqual(plain(f.spec?.volumes ?? []));
+      expect((real.spec?.volumeClaimTemplates ?? []).map((t) => t.metadata?.name)).toEqual((fixture.spec?.volumeClaimTemplates ?? []).map((t) => t.metadata?.name));
+      const [rc, fc] = [r.spec!.containers[0]!, f.spec!.containers[0]!];
+      expect({ name: rc.name, args: rc.args, resources: plain(rc.resources), mounts: plain(rc.volumeMounts ?? []) }).toEqual({
+        name: fc.name,
+        args: fc.args,
+        resources: plain(fc.resources),
+        mounts: plain(fc.volumeMounts ?? []),
+      });
+      expect(rc.image).toMatch(/\/nop:/); // the -nop-image flag: Tekton's nop image holds the node
+
+      // TaskRun 1's pod: the labels, annotation and required podAffinity the fixtures' TaskRun pods carry.
+      const podName = taskRunPodName(pr, FIRST);
+      const pod = await eventually(`TaskRun 1's pod ${podName}`, () => s.admin.core.readNamespacedPod({ namespace: ns, name: podName }), () => true);
+      const expected = taskRunPod(pr, FIRST, name);
+      expect(pod.metadata?.labels).toMatchObject(expected.metadata!.labels!);
+      expect(pod.metadata?.annotations).toMatchObject(expected.metadata!.annotations!);
+      expect(plain(pod.spec?.affinity?.podAffinity)).toEqual(plain(expected.spec?.affinity?.podAffinity));
+    });
+  }
 });
