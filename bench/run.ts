@@ -4,17 +4,18 @@
  * module and add it to `benches`.
  *
  *   npm run bench                 # all
- *   npm run bench -- bundles      # only the named ones (bundles, relocation, aws-notice, forwarder, differential, feasibility)
+ *   npm run bench -- bundles      # only the named ones (bundles, relocation, aws-notice, forwarder, differential, feasibility, peers)
  */
 import { awsNotice } from './aws-notice.js';
 import { bundles } from './bundles.js';
 import { differential } from './differential.js';
 import { feasibility } from './feasibility.js';
 import { forwarder } from './forwarder.js';
+import { peers } from './peers.js';
 import { relocation } from './relocation.js';
 import { type Bench, type Result, formatTable, writeResults } from './lib.js';
 
-const benches: Bench[] = [bundles, relocation, awsNotice, forwarder, differential, feasibility];
+const benches: Bench[] = [bundles, relocation, awsNotice, forwarder, differential, feasibility, peers];
 
 async function main(args: string[]): Promise<void> {
   const unknown = args.filter((a) => !benches.some((b) => b.name === a));

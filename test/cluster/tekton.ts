@@ -18,13 +18,12 @@
  *   - RBAC: the controller runs with the admin identity, and -disable-ha (no leader election);
  *   - metrics: their export is off in config-observability (no port to collide between parallel files).
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { loadAllYaml, type V1ConfigMap, type V1CustomResourceDefinition, type V1Deployment } from '@kubernetes/client-node';
-import { type BuildOptions, ensureGoProgram, type GoProgram, GoBuildError } from './binary.js';
+import { type BuildOptions, ensureGoProgram, type GoProgram, GoBuildError, moduleSourceDir } from './binary.js';
 import { type ControlPlane, freePort, httpOk } from './controlplane.js';
 import { type Clients, clientsFor, eventually, mergePatch, statusOf } from './fixtures/clients.js';
 import type { CoscheduleMode } from './fixtures/tekton.js';
@@ -55,15 +54,8 @@ export function ensureTektonController(version: TektonVersion = 'v1.15.0', opts:
 
 /** The release's source in the Go module cache (downloaded first if needed): its config/ is the install. */
 export function tektonSourceDir(version: TektonVersion, goBinary = 'go'): string {
-  const cwd = tektonProgram(version).moduleDir;
-  const dir = (): string =>
-    spawnSync(goBinary, ['list', '-mod=readonly', '-m', '-f', '{{.Dir}}', TEKTON_MODULE], { cwd, encoding: 'utf8' }).stdout?.trim() ?? '';
-  if (!dir()) {
-    const r = spawnSync(goBinary, ['mod', 'download', TEKTON_MODULE], { cwd, encoding: 'utf8' });
-    if (r.status !== 0) throw new GoBuildError(`go mod download ${TEKTON_MODULE} (${version}) failed in ${cwd}: ${r.stderr || r.error?.message}`);
-  }
-  const found = dir();
-  if (!found || !existsSync(join(found, 'config'))) throw new GoBuildError(`no config/ for ${TEKTON_MODULE} ${version} in the Go module cache (${found || 'not found'})`);
+  const found = moduleSourceDir(tektonProgram(version).moduleDir, TEKTON_MODULE, goBinary);
+  if (!existsSync(join(found, 'config'))) throw new GoBuildError(`no config/ in ${found} (${TEKTON_MODULE} ${version})`);
   return found;
 }
 
