@@ -2,7 +2,7 @@
  * affinity-relocator CLI (`npm start -- <command>`):
  *   run      (default) local mode against the current kubeconfig context; with no cluster configured,
  *            the demo of the Tekton article's cordon scenario on a local control plane
- *   demo     that demo, explicitly
+ *   demo     that demo, explicitly; `demo --tekton`: with the real Tekton controller and a two-task PipelineRun
  *   status   every assistant, its node, and whether that node is schedulable (and why not)
  *   plan     --node X | --pod ns/name : what a relocation would do (nothing is changed)
  *   relocate --node X | --pod ns/name : relocate now (add --dry-run to only say what would happen)
@@ -21,11 +21,12 @@ import type { RelocationTrigger } from '../domain/trigger.js';
 import { configFromEnv } from '../relocator/config-from-env.js';
 import { createRelocator } from '../relocator/runtime.js';
 import { runDemo } from './demo.js';
+import { runTektonDemo } from './demo-tekton.js';
 import { startLocalMode } from './local-mode.js';
 import { describeOutcome, line } from './print.js';
 
 const USAGE = `usage: affinity-relocator [run|demo|status|plan|relocate] [--node NAME | --pod NS/NAME]
-       [--kubeconfig FILE] [--context NAME] [--cluster NAME] [--dry-run]`;
+       [--kubeconfig FILE] [--context NAME] [--cluster NAME] [--dry-run] [--tekton (demo)]`;
 
 class UsageError extends Error {}
 
@@ -40,6 +41,7 @@ async function main(argv: string[]): Promise<number> {
       node: { type: 'string' },
       pod: { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
+      tekton: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -49,12 +51,13 @@ async function main(argv: string[]): Promise<number> {
   }
   if (positionals.length > 1) throw new UsageError(`one command at a time, got: ${positionals.join(' ')}`);
   const command = positionals[0] ?? 'run';
+  if (values.tekton && command !== 'demo') throw new UsageError('--tekton goes with the demo: npm start -- demo --tekton');
   const config: RelocatorConfig = configFromEnv(process.env, values['dry-run'] ? { dryRun: true } : {});
 
   const configured = values.kubeconfig ?? process.env.KUBECONFIG ?? (existsSync(join(homedir(), '.kube', 'config')) ? 'default' : undefined);
   if (command === 'demo' || (command === 'run' && !configured)) {
     if (command === 'run') line('no kubeconfig found (no --kubeconfig, $KUBECONFIG or ~/.kube/config): running the demo');
-    return runDemo(config);
+    return values.tekton ? runTektonDemo(config) : runDemo(config);
   }
   const kc = await createKubeConfig({ mode: 'kubeconfig', path: values.kubeconfig, context: values.context });
   const cluster = values.cluster ?? kc.getCurrentContext();
