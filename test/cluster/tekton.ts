@@ -176,6 +176,20 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
+/** Waits (a test of another checkout may be running one) until `port` is free, or fails saying why. */
+async function waitForPort(port: number, timeoutMs: number, version: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let said = false;
+  while (!(await portFree(port))) {
+    if (Date.now() > deadline) {
+      throw new Error(`port ${port} is still in use after ${timeoutMs} ms: Tekton ${version}'s controller serves its health probes there (knative sharedmain, not configurable); stop what holds it (another Tekton controller?)`);
+    }
+    if (!said) process.stderr.write(`Tekton ${version} controller: port ${port} is in use, waiting for it to be free\n`);
+    said = true;
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
+}
+
 export class TektonController {
   private proc: ComponentProcess | undefined;
 
@@ -221,15 +235,13 @@ export class TektonController {
     const { version } = this;
     if (o.coschedule) await this.writeCoschedule(o.coschedule);
     const v1 = version.startsWith('v1.');
-    if (v1 && !(await portFree(V1_HEALTH_PORT))) {
-      throw new Error(`port ${V1_HEALTH_PORT} is in use: Tekton ${version}'s controller serves its health probes there (knative sharedmain, not configurable); stop what holds it, or the other Tekton controller`);
-    }
+    const timeout = o.readyTimeoutMs ?? 90_000;
+    if (v1) await waitForPort(V1_HEALTH_PORT, timeout, version);
     const [cmd, args] = dieWithParent(this.binary, [`-kubeconfig=${this.cp.kubeconfigPath}`, '-disable-ha', ...imageFlags(version)]);
     // Tekton's own probe server and the profiling server default to fixed ports too, but these move.
     const env = { ...controllerEnv(version), PROBES_PORT: String(await freePort()), PROFILING_PORT: String(await freePort()) };
     const proc = new ComponentProcess(`tekton-controller-${version}`, cmd, args, join(this.cp.workDir, `tekton-controller-${version}.log`), env);
     this.proc = proc;
-    const timeout = o.readyTimeoutMs ?? 90_000;
     try {
       // knative's sharedmain prints this once the informers have synced, just before the reconcilers run;
       // v1.x then starts its health probes.
