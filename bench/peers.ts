@@ -111,9 +111,13 @@ function runDescheduler(cp: ControlPlane, binary: string, policy: object, period
   let stopped = false;
   let current: ComponentProcess | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let wake = (): void => undefined;
   const loop = async (): Promise<void> => {
     while (!stopped) {
-      await new Promise<void>((r) => (timer = setTimeout(r, periodMs - (Date.now() % periodMs))));
+      await new Promise<void>((r) => {
+        wake = r;
+        timer = setTimeout(r, periodMs - (Date.now() % periodMs));
+      });
       if (stopped) return;
       const args = [`--kubeconfig=${cp.kubeconfigPath}`, `--policy-config-file=${policyFile}`, '--secure-port=0', '--disable-metrics', '--v=3'];
       current = new ComponentProcess('descheduler', binary, args, join(cp.workDir, 'descheduler.log'));
@@ -124,6 +128,7 @@ function runDescheduler(cp: ControlPlane, binary: string, policy: object, period
   return async () => {
     stopped = true;
     clearTimeout(timer);
+    wake(); // the wait for the next pass ends now
     await current?.stop();
     await done;
   };
