@@ -17,6 +17,9 @@
  *     `command` (without one the controller asks the registry for the image's entrypoint);
  *   - RBAC: the controller runs with the admin identity, and -disable-ha (no leader election);
  *   - metrics: their export is off in config-observability (no port to collide between parallel files).
+ * One port cannot be moved: knative's health probes in v1.x always listen on :8080, so one v1.x
+ * controller runs per machine at a time (the tests that need it share one file; a start waits, bounded,
+ * for the port).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
