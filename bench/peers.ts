@@ -18,6 +18,9 @@
  *   descheduler-chart              kubernetes-sigs/descheduler v0.36.0 with its Helm chart's defaults: the
  *                                  chart's policy, as a CronJob every 2 minutes (one pass at each even minute)
  *   descheduler-taints-1m          descheduler v0.36.0 with only RemovePodsViolatingNodeTaints, every minute
+ *                                  (its evictor's default protections spare pods with an emptyDir: every
+ *                                  TaskRun pod has Tekton's)
+ *   descheduler-taints-1m-evict-local   the same with that protection off (as the chart's policy has it)
  *   affinity-relocator             local mode (Tekton v1.15.0)
  * Every tool but Tekton v0.48.0 runs next to Tekton v1.15.0. Each tool gets a fresh control plane. The
  * descheduler is built from its Go module (bench/descheduler/go.mod) and cached like the test cluster's.
@@ -73,13 +76,17 @@ function chartPolicy(): object {
   return { apiVersion: values.deschedulerPolicyAPIVersion, kind: 'DeschedulerPolicy', ...values.deschedulerPolicy };
 }
 
-const taintsOnlyPolicy = () => ({
+/** Only RemovePodsViolatingNodeTaints; `evictLocalStorage` lifts the evictor's default protection of pods with emptyDirs. */
+const taintsOnlyPolicy = (evictLocalStorage = false) => () => ({
   apiVersion: 'descheduler/v1alpha2',
   kind: 'DeschedulerPolicy',
   profiles: [
     {
       name: 'taints',
-      pluginConfig: [{ name: 'DefaultEvictor' }, { name: 'RemovePodsViolatingNodeTaints' }],
+      pluginConfig: [
+        evictLocalStorage ? { name: 'DefaultEvictor', args: { podProtections: { defaultDisabled: ['PodsWithLocalStorage'] } } } : { name: 'DefaultEvictor' },
+        { name: 'RemovePodsViolatingNodeTaints' },
+      ],
       plugins: { deschedule: { enabled: ['RemovePodsViolatingNodeTaints'] } },
     },
   ],
@@ -89,7 +96,8 @@ const TOOLS: Tool[] = [
   { key: 'tekton-v1.15.0', tekton: 'v1.15.0' },
   { key: 'tekton-v0.48.0', tekton: 'v0.48.0' },
   { key: 'descheduler-chart', tekton: 'v1.15.0', descheduler: { policy: chartPolicy, periodMs: 120_000 } },
-  { key: 'descheduler-taints-1m', tekton: 'v1.15.0', descheduler: { policy: taintsOnlyPolicy, periodMs: 60_000 } },
+  { key: 'descheduler-taints-1m', tekton: 'v1.15.0', descheduler: { policy: taintsOnlyPolicy(), periodMs: 60_000 } },
+  { key: 'descheduler-taints-1m-evict-local', tekton: 'v1.15.0', descheduler: { policy: taintsOnlyPolicy(true), periodMs: 60_000 } },
   { key: 'affinity-relocator', tekton: 'v1.15.0', relocator: true },
 ];
 
