@@ -70,7 +70,8 @@ export async function writeResults(results: readonly Result[], file = resultsFil
 
 /** A plain-text table of results, numbers right-aligned. */
 export function formatTable(results: readonly Result[]): string {
-  const round = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(2));
+  // Infinity: "never" within a bench's observation window (null in the JSON file).
+  const round = (x: number) => (!Number.isFinite(x) ? 'never' : Number.isInteger(x) ? String(x) : x.toFixed(2));
   const header = ['name', 'unit', 'p50', 'p99', 'n'];
   const rows = results.map((r) => [r.name, r.unit, round(r.p50), round(r.p99), String(r.n)]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

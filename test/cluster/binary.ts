@@ -134,6 +134,22 @@ export async function ensureGoProgram(p: GoProgram, opts: BuildOptions = {}): Pr
   return target;
 }
 
+/**
+ * Where the go command keeps the source of `modulePath` as `moduleDir`'s go.mod requires it (downloaded
+ * first if needed): the files a release ships besides its code (manifests, charts).
+ */
+export function moduleSourceDir(moduleDir: string, modulePath: string, goBinary = 'go'): string {
+  const dir = (): string =>
+    spawnSync(goBinary, ['list', '-mod=readonly', '-m', '-f', '{{.Dir}}', modulePath], { cwd: moduleDir, encoding: 'utf8' }).stdout?.trim() ?? '';
+  if (!dir()) {
+    const r = spawnSync(goBinary, ['mod', 'download', modulePath], { cwd: moduleDir, encoding: 'utf8' });
+    if (r.status !== 0) throw new GoBuildError(`go mod download ${modulePath} failed in ${moduleDir}: ${r.stderr || r.error?.message}`);
+  }
+  const found = dir();
+  if (!found) throw new GoBuildError(`${modulePath} is not in the Go module cache after go mod download (in ${moduleDir})`);
+  return found;
+}
+
 const [major, minor] = KUBERNETES_VERSION.slice(1).split('.');
 export const CONTROL_PLANE: GoProgram = {
   label: 'control plane',

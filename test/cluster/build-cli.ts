@@ -1,8 +1,22 @@
-/** `npm run controlplane:build`: build (or find cached) the test control plane and print its path. */
+/**
+ * `npm run controlplane:build` / `npm run tekton:build`: build (or find cached) the Go programs the tests
+ * run and print their paths. Arguments: `controlplane` (the default), `tekton-<version>`.
+ */
 import { ensureControlPlaneBinary, GoBuildError } from './binary.js';
+import { ensureTektonController, TEKTON_VERSIONS, type TektonVersion } from './tekton.js';
 
+const known = ['controlplane', ...TEKTON_VERSIONS.map((v) => `tekton-${v}`)];
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((w) => !known.includes(w));
+if (unknown.length > 0) {
+  process.stderr.write(`unknown program(s): ${unknown.join(', ')}; known: ${known.join(', ')}\n`);
+  process.exit(2);
+}
 try {
-  process.stdout.write(`${await ensureControlPlaneBinary()}\n`);
+  for (const w of wanted.length ? wanted : ['controlplane']) {
+    const path = w === 'controlplane' ? await ensureControlPlaneBinary() : await ensureTektonController(w.slice('tekton-'.length) as TektonVersion);
+    process.stdout.write(`${path}\n`);
+  }
 } catch (e) {
   process.stderr.write(`${e instanceof GoBuildError ? e.message : String(e)}\n`);
   process.exit(1);

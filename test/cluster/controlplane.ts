@@ -77,7 +77,7 @@ interface Ports {
 }
 
 export class ControlPlane {
-  private kubelets: SimulatedKubelets | undefined;
+  private standIn: SimulatedKubelets | undefined;
 
   private constructor(
     readonly binary: string,
@@ -160,8 +160,8 @@ export class ControlPlane {
 
   /** Stops every component (reverse start order), then removes the work directory. Idempotent. */
   async stop(): Promise<void> {
-    await this.kubelets?.stop();
-    this.kubelets = undefined;
+    await this.standIn?.stop();
+    this.standIn = undefined;
     const order: ComponentName[] = ['kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd'];
     for (const name of order) {
       const p = this.procs.get(name);
@@ -240,12 +240,18 @@ export class ControlPlane {
     // The service-account controllers are what make pod creation possible (the ServiceAccount
     // admission plugin needs the namespace's "default" account): ready means they have run.
     await waitUntilReady(cm, () => this.adminOk('/api/v1/namespaces/default/serviceaccounts/default'), timeout);
-    if (this.options.kubelets !== false) this.kubelets = await SimulatedKubelets.start(this.kubeConfig('admin'));
+    if (this.options.kubelets !== false) this.standIn = await SimulatedKubelets.start(this.kubeConfig('admin'));
+  }
+
+  /** The kubelet stand-in (kubelets.ts), e.g. to `complete` a TaskRun's pod. */
+  get kubelets(): SimulatedKubelets {
+    if (!this.standIn) throw new Error('this control plane runs without the kubelet stand-in (kubelets: false)');
+    return this.standIn;
   }
 
   /** Errors the kubelet stand-in met (beyond expected 404/409 races). */
   get kubeletErrors(): readonly string[] {
-    return this.kubelets?.errors ?? [];
+    return this.standIn?.errors ?? [];
   }
 
   private async startApiserver(): Promise<void> {
@@ -368,7 +374,7 @@ export class ControlPlane {
 }
 
 /** GET url; true on 200. The components' own serving certificates are self-signed: not verified. */
-function httpOk(url: string): Promise<boolean> {
+export function httpOk(url: string): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const opts = { timeout: 2_000, rejectUnauthorized: false };
     const req = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, opts, (res) => {
@@ -381,7 +387,8 @@ function httpOk(url: string): Promise<boolean> {
   });
 }
 
-async function freePort(): Promise<number> {
+/** A free loopback port (bound to :0 and released; another process may take it in between). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();

@@ -1,12 +1,15 @@
 /**
  * Vitest global setup of the integration project: builds (or finds cached) the control-plane binary and
- * the chart tools (Helm, kustomize) before any test file starts, and after the last one proves that no
- * process started by this run is still alive. Each process the harness starts inherits RUN_MARKER_ENV with this run's id.
+ * the chart tools (Helm, kustomize) and the Tekton controller the end-to-end tests run
+ * (test/integration/tekton.test.ts) before any test file starts (a cold build takes minutes, longer than any
+ * hook may), and after the last one proves that no process started by this run is still alive. Each process
+ * the harness starts inherits RUN_MARKER_ENV with this run's id.
  */
 import { randomUUID } from 'node:crypto';
 import { ensureControlPlaneBinary } from './binary.js';
 import { ensureChartTools } from './helm.js';
 import { RUN_MARKER_ENV } from './process.js';
+import { ensureTektonController } from './tekton.js';
 import { findMarkedProcesses } from './orphans.js';
 
 export async function setup(): Promise<() => void> {
@@ -14,6 +17,7 @@ export async function setup(): Promise<() => void> {
   process.env[RUN_MARKER_ENV] = runId;
   await ensureControlPlaneBinary();
   await ensureChartTools();
+  await ensureTektonController('v1.15.0');
   return () => {
     const orphans = findMarkedProcesses(runId);
     if (orphans.length > 0) {

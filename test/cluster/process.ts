@@ -44,6 +44,7 @@ export class ComponentProcess {
   private readonly log: WriteStream;
   private readonly recent: string[] = [];
   private partial = '';
+  private readonly lineWatchers = new Set<(line: string) => void>();
   /** Resolves when the process has exited (never rejects). */
   readonly exited: Promise<ExitStatus>;
   private exitStatus: ExitStatus | undefined;
@@ -53,12 +54,13 @@ export class ComponentProcess {
     binary: string,
     args: string[],
     readonly logFile: string,
+    env: NodeJS.ProcessEnv = {},
   ) {
     installExitHook();
     this.log = createWriteStream(logFile, { flags: 'a' });
     this.child = spawn(binary, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, CONTROLPLANE_DIE_WITH_PARENT: '1' },
+      env: { ...process.env, CONTROLPLANE_DIE_WITH_PARENT: '1', ...env },
     });
     live.add(this.child);
     this.child.stdout!.on('data', (c: Buffer) => this.onOutput(c));
@@ -96,6 +98,34 @@ export class ComponentProcess {
     return new ComponentStartError(this.name, what, this.lastLines(), this.logFile);
   }
 
+  /**
+   * Resolves with the first line printed from now on that matches `pattern`; fails after `timeoutMs`
+   * (with `what` and the last log lines) or when the process exits first.
+   */
+  waitForLine(pattern: RegExp, what: string, timeoutMs = 30_000): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.lineWatchers.delete(watch);
+      };
+      const watch = (line: string): void => {
+        if (!pattern.test(line)) return;
+        done();
+        resolve(line);
+      };
+      const fail = (why: string): void => {
+        done();
+        const tail = this.lastLines().map((l) => `  | ${l}`).join('\n');
+        reject(new Error(`${this.name}: ${why}\nlast log lines of ${this.name} (full log: ${this.logFile}):\n${tail}`));
+      };
+      const timer = setTimeout(() => fail(`no log line showing ${what} within ${timeoutMs} ms`), timeoutMs);
+      this.lineWatchers.add(watch);
+      void this.exited.then(() => {
+        if (this.lineWatchers.has(watch)) fail(`exited before a log line showed ${what}`);
+      });
+    });
+  }
+
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
   async stop(graceMs = 5_000): Promise<ExitStatus> {
     if (this.exitStatus) return this.exitStatus;
@@ -117,7 +147,9 @@ export class ComponentProcess {
     this.log.write(chunk);
     const lines = (this.partial + chunk.toString('utf8')).split('\n');
     this.partial = lines.pop() ?? '';
-    this.recent.push(...lines.filter((l) => l.length > 0));
+    const complete = lines.filter((l) => l.length > 0);
+    this.recent.push(...complete);
+    for (const line of complete) for (const watch of this.lineWatchers) watch(line);
     if (this.recent.length > 200) this.recent.splice(0, this.recent.length - 200);
   }
 }

@@ -10,6 +10,7 @@ import { DEFAULT_CONFIG, type RelocatorConfig } from '../../src/domain/config.js
 import type { Outcome } from '../../src/domain/outcome.js';
 import { KubernetesCluster } from '../../src/cluster/api.js';
 import { ControlPlane, type ControlPlaneOptions } from '../cluster/controlplane.js';
+import { TektonController, type TektonOptions } from '../cluster/tekton.js';
 import { type Clients, clientsFor, eventually } from '../cluster/fixtures/clients.js';
 import { createNode, type NodeOptions } from '../cluster/fixtures/nodes.js';
 import { createNamespace, waitForBoundPod } from '../cluster/fixtures/pods.js';
@@ -57,19 +58,37 @@ export class Scenario {
   readonly outcomes: Outcome[] = [];
   readonly errors: unknown[] = [];
   private local: LocalMode | undefined;
+  private tektonController: TektonController | undefined;
   private constructor(
     readonly cp: ControlPlane,
     readonly admin: Clients,
     readonly relocator: Clients,
   ) {}
 
-  /** `options`: the control plane's (e.g. the AWS-shaped path's token webhook and audit log). */
-  static async start(options: ControlPlaneOptions = {}): Promise<Scenario> {
+  /**
+   * `tekton`: the real Tekton controller runs (its own CRDs); else the fixtures play its part. The rest are
+   * the control plane's options (e.g. the AWS-shaped path's token webhook and audit log).
+   */
+  static async start(o: ControlPlaneOptions & { tekton?: TektonOptions } = {}): Promise<Scenario> {
+    const { tekton, ...options } = o;
     const cp = await ControlPlane.start(options);
-    const admin = clientsFor(cp.kubeConfig('admin'));
-    await installPipelineRunCrd(admin);
-    await applyRelocatorRbac(admin);
-    return new Scenario(cp, admin, clientsFor(cp.kubeConfig('relocator')));
+    try {
+      const admin = clientsFor(cp.kubeConfig('admin'));
+      const s = new Scenario(cp, admin, clientsFor(cp.kubeConfig('relocator')));
+      if (tekton) s.tektonController = await TektonController.start(cp, tekton);
+      else await installPipelineRunCrd(admin);
+      await applyRelocatorRbac(admin);
+      return s;
+    } catch (e) {
+      await cp.stop();
+      throw e;
+    }
+  }
+
+  /** The real Tekton controller (`Scenario.start({ tekton })`). */
+  get tekton(): TektonController {
+    if (!this.tektonController) throw new Error('this scenario runs without the Tekton controller: Scenario.start({ tekton: {} })');
+    return this.tektonController;
   }
 
   /** `sweepIntervalMs`: local mode's sweep; off unless a test asks for it (the tests are about the events). */
@@ -92,6 +111,7 @@ export class Scenario {
 
   async stop(): Promise<void> {
     await this.stopLocalMode();
+    await this.tektonController?.stop();
     await this.cp.stop();
   }
 
