@@ -148,7 +148,10 @@ export class Relocator {
       }
     });
     const [settled] = await Promise.all([overdue, ...workers, lifting]);
-    return [...settled, ...outcomes];
+    // A sweep's assistants on schedulable nodes were not reported, and are not returned either: 10,000 of
+    // them would be megabytes of a Lambda's response (6 MB at most) for nothing.
+    const quiet = (o: Outcome) => (sweep || trigger.target.kind === 'stranded') && o.kind === 'skipped' && (o.reason === 'healthy' || o.reason === 'not-ready-grace');
+    return [...settled, ...outcomes.filter((o) => !quiet(o))];
   }
 
   /** The time left when it is too short for one more relocation. */
