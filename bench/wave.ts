@@ -25,7 +25,7 @@ export const wave: Bench = {
     const s = await Scenario.start();
     const request = KubeHttpClient.prototype.request;
     try {
-      const [a, b] = await s.pool('wave', 2, { pods: '1000' });
+      const [a, b] = await s.pool('wave', 2, { pods: '1000', cpu: '64', memory: '256Gi' }); // room for every assistant on either node
       await createNamespace(s.admin, 'wave');
       await setUnschedulable(s.admin, b!, true);
       const names: string[] = [];
