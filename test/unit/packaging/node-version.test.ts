@@ -24,13 +24,14 @@ describe('Node.js version', () => {
     expect(process.execPath).toContain(path.join('node_modules', 'node'));
   });
 
-  it('is the Lambdas runtime, the forwarder image and the esbuild targets (Lambdas, image, forwarder bench)', async () => {
+  it('is the Lambdas runtime, the forwarder image and the esbuild targets (Lambdas, image, bench children)', async () => {
     expect(await read('serverless.yml')).toMatch(new RegExp(`^  runtime: nodejs${NODE}\\.x$`, 'm'));
     const dockerfile = await read('infra/docker/forwarder.Dockerfile');
     expect(dockerfile).toContain(`FROM --platform=$BUILDPLATFORM node:${NODE}-slim AS build`);
     expect(dockerfile).toContain(`FROM gcr.io/distroless/nodejs${NODE}-debian12:nonroot`);
     expect(dockerfile).toContain(`"--target=node${NODE}"`);
     expect(await read('scripts/build.ts')).toContain(`target: 'node${NODE}'`);
-    expect(await read('bench/forwarder.ts')).toContain(`target: 'node${NODE}'`);
+    // The bench children (the forwarder's, one invocation's) are bundled in one place.
+    expect(await read('bench/lib.ts')).toContain(`target: 'node${NODE}'`);
   });
 });
