@@ -90,6 +90,11 @@ export class SimulatedKubelets {
     return done;
   }
 
+  /** Whether the node is Ready as this stand-in sees it now (its watch may lag the apiserver a moment). */
+  seesReady(nodeName: string): boolean {
+    return isReady(this.nodes.get(nodeName));
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     await Promise.all([this.pods?.stop(), this.nodes?.stop()]);

@@ -77,6 +77,8 @@ describe('the kubelet stand-in', () => {
     await c.core.createNamespacedPod({ namespace: ns, body: taskPod('dead-kubelet', 'node-b') });
     await running('dead-kubelet');
     await setReady(c, 'node-b', 'False');
+    // As a kubelet, the stand-in acts on its own view of the node: wait until that view has the change.
+    await eventually('the stand-in to see node-b NotReady', async () => cp.kubelets.seesReady('node-b'), (ready) => !ready);
     let completed = false;
     const done = cp.kubelets.complete(ns, 'dead-kubelet').then(() => (completed = true));
     // Any update of the pod makes the stand-in look at it again: still nothing while the node is not Ready.
