@@ -9,22 +9,15 @@
  */
 import { pathToFileURL } from 'node:url';
 import { peakRssKb } from '../peak-rss.js';
+// Type only: erased from the bundle, which must not load the parent's module.
+import type { InvocationContext } from './lambda-environment.js';
 
 interface InvokeMessage {
   type: 'invoke';
   id: number;
   event: unknown;
-  context: {
-    awsRequestId: string;
-    functionName: string;
-    functionVersion: string;
-    invokedFunctionArn: string;
-    memoryLimitInMB: string;
-    logGroupName: string;
-    logStreamName: string;
-    /** Epoch ms when the function's timeout ends. */
-    deadlineMs: number;
-  };
+  /** deadlineMs: epoch ms when the function's timeout ends. */
+  context: InvocationContext & { deadlineMs: number };
 }
 
 type Handler = (event: unknown, context: unknown) => Promise<unknown>;
