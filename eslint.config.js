@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.serverless/', 'coverage/', 'test/cluster/controlplane/'] },
+  { ignores: ['dist/', 'node_modules/', '.serverless/', 'coverage/', 'src/local-cluster/controlplane/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

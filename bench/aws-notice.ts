@@ -7,8 +7,8 @@
 import { INTERRUPTION_TAINT_KEY } from '../src/domain/interruption-taint.js';
 import { DEFAULT_AWS_EVENT_ACTIONS, onAwsEvent } from '../src/relocator/aws-actions.js';
 import { createRelocator } from '../src/relocator/runtime.js';
-import { mergePatch } from '../test/cluster/fixtures/clients.js';
-import { instanceIdFor } from '../test/cluster/fixtures/nodes.js';
+import { mergePatch } from '../src/local-cluster/fixtures/clients.js';
+import { instanceIdFor } from '../src/local-cluster/fixtures/nodes.js';
 import { Scenario, TEST_CONFIG } from '../test/integration/support.js';
 import { sampleEvent } from '../test/unit/events/fixtures.js';
 import { type Bench, summarize } from './lib.js';

@@ -12,7 +12,7 @@ import { CoordinationV1Api, Watch } from '@kubernetes/client-node';
 import { KubeHttpClient } from '../src/cluster/http.js';
 import { enableKeepAlive } from '../src/cluster/keep-alive.js';
 import { withUserAgent } from '../src/cluster/labelled.js';
-import { ControlPlane } from '../test/cluster/controlplane.js';
+import { ControlPlane } from '../src/local-cluster/controlplane.js';
 import { type Bench, type Result, summarize } from './lib.js';
 
 const REQUESTS = 50;

@@ -7,10 +7,10 @@
  */
 import { fork } from 'node:child_process';
 import type { V1Node } from '@kubernetes/client-node';
-import { ControlPlane } from '../test/cluster/controlplane.js';
-import { clientsFor, eventually, mergePatch } from '../test/cluster/fixtures/clients.js';
-import { nodeObject } from '../test/cluster/fixtures/nodes.js';
-import { createNamespace } from '../test/cluster/fixtures/pods.js';
+import { ControlPlane } from '../src/local-cluster/controlplane.js';
+import { clientsFor, eventually, mergePatch } from '../src/local-cluster/fixtures/clients.js';
+import { nodeObject } from '../src/local-cluster/fixtures/nodes.js';
+import { createNamespace } from '../src/local-cluster/fixtures/pods.js';
 import { FakeEventBridge } from '../test/support/eventbridge-server.js';
 import { type Bench, bundleChild, inBatches, summarize } from './lib.js';
 

@@ -10,9 +10,9 @@
  * bundles do not (they use the EKS token path): its RSS is an upper bound of theirs.
  */
 import { fork } from 'node:child_process';
-import { mergePatch } from '../test/cluster/fixtures/clients.js';
-import { nodeObject, setUnschedulable } from '../test/cluster/fixtures/nodes.js';
-import { createNamespace } from '../test/cluster/fixtures/pods.js';
+import { mergePatch } from '../src/local-cluster/fixtures/clients.js';
+import { nodeObject, setUnschedulable } from '../src/local-cluster/fixtures/nodes.js';
+import { createNamespace } from '../src/local-cluster/fixtures/pods.js';
 import { Scenario } from '../test/integration/support.js';
 import { type Bench, bundleChild, type Result } from './lib.js';
 

@@ -1,6 +1,6 @@
 /** What the relocation benches share: timing the relocator's deletes, and waiting for the assistant to move. */
 import { KubernetesCluster } from '../src/cluster/api.js';
-import type { Clients } from '../test/cluster/fixtures/clients.js';
+import type { Clients } from '../src/local-cluster/fixtures/clients.js';
 
 /** Records when the relocator last issued a delete (KubernetesCluster.deletePod), without changing what it does. */
 export function timeDeletes(): { readonly lastAt: number; reset(): void; restore(): void } {

@@ -29,10 +29,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadYaml, type V1Pod } from '@kubernetes/client-node';
-import { ensureGoProgram, type GoProgram, moduleSourceDir } from '../test/cluster/binary.js';
-import type { ControlPlane } from '../test/cluster/controlplane.js';
-import { setUnschedulable } from '../test/cluster/fixtures/nodes.js';
-import { createNamespace, waitForBoundPod } from '../test/cluster/fixtures/pods.js';
+import { ensureGoProgram, type GoProgram, moduleSourceDir } from '../src/local-cluster/binary.js';
+import type { ControlPlane } from '../src/local-cluster/controlplane.js';
+import { setUnschedulable } from '../src/local-cluster/fixtures/nodes.js';
+import { createNamespace, waitForBoundPod } from '../src/local-cluster/fixtures/pods.js';
 import {
   assistantFor,
   createTwoTaskPipeline,
@@ -44,10 +44,10 @@ import {
   taskRunPodName,
   waitForRunningPod,
   workspaceClaim,
-} from '../test/cluster/fixtures/tekton-runs.js';
-import { provisionVolume } from '../test/cluster/fixtures/volumes.js';
-import { ComponentProcess } from '../test/cluster/process.js';
-import type { TektonVersion } from '../test/cluster/tekton.js';
+} from '../src/local-cluster/fixtures/tekton-runs.js';
+import { provisionVolume } from '../src/local-cluster/fixtures/volumes.js';
+import { ComponentProcess } from '../src/local-cluster/process.js';
+import type { TektonVersion } from '../src/local-cluster/tekton.js';
 import { Scenario, TEST_CONFIG } from '../test/integration/support.js';
 import { type Bench, type Result } from './lib.js';
 

@@ -16,9 +16,9 @@
  *                                            assistant is now is read again, and the bench goes on
  */
 import type { Outcome } from '../src/domain/outcome.js';
-import { eventually } from '../test/cluster/fixtures/clients.js';
-import { setUnschedulable } from '../test/cluster/fixtures/nodes.js';
-import { waitForBoundPod } from '../test/cluster/fixtures/pods.js';
+import { eventually } from '../src/local-cluster/fixtures/clients.js';
+import { setUnschedulable } from '../src/local-cluster/fixtures/nodes.js';
+import { waitForBoundPod } from '../src/local-cluster/fixtures/pods.js';
 import { Scenario, TEST_CONFIG } from '../test/integration/support.js';
 import { type Bench, count, positiveInt, summarize } from './lib.js';
 import { type MoveResult, timeDeletes, tryWaitForMove } from './moves.js';

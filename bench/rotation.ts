@@ -30,11 +30,11 @@
  *   rotation_duplicate_deliveries     deliveries EventBridge made twice (at least once: ROTATION_DUPLICATE_FRACTION, 0.01)
  */
 import { makeInformer, type V1Pod } from '@kubernetes/client-node';
-import { eventually } from '../test/cluster/fixtures/clients.js';
-import { createNode, setUnschedulable } from '../test/cluster/fixtures/nodes.js';
-import { createNamespace } from '../test/cluster/fixtures/pods.js';
-import { LABEL_COMPONENT, COMPONENT_AFFINITY_ASSISTANT, affinityAssistantName, createAssistant, createPipelineRun, pvcNameFromWorkspaceBinding } from '../test/cluster/fixtures/tekton.js';
-import { provisionVolume } from '../test/cluster/fixtures/volumes.js';
+import { eventually } from '../src/local-cluster/fixtures/clients.js';
+import { createNode, setUnschedulable } from '../src/local-cluster/fixtures/nodes.js';
+import { createNamespace } from '../src/local-cluster/fixtures/pods.js';
+import { LABEL_COMPONENT, COMPONENT_AFFINITY_ASSISTANT, affinityAssistantName, createAssistant, createPipelineRun, pvcNameFromWorkspaceBinding } from '../src/local-cluster/fixtures/tekton.js';
+import { provisionVolume } from '../src/local-cluster/fixtures/volumes.js';
 import { Scenario } from '../test/integration/support.js';
 import { AWS_PATH_CLUSTER, AWS_PATH_REGION, AWS_PATH_STAGE, AwsPath, PATH_FUNCTIONS } from '../test/support/aws-path/aws-path.js';
 import { startLambdaIdentity } from '../test/support/aws-path/lambda-identity.js';

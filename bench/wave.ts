@@ -10,10 +10,10 @@
  *   wave_failures                 1 when not every replacement was bound within WAVE_TIMEOUT_MS (60 s)
  */
 import { KubeHttpClient } from '../src/cluster/http.js';
-import { setUnschedulable } from '../test/cluster/fixtures/nodes.js';
-import { createNamespace } from '../test/cluster/fixtures/pods.js';
-import { affinityAssistantName, createAssistant, createPipelineRun } from '../test/cluster/fixtures/tekton.js';
-import { eventually } from '../test/cluster/fixtures/clients.js';
+import { setUnschedulable } from '../src/local-cluster/fixtures/nodes.js';
+import { createNamespace } from '../src/local-cluster/fixtures/pods.js';
+import { affinityAssistantName, createAssistant, createPipelineRun } from '../src/local-cluster/fixtures/tekton.js';
+import { eventually } from '../src/local-cluster/fixtures/clients.js';
 import { Scenario, TEST_CONFIG } from '../test/integration/support.js';
 import { type Bench, type Result, summarize } from './lib.js';
 

@@ -2,10 +2,10 @@
  * Starts the local control plane (the same one the tests use) with three kind-like nodes and keeps it
  * running until Ctrl-C, printing the kubeconfig to use with kubectl or `npm start -- --kubeconfig`.
  */
-import { ControlPlane } from '../test/cluster/controlplane.js';
-import { clientsFor } from '../test/cluster/fixtures/clients.js';
-import { createNode } from '../test/cluster/fixtures/nodes.js';
-import { installPipelineRunCrd } from '../test/cluster/fixtures/tekton.js';
+import { ControlPlane } from '../src/local-cluster/controlplane.js';
+import { clientsFor } from '../src/local-cluster/fixtures/clients.js';
+import { createNode } from '../src/local-cluster/fixtures/nodes.js';
+import { installPipelineRunCrd } from '../src/local-cluster/fixtures/tekton.js';
 
 const cp = await ControlPlane.start();
 const c = clientsFor(cp.kubeConfig('admin'));

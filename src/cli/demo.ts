@@ -10,13 +10,13 @@ import { describeOutcome, line } from './print.js';
 
 export async function runDemo(config: RelocatorConfig): Promise<number> {
   // The harness lives with the tests: loaded only for the demo, never by the Lambdas.
-  const { ControlPlane } = await import('../../test/cluster/controlplane.js');
-  const { clientsFor } = await import('../../test/cluster/fixtures/clients.js');
-  const { createNode, setUnschedulable } = await import('../../test/cluster/fixtures/nodes.js');
-  const { createNamespace, waitForBoundPod } = await import('../../test/cluster/fixtures/pods.js');
-  const tekton = await import('../../test/cluster/fixtures/tekton.js');
-  const { provisionVolume } = await import('../../test/cluster/fixtures/volumes.js');
-  const { applyRelocatorRbac } = await import('../../test/cluster/fixtures/rbac.js');
+  const { ControlPlane } = await import('../local-cluster/controlplane.js');
+  const { clientsFor } = await import('../local-cluster/fixtures/clients.js');
+  const { createNode, setUnschedulable } = await import('../local-cluster/fixtures/nodes.js');
+  const { createNamespace, waitForBoundPod } = await import('../local-cluster/fixtures/pods.js');
+  const tekton = await import('../local-cluster/fixtures/tekton.js');
+  const { provisionVolume } = await import('../local-cluster/fixtures/volumes.js');
+  const { applyRelocatorRbac } = await import('../local-cluster/fixtures/rbac.js');
 
   line('starting a local Kubernetes control plane (the first run builds it from Go modules: minutes)');
   const cp = await ControlPlane.start();

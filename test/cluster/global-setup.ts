@@ -6,11 +6,11 @@
  * the harness starts inherits RUN_MARKER_ENV with this run's id.
  */
 import { randomUUID } from 'node:crypto';
-import { ensureControlPlaneBinary } from './binary.js';
+import { ensureControlPlaneBinary } from '../../src/local-cluster/binary.js';
 import { ensureChartTools } from './helm.js';
-import { RUN_MARKER_ENV } from './process.js';
-import { ensureTektonController } from './tekton.js';
-import { findMarkedProcesses } from './orphans.js';
+import { RUN_MARKER_ENV } from '../../src/local-cluster/process.js';
+import { ensureTektonController } from '../../src/local-cluster/tekton.js';
+import { findMarkedProcesses } from '../../src/local-cluster/orphans.js';
 
 export async function setup(): Promise<() => void> {
   const runId = process.env[RUN_MARKER_ENV] ?? randomUUID();

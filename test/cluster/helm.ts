@@ -9,7 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import yaml from 'js-yaml';
-import { type BuildOptions, defaultCacheDir, ensureGoProgram, type GoProgram } from './binary.js';
+import { type BuildOptions, defaultCacheDir, ensureGoProgram, type GoProgram } from '../../src/local-cluster/binary.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 

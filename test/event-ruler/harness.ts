@@ -1,7 +1,7 @@
 /**
  * Runs EventBridge event patterns against events with Event Ruler, AWS's own implementation of EventBridge's
  * matching (Maven Central: software.amazon.event.ruler:event-ruler), through the small Java program next to
- * this file. Like test/cluster/binary.ts does for the control plane, the program is built once per machine,
+ * this file. Like src/local-cluster/binary.ts does for the control plane, the program is built once per machine,
  * outside the repository, keyed by everything that affects the build: the first build downloads Event Ruler
  * and Maven's plugins (~10 MB into ~/.m2, ~10 s), later ones find the cache and only start a JVM (~0.5 s).
  */

@@ -24,10 +24,10 @@ import { handle } from '../../src/relocator/handlers.js';
 import { lambdaSinks } from '../../src/relocator/lambda-runtime.js';
 import { DEFAULT_DEDUPE_WINDOW_MS, KubernetesNotificationLedger } from '../../src/relocator/notifications.js';
 import { createRelocator } from '../../src/relocator/runtime.js';
-import { type Clients, eventually, mergePatch, statusOf } from '../cluster/fixtures/clients.js';
-import { setReady } from '../cluster/fixtures/nodes.js';
-import { createNamespace, readPodOrUndefined } from '../cluster/fixtures/pods.js';
-import { COMPONENT_AFFINITY_ASSISTANT, LABEL_COMPONENT } from '../cluster/fixtures/tekton.js';
+import { type Clients, eventually, mergePatch, statusOf } from '../../src/local-cluster/fixtures/clients.js';
+import { setReady } from '../../src/local-cluster/fixtures/nodes.js';
+import { createNamespace, readPodOrUndefined } from '../../src/local-cluster/fixtures/pods.js';
+import { COMPONENT_AFFINITY_ASSISTANT, LABEL_COMPONENT } from '../../src/local-cluster/fixtures/tekton.js';
 import { fixtureText, httpEvent } from '../unit/alerts/fixtures.js';
 import { recordingBus, Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
 

@@ -14,8 +14,8 @@ import type { HandlerDeps } from '../../src/relocator/handlers.js';
 import { Relocator } from '../../src/relocator/relocator.js';
 import { createRelocator } from '../../src/relocator/runtime.js';
 import { kubeEventSink } from '../../src/relocator/sinks.js';
-import { eventually, mergePatch } from '../cluster/fixtures/clients.js';
-import { createNode } from '../cluster/fixtures/nodes.js';
+import { eventually, mergePatch } from '../../src/local-cluster/fixtures/clients.js';
+import { createNode } from '../../src/local-cluster/fixtures/nodes.js';
 import { sampleEvent } from '../unit/events/fixtures.js';
 import { Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
 

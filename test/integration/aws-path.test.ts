@@ -7,8 +7,8 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually } from '../cluster/fixtures/clients.js';
-import { setUnschedulable } from '../cluster/fixtures/nodes.js';
+import { eventually } from '../../src/local-cluster/fixtures/clients.js';
+import { setUnschedulable } from '../../src/local-cluster/fixtures/nodes.js';
 import { AWS_PATH_CLUSTER, AWS_PATH_REGION, AWS_PATH_STAGE, AwsPath, PATH_FUNCTIONS } from '../support/aws-path/aws-path.js';
 import { type LambdaIdentity, startLambdaIdentity } from '../support/aws-path/lambda-identity.js';
 import { Scenario } from './support.js';

@@ -8,8 +8,8 @@
 import type { V1Node } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Outcome } from '../../src/domain/outcome.js';
-import { eventually, mergePatch } from '../cluster/fixtures/clients.js';
-import { addTaint, createNode, removeTaint, setReady, setUnschedulable } from '../cluster/fixtures/nodes.js';
+import { eventually, mergePatch } from '../../src/local-cluster/fixtures/clients.js';
+import { addTaint, createNode, removeTaint, setReady, setUnschedulable } from '../../src/local-cluster/fixtures/nodes.js';
 import { Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
 
 let s: Scenario;

@@ -16,9 +16,9 @@ import type { RelocationTrigger } from '../../src/domain/trigger.js';
 import { DeleteCap } from '../../src/relocator/delete-cap.js';
 import { RecentDeletes } from '../../src/relocator/recent-deletes.js';
 import { createRelocator } from '../../src/relocator/runtime.js';
-import { eventually, mergePatch } from '../cluster/fixtures/clients.js';
-import { setUnschedulable } from '../cluster/fixtures/nodes.js';
-import { waitForBoundPod } from '../cluster/fixtures/pods.js';
+import { eventually, mergePatch } from '../../src/local-cluster/fixtures/clients.js';
+import { setUnschedulable } from '../../src/local-cluster/fixtures/nodes.js';
+import { waitForBoundPod } from '../../src/local-cluster/fixtures/pods.js';
 import { Scenario, TEST_CONFIG } from './support.js';
 
 const UNSCHEDULABLE_TAINT_KEY = 'node.kubernetes.io/unschedulable';

@@ -6,10 +6,10 @@
  * the real scheduler put it on the other worker; a TaskRun pod with Tekton's podAffinity follows it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ControlPlane } from '../cluster/controlplane.js';
-import { type Clients, clientsFor } from '../cluster/fixtures/clients.js';
-import { createNode, setUnschedulable } from '../cluster/fixtures/nodes.js';
-import { createNamespace, waitForBoundPod } from '../cluster/fixtures/pods.js';
+import { ControlPlane } from '../../src/local-cluster/controlplane.js';
+import { type Clients, clientsFor } from '../../src/local-cluster/fixtures/clients.js';
+import { createNode, setUnschedulable } from '../../src/local-cluster/fixtures/nodes.js';
+import { createNamespace, waitForBoundPod } from '../../src/local-cluster/fixtures/pods.js';
 import {
   affinityAssistantName,
   createAssistant,
@@ -17,8 +17,8 @@ import {
   installPipelineRunCrd,
   pvcNameFromWorkspaceBinding,
   taskRunPod,
-} from '../cluster/fixtures/tekton.js';
-import { provisionVolume } from '../cluster/fixtures/volumes.js';
+} from '../../src/local-cluster/fixtures/tekton.js';
+import { provisionVolume } from '../../src/local-cluster/fixtures/volumes.js';
 
 let cp: ControlPlane;
 let c: Clients;

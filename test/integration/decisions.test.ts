@@ -10,16 +10,16 @@ import { KubernetesCluster } from '../../src/cluster/api.js';
 import { Relocator } from '../../src/relocator/relocator.js';
 import { createRelocator } from '../../src/relocator/runtime.js';
 import { kubeEventSink } from '../../src/relocator/sinks.js';
-import { eventually, mergePatch, statusOf } from '../cluster/fixtures/clients.js';
-import { createNode, setUnschedulable } from '../cluster/fixtures/nodes.js';
-import { createNamespace, waitForBoundPod } from '../cluster/fixtures/pods.js';
+import { eventually, mergePatch, statusOf } from '../../src/local-cluster/fixtures/clients.js';
+import { createNode, setUnschedulable } from '../../src/local-cluster/fixtures/nodes.js';
+import { createNamespace, waitForBoundPod } from '../../src/local-cluster/fixtures/pods.js';
 import {
   affinityAssistantName,
   assistantStatefulSet,
   createAssistant,
   createPipelineRun,
   type PipelineRun,
-} from '../cluster/fixtures/tekton.js';
+} from '../../src/local-cluster/fixtures/tekton.js';
 import { runCli, Scenario, TEST_CONFIG } from './support.js';
 
 let s: Scenario;

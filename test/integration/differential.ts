@@ -30,15 +30,15 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Outcome } from '../../src/domain/outcome.js';
 import type { Relocator } from '../../src/relocator/relocator.js';
-import { type Clients, eventually, mergePatch } from '../cluster/fixtures/clients.js';
+import { type Clients, eventually, mergePatch } from '../../src/local-cluster/fixtures/clients.js';
 import {
   type ClusterState,
   type FillerSpec,
   generateClusterState,
   type NodeSpec,
 } from '../cluster/fixtures/cluster-states.js';
-import { addTaint, createNode, setReady, setUnschedulable } from '../cluster/fixtures/nodes.js';
-import { createNamespace, readPodOrUndefined } from '../cluster/fixtures/pods.js';
+import { addTaint, createNode, setReady, setUnschedulable } from '../../src/local-cluster/fixtures/nodes.js';
+import { createNamespace, readPodOrUndefined } from '../../src/local-cluster/fixtures/pods.js';
 import {
   affinityAssistantName,
   COMPONENT_AFFINITY_ASSISTANT,
@@ -47,8 +47,8 @@ import {
   LABEL_COMPONENT,
   LABEL_INSTANCE,
   LABEL_PIPELINE_RUN,
-} from '../cluster/fixtures/tekton.js';
-import { provisionVolume } from '../cluster/fixtures/volumes.js';
+} from '../../src/local-cluster/fixtures/tekton.js';
+import { provisionVolume } from '../../src/local-cluster/fixtures/volumes.js';
 
 /** Node label that keeps each state's assistant on that state's nodes. */
 export const STATE_LABEL = 'diff.affinity-relocator.io/state';

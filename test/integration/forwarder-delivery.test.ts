@@ -8,8 +8,8 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventBridgePublisher } from '../../src/forwarder/eventbridge-publisher.js';
 import { ClusterWatcher } from '../../src/forwarder/watcher.js';
-import { eventually } from '../cluster/fixtures/clients.js';
-import { setUnschedulable } from '../cluster/fixtures/nodes.js';
+import { eventually } from '../../src/local-cluster/fixtures/clients.js';
+import { setUnschedulable } from '../../src/local-cluster/fixtures/nodes.js';
 import { FakeEventBridge } from '../support/eventbridge-server.js';
 import { Scenario, TEST_CONFIG } from './support.js';
 

@@ -10,8 +10,8 @@ import { type PutEventsEntry } from '../../src/events/contract.js';
 import { parseTriggerEvent } from '../../src/events/parse.js';
 import { delivered } from '../../src/local/delivered.js';
 import { ClusterWatcher } from '../../src/forwarder/watcher.js';
-import { eventually, mergePatch } from '../cluster/fixtures/clients.js';
-import { addTaint, removeTaint, setReady, setUnschedulable } from '../cluster/fixtures/nodes.js';
+import { eventually, mergePatch } from '../../src/local-cluster/fixtures/clients.js';
+import { addTaint, removeTaint, setReady, setUnschedulable } from '../../src/local-cluster/fixtures/nodes.js';
 import { Scenario, TEST_CONFIG } from './support.js';
 
 let s: Scenario;

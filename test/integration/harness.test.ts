@@ -6,10 +6,10 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ControlPlane } from '../cluster/controlplane.js';
-import { eventually } from '../cluster/fixtures/clients.js';
-import { findMarkedProcesses } from '../cluster/orphans.js';
-import { ComponentStartError, RUN_MARKER_ENV } from '../cluster/process.js';
+import { ControlPlane } from '../../src/local-cluster/controlplane.js';
+import { eventually } from '../../src/local-cluster/fixtures/clients.js';
+import { findMarkedProcesses } from '../../src/local-cluster/orphans.js';
+import { ComponentStartError, RUN_MARKER_ENV } from '../../src/local-cluster/process.js';
 
 const servers: Server[] = [];
 afterEach(async () => {

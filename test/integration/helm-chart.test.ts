@@ -10,9 +10,9 @@ import { join, relative } from 'node:path';
 import { CoreV1Api, type KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../scripts/build.js';
-import { ControlPlane } from '../cluster/controlplane.js';
+import { ControlPlane } from '../../src/local-cluster/controlplane.js';
 import { serverDryRunApply } from '../cluster/fixtures/dry-run.js';
-import { clientsFor } from '../cluster/fixtures/clients.js';
+import { clientsFor } from '../../src/local-cluster/fixtures/clients.js';
 import { type ChartTools, ensureChartTools, helmTemplate, kustomizeBuild, objectsOf, runTool } from '../cluster/helm.js';
 
 const CHART = join(repoRoot, 'infra', 'helm', 'affinity-relocator');

@@ -1,15 +1,15 @@
 /**
- * The kubelet stand-in (test/cluster/kubelets.ts) reports pods the way a kubelet does, which is what
+ * The kubelet stand-in (src/local-cluster/kubelets.ts) reports pods the way a kubelet does, which is what
  * Tekton's TaskRun reconciler reads: init containers terminated before the others run, and a completed
  * pod with every container terminated and its phase set. And like a kubelet, it does nothing on a node
  * that is not Ready.
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ControlPlane } from '../cluster/controlplane.js';
-import { type Clients, clientsFor, eventually } from '../cluster/fixtures/clients.js';
-import { createNode, setReady } from '../cluster/fixtures/nodes.js';
-import { createNamespace } from '../cluster/fixtures/pods.js';
+import { ControlPlane } from '../../src/local-cluster/controlplane.js';
+import { type Clients, clientsFor, eventually } from '../../src/local-cluster/fixtures/clients.js';
+import { createNode, setReady } from '../../src/local-cluster/fixtures/nodes.js';
+import { createNamespace } from '../../src/local-cluster/fixtures/pods.js';
 
 let cp: ControlPlane;
 let c: Clients;

@@ -13,10 +13,10 @@ import type { PutEventsEntry } from '../../src/events/contract.js';
 import type { FlushResult, PublisherStats } from '../../src/forwarder/eventbridge-publisher.js';
 import { type LeaderElectionTimings, LeaderElector, type LeaseApi } from '../../src/forwarder/leader.js';
 import { type Forwarder, type ForwarderPublisher, type Log, startForwarder } from '../../src/forwarder/main.js';
-import { ControlPlane, RELOCATOR_GROUP } from '../cluster/controlplane.js';
-import { type Clients, clientsFor, eventually, mergePatch, statusOf } from '../cluster/fixtures/clients.js';
-import { createNode } from '../cluster/fixtures/nodes.js';
-import { createNamespace } from '../cluster/fixtures/pods.js';
+import { ControlPlane, RELOCATOR_GROUP } from '../../src/local-cluster/controlplane.js';
+import { type Clients, clientsFor, eventually, mergePatch, statusOf } from '../../src/local-cluster/fixtures/clients.js';
+import { createNode } from '../../src/local-cluster/fixtures/nodes.js';
+import { createNamespace } from '../../src/local-cluster/fixtures/pods.js';
 
 const TIMINGS: LeaderElectionTimings = { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 250 };
 /** The name the shipped Role's resourceNames allow. */

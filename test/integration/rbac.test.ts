@@ -4,11 +4,11 @@
  * core's own RBAC test; this shows the mechanism with a tiny Role.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ControlPlane, RELOCATOR_GROUP } from '../cluster/controlplane.js';
-import { type Clients, clientsFor, eventually, mergePatch, statusOf } from '../cluster/fixtures/clients.js';
-import { createNamespace } from '../cluster/fixtures/pods.js';
-import { applyRelocatorRbac } from '../cluster/fixtures/rbac.js';
-import { installPipelineRunCrd } from '../cluster/fixtures/tekton.js';
+import { ControlPlane, RELOCATOR_GROUP } from '../../src/local-cluster/controlplane.js';
+import { type Clients, clientsFor, eventually, mergePatch, statusOf } from '../../src/local-cluster/fixtures/clients.js';
+import { createNamespace } from '../../src/local-cluster/fixtures/pods.js';
+import { applyRelocatorRbac } from '../../src/local-cluster/fixtures/rbac.js';
+import { installPipelineRunCrd } from '../../src/local-cluster/fixtures/tekton.js';
 
 let cp: ControlPlane;
 let admin: Clients;

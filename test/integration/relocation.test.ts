@@ -10,10 +10,10 @@ import { onTriggerEvent } from '../../src/relocator/handlers.js';
 import { Relocator } from '../../src/relocator/relocator.js';
 import { fixtureFiles, fixtureJson } from '../unit/events/fixtures.js';
 import { createRelocator } from '../../src/relocator/runtime.js';
-import { eventually } from '../cluster/fixtures/clients.js';
-import { addTaint, setReady, setUnschedulable } from '../cluster/fixtures/nodes.js';
-import { readPodOrUndefined } from '../cluster/fixtures/pods.js';
-import { setPipelineRunCondition, taskRunPod } from '../cluster/fixtures/tekton.js';
+import { eventually } from '../../src/local-cluster/fixtures/clients.js';
+import { addTaint, setReady, setUnschedulable } from '../../src/local-cluster/fixtures/nodes.js';
+import { readPodOrUndefined } from '../../src/local-cluster/fixtures/pods.js';
+import { setPipelineRunCondition, taskRunPod } from '../../src/local-cluster/fixtures/tekton.js';
 import { ownEvent, Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
 
 let s: Scenario;

@@ -11,8 +11,8 @@ import { ClusterWatcher } from '../../src/forwarder/watcher.js';
 import { onTriggerEvent } from '../../src/relocator/handlers.js';
 import type { ClusterPort } from '../../src/relocator/ports.js';
 import { Relocator } from '../../src/relocator/relocator.js';
-import { eventually } from '../cluster/fixtures/clients.js';
-import { addTaint, setUnschedulable } from '../cluster/fixtures/nodes.js';
+import { eventually } from '../../src/local-cluster/fixtures/clients.js';
+import { addTaint, setUnschedulable } from '../../src/local-cluster/fixtures/nodes.js';
 import { delivered } from '../../src/local/delivered.js';
 import { Scenario, TEST_CONFIG } from './support.js';
 

@@ -9,12 +9,12 @@ import { startLocalMode, type LocalMode } from '../../src/cli/local-mode.js';
 import { DEFAULT_CONFIG, type RelocatorConfig } from '../../src/domain/config.js';
 import type { Outcome } from '../../src/domain/outcome.js';
 import { KubernetesCluster } from '../../src/cluster/api.js';
-import { ControlPlane, type ControlPlaneOptions } from '../cluster/controlplane.js';
-import { TektonController, type TektonOptions } from '../cluster/tekton.js';
-import { type Clients, clientsFor, eventually } from '../cluster/fixtures/clients.js';
-import { createNode, type NodeOptions } from '../cluster/fixtures/nodes.js';
-import { createNamespace, waitForBoundPod } from '../cluster/fixtures/pods.js';
-import { applyRelocatorRbac } from '../cluster/fixtures/rbac.js';
+import { ControlPlane, type ControlPlaneOptions } from '../../src/local-cluster/controlplane.js';
+import { TektonController, type TektonOptions } from '../../src/local-cluster/tekton.js';
+import { type Clients, clientsFor, eventually } from '../../src/local-cluster/fixtures/clients.js';
+import { createNode, type NodeOptions } from '../../src/local-cluster/fixtures/nodes.js';
+import { createNamespace, waitForBoundPod } from '../../src/local-cluster/fixtures/pods.js';
+import { applyRelocatorRbac } from '../../src/local-cluster/fixtures/rbac.js';
 import {
   type AssistantPodTemplate,
   affinityAssistantName,
@@ -23,8 +23,8 @@ import {
   installPipelineRunCrd,
   type PipelineRun,
   pvcNameFromWorkspaceBinding,
-} from '../cluster/fixtures/tekton.js';
-import { type Placement, provisionVolume } from '../cluster/fixtures/volumes.js';
+} from '../../src/local-cluster/fixtures/tekton.js';
+import { type Placement, provisionVolume } from '../../src/local-cluster/fixtures/volumes.js';
 import { delivered } from '../../src/local/delivered.js';
 import type { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { type ResultDetail, ResultDetailSchema } from '../../src/events/results.js';
@@ -135,7 +135,7 @@ export class Scenario {
     const pr = await createPipelineRun(this.admin, ns, o.pipelineRun ?? `pr-${pool}`);
     const claim = pvcNameFromWorkspaceBinding(undefined, 'source', pr.metadata.uid);
     await provisionVolume(this.admin, ns, claim, o.placement ?? { kind: 'anywhere' });
-    const { setUnschedulable } = await import('../cluster/fixtures/nodes.js');
+    const { setUnschedulable } = await import('../../src/local-cluster/fixtures/nodes.js');
     for (const n of o.others) await setUnschedulable(this.admin, n, true);
     // The node lifecycle controller's taint shows that the cordon has reached the controllers' caches;
     // without it the scheduler may still place the assistant on a node it has not seen cordoned.

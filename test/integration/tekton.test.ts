@@ -11,9 +11,9 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Outcome } from '../../src/domain/outcome.js';
-import { eventually, statusOf } from '../cluster/fixtures/clients.js';
-import { createNode, setUnschedulable } from '../cluster/fixtures/nodes.js';
-import { createNamespace } from '../cluster/fixtures/pods.js';
+import { eventually, statusOf } from '../../src/local-cluster/fixtures/clients.js';
+import { createNode, setUnschedulable } from '../../src/local-cluster/fixtures/nodes.js';
+import { createNamespace } from '../../src/local-cluster/fixtures/pods.js';
 import {
   type AssistantPodTemplate,
   assistantStatefulSet,
@@ -21,7 +21,7 @@ import {
   type PipelineRun,
   pvcNameFromWorkspaceBinding,
   taskRunPod,
-} from '../cluster/fixtures/tekton.js';
+} from '../../src/local-cluster/fixtures/tekton.js';
 import {
   assistantFor,
   CLAIM_TEMPLATE_SPEC,
@@ -36,8 +36,8 @@ import {
   waitForRunningPod,
   WORKSPACE,
   workspaceClaim,
-} from '../cluster/fixtures/tekton-runs.js';
-import { provisionVolume } from '../cluster/fixtures/volumes.js';
+} from '../../src/local-cluster/fixtures/tekton-runs.js';
+import { provisionVolume } from '../../src/local-cluster/fixtures/volumes.js';
 import { Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
 
 let s: Scenario;

@@ -15,11 +15,11 @@ import { DEFAULT_CONFIG } from '../../src/domain/config.js';
 import type { FlushResult, PublisherStats } from '../../src/forwarder/eventbridge-publisher.js';
 import { type ForwarderPublisher, startForwarder } from '../../src/forwarder/main.js';
 import { createRelocator } from '../../src/relocator/runtime.js';
-import { ControlPlane, RELOCATOR_USER } from '../cluster/controlplane.js';
-import { type Clients, clientsFor, eventually, mergePatch } from '../cluster/fixtures/clients.js';
-import { createNode } from '../cluster/fixtures/nodes.js';
-import { createNamespace } from '../cluster/fixtures/pods.js';
-import { applyRelocatorRbac } from '../cluster/fixtures/rbac.js';
+import { ControlPlane, RELOCATOR_USER } from '../../src/local-cluster/controlplane.js';
+import { type Clients, clientsFor, eventually, mergePatch } from '../../src/local-cluster/fixtures/clients.js';
+import { createNode } from '../../src/local-cluster/fixtures/nodes.js';
+import { createNamespace } from '../../src/local-cluster/fixtures/pods.js';
+import { applyRelocatorRbac } from '../../src/local-cluster/fixtures/rbac.js';
 import { runCli } from './support.js';
 
 interface AuditEvent {

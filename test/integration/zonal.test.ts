@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { onScheduledEvent } from '../../src/relocator/handlers.js';
 import { lambdaSinks } from '../../src/relocator/lambda-runtime.js';
 import { createRelocator } from '../../src/relocator/runtime.js';
-import { eventually } from '../cluster/fixtures/clients.js';
-import { createNode, setUnschedulable } from '../cluster/fixtures/nodes.js';
+import { eventually } from '../../src/local-cluster/fixtures/clients.js';
+import { createNode, setUnschedulable } from '../../src/local-cluster/fixtures/nodes.js';
 import { delivered } from '../../src/local/delivered.js';
 import { recordingBus, Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
 

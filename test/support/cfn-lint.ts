@@ -1,14 +1,14 @@
 /**
  * AWS's CloudFormation linter (cfn-lint, from PyPI) for the packaging tests: installed by the test run
  * itself into a virtual environment under ~/.cache/affinity-relocator, keyed by the cfn-lint version and
- * the Python that runs it, like the Go-built tools (test/cluster/binary.ts). The first run on a machine
+ * the Python that runs it, like the Go-built tools (src/local-cluster/binary.ts). The first run on a machine
  * downloads cfn-lint and its dependencies (~40 MB) with pip; later runs find the environment.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { defaultCacheDir } from '../cluster/binary.js';
+import { defaultCacheDir } from '../../src/local-cluster/binary.js';
 
 export const CFN_LINT_VERSION = '1.58.0';
 

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildKey, GoBuildError, ensureControlPlaneBinary, goVersion } from '../cluster/binary.js';
+import { buildKey, GoBuildError, ensureControlPlaneBinary, goVersion } from '../../src/local-cluster/binary.js';
 import { ensureChartTools, HELM_VERSION } from '../cluster/helm.js';
 
 describe('control-plane build', () => {

@@ -3,7 +3,7 @@
  * (an assertion, and an exception thrown from a test). Its afterAll must still stop everything.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ControlPlane } from '../controlplane.js';
+import { ControlPlane } from '../../../src/local-cluster/controlplane.js';
 
 let cp: ControlPlane;
 beforeAll(async () => {

@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type KubernetesObject, KubernetesObjectApi, loadAllYaml, loadYaml } from '@kubernetes/client-node';
 import { repoRoot } from '../../../scripts/build.js';
-import type { ControlPlane } from '../../cluster/controlplane.js';
-import { type Clients, statusOf } from '../../cluster/fixtures/clients.js';
+import type { ControlPlane } from '../../../src/local-cluster/controlplane.js';
+import { type Clients, statusOf } from '../../../src/local-cluster/fixtures/clients.js';
 
 const FORWARDER_DIR = path.join(repoRoot, 'infra', 'kubernetes', 'forwarder');
 const NOT_HERE = new Set(['Deployment', 'PodDisruptionBudget']);

@@ -7,7 +7,7 @@
  * wire it in and audit these users' requests.
  */
 import { EksAuthenticator, type EksPrincipal } from '../../cluster/eks-authenticator.js';
-import type { ControlPlaneOptions } from '../../cluster/controlplane.js';
+import type { ControlPlaneOptions } from '../../../src/local-cluster/controlplane.js';
 
 export const ACCOUNT = '123456789012';
 /** The access entry's KubernetesGroups (serverless.yml RelocatorAccessEntry). */

@@ -1,6 +1,6 @@
 /**
  * Builds the Go programs the test cluster runs once per machine and caches them outside the repository,
- * keyed by everything that affects the result: the control plane (test/cluster/controlplane, a Go module
+ * keyed by everything that affects the result: the control plane (src/local-cluster/controlplane, a Go module
  * that links kube-apiserver, kube-scheduler, kube-controller-manager and an embedded etcd from
  * k8s.io/kubernetes) and the Tekton Pipelines controller (tekton-binary.ts).
  */

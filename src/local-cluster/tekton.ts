@@ -1,6 +1,6 @@
 /**
  * The real Tekton Pipelines controller on the test control plane, built from its Go module
- * (test/cluster/tekton/<version>/go.mod pins the release; the build is cached like the control plane's).
+ * (src/local-cluster/tekton/<version>/go.mod pins the release; the build is cached like the control plane's).
  *
  *   const tekton = await TektonController.start(cp);       // v1.15.0, the release's feature flags
  *   await tekton.setCoschedule('isolate-pipelinerun');     // a restart with the flag set
