@@ -6,7 +6,8 @@
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import * as z from '../events/zod.js';
-import { ConfigError, configFromEnv } from '../relocator/config-from-env.js';
+import { type Env, list, parseEnv } from '../config/env.js';
+import { configFromEnv } from '../config/relocator.js';
 import { handle, type HandlerDeps } from '../relocator/handlers.js';
 import { lambdaClusterAccess, lambdaSinks, logger, metrics } from '../relocator/lambda-runtime.js';
 import { notifyWindowFromEnv } from '../relocator/notifications.js';
@@ -29,29 +30,18 @@ export interface AlertSettings {
   dedupeWindowMs: number;
 }
 
-const Env = z.object({
+const AlertEnv = z.object({
   ALERTMANAGER_TOKEN_PARAMETER: z.string({ error: 'required: the name of the SSM parameter holding the webhook token' }),
   ALERTMANAGER_ALERTS: z.optional(
-    z.pipe(
-      z.pipe(
-        z.string(),
-        z.transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)),
-      ),
-      z.array(z.string()).check(z.minLength(1, 'names no alert')),
-    ),
+    z.pipe(list, z.array(z.string()).check(z.minLength(1, 'names no alert'))),
   ),
 });
 
-export function alertSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): AlertSettings {
-  // Empty strings mean "unset" (serverless.yml renders absent parameters as "").
-  const present = Object.fromEntries(Object.entries(env).filter(([k, v]) => k in Env.shape && v !== undefined && v !== ''));
-  const r = Env.safeParse(present);
-  if (!r.success) {
-    throw new ConfigError(`invalid configuration: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  }
+export function alertSettingsFromEnv(env: Env = process.env): AlertSettings {
+  const e = parseEnv(AlertEnv, env);
   return {
-    tokenParameter: r.data.ALERTMANAGER_TOKEN_PARAMETER,
-    alertNames: r.data.ALERTMANAGER_ALERTS ?? DEFAULT_NODE_ALERTS,
+    tokenParameter: e.ALERTMANAGER_TOKEN_PARAMETER,
+    alertNames: e.ALERTMANAGER_ALERTS ?? DEFAULT_NODE_ALERTS,
     dedupeWindowMs: notifyWindowFromEnv(env),
   };
 }

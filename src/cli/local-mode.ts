@@ -9,7 +9,7 @@ import type { RelocatorConfig } from '../domain/config.js';
 import type { Outcome } from '../domain/outcome.js';
 import { ClusterWatcher } from '../forwarder/watcher.js';
 import { LocalBus } from '../local/bus.js';
-import { sweepIntervalFromEnv } from '../relocator/config-from-env.js';
+import { sweepIntervalFromEnv } from '../config/relocator.js';
 import { onScheduledEvent, onTriggerEvent } from '../relocator/handlers.js';
 import type { OutcomeSink } from '../relocator/ports.js';
 import { createRelocator } from '../relocator/runtime.js';

@@ -23,7 +23,7 @@ import { controllerOf } from '../domain/assistant.js';
 import type { RelocatorConfig } from '../domain/config.js';
 import { assessNode } from '../domain/schedulability.js';
 import type { TriggerTarget } from '../domain/trigger.js';
-import { configFromEnv } from '../relocator/config-from-env.js';
+import { configFromEnv } from '../config/relocator.js';
 import { createRelocator } from '../relocator/runtime.js';
 import { runDemo } from './demo.js';
 import { runTektonDemo } from './demo-tekton.js';

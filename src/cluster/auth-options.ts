@@ -3,6 +3,7 @@
  * (forwarder), or an IAM identity turned into an EKS token (Lambdas). Free of client-node, so that the
  * Lambdas can read their settings without bundling it (./eks-access.ts).
  */
+import { ConfigError, type Env } from '../config/env.js';
 import type { AwsCredentialsProvider } from './eks-token.js';
 
 export type KubeConfigOptions =
@@ -46,8 +47,6 @@ export interface EksKubeConfigOptions {
   now?: () => number;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
-
 /**
  * Picks the auth mode from the environment (Lambda configuration): KUBE_AUTH=eks with EKS_CLUSTER_NAME,
  * EKS_ENDPOINT, EKS_CA_DATA and AWS_REGION (set by Lambda itself); KUBE_AUTH=in-cluster; otherwise a
@@ -71,13 +70,13 @@ export function kubeConfigOptionsFromEnv(env: Env = process.env): KubeConfigOpti
     case 'kubeconfig':
       return { mode: 'kubeconfig', path: env.KUBECONFIG || undefined, context: env.KUBE_CONTEXT || undefined };
     default:
-      throw new Error(`KUBE_AUTH must be eks, in-cluster or kubeconfig, got "${mode}"`);
+      throw new ConfigError(`invalid configuration: KUBE_AUTH must be eks, in-cluster or kubeconfig, got "${mode}"`);
   }
 }
 
 /** All of `names` from `env`, or one error naming every one that is missing or empty. */
 function requireVars<const N extends string>(env: Env, what: string, names: readonly N[]): Record<N, string> {
   const missing = names.filter((name) => !env[name]?.trim());
-  if (missing.length > 0) throw new Error(`${what} needs ${missing.join(', ')} (missing or empty)`);
+  if (missing.length > 0) throw new ConfigError(`invalid configuration: ${what} needs ${missing.join(', ')} (missing or empty)`);
   return Object.fromEntries(names.map((name) => [name, env[name]?.trim()])) as Record<N, string>;
 }

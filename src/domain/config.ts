@@ -1,4 +1,4 @@
-/** Settings of a decision. Read and validated once at start-up (see src/relocator/config-from-env.ts). */
+/** Settings of a decision. Read and validated once at start-up (see src/config/relocator.ts). */
 
 export interface SchedulabilityConfig {
   /**

@@ -6,7 +6,7 @@
  * Environment: CLUSTER_NAME, EVENT_BUS_NAME, POD_NAME, POD_NAMESPACE (required; the last two from the
  * downward API); LEASE_NAME (default affinity-relocator-forwarder), OPS_PORT (8080), RESYNC_SECONDS (600;
  * 0 = only when leadership starts); the relocator's ASSISTANT_SELECTOR, TAINT_INCLUDE, TAINT_EXCLUDE and
- * NOT_READY_GRACE_SECONDS (src/relocator/config-from-env.ts). The pod's service account reaches the
+ * NOT_READY_GRACE_SECONDS (src/config/relocator.ts). The pod's service account reaches the
  * cluster (KUBE_AUTH overrides, see src/cluster/auth.ts); the AWS SDK's default chain (IRSA or EKS Pod
  * Identity) reaches EventBridge.
  */
@@ -19,7 +19,8 @@ import { createKubeConfig, kubeConfigOptionsFromEnv } from '../cluster/auth.js';
 import { enableKeepAlive } from '../cluster/keep-alive.js';
 import { withUserAgent } from '../cluster/labelled.js';
 import type { RelocatorConfig } from '../domain/config.js';
-import { ConfigError, configFromEnv } from '../relocator/config-from-env.js';
+import { type Env, parseEnv, required } from '../config/env.js';
+import { configFromEnv } from '../config/relocator.js';
 import { EventBridgePublisher } from './eventbridge-publisher.js';
 import { type LeaderElectionTimings, LeaderElector } from './leader.js';
 import { ForwarderMetrics, startOpsServer } from './ops-server.js';
@@ -43,9 +44,7 @@ export interface ForwarderSettings {
   election?: Partial<LeaderElectionTimings>;
 }
 
-const required = (what: string) => z.string({ error: `required: ${what}` }).check(z.trim(), z.minLength(1, `required: ${what}`));
-
-const Env = z.object({
+const ForwarderEnv = z.object({
   CLUSTER_NAME: required('the cluster name that every event carries'),
   EVENT_BUS_NAME: required('the EventBridge bus (name or ARN) to publish to'),
   POD_NAME: required('the pod name, from the downward API (fieldRef metadata.name)'),
@@ -59,14 +58,8 @@ const Env = z.object({
 });
 
 /** Reads and validates the settings once; an error names every variable that is wrong. */
-export function forwarderSettings(env: NodeJS.ProcessEnv = process.env): ForwarderSettings {
-  // Empty means unset, as in configFromEnv.
-  const present = Object.fromEntries(Object.entries(env).filter(([k, v]) => k in Env.shape && v !== undefined && v !== ''));
-  const r = Env.safeParse(present);
-  if (!r.success) {
-    throw new ConfigError(`invalid forwarder configuration: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  }
-  const e = r.data;
+export function forwarderSettings(env: Env = process.env): ForwarderSettings {
+  const e = parseEnv(ForwarderEnv, env, { what: 'forwarder' });
   return {
     cluster: e.CLUSTER_NAME,
     eventBusName: e.EVENT_BUS_NAME,

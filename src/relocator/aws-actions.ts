@@ -11,7 +11,7 @@ import type { Outcome } from '../domain/outcome.js';
 import type { RelocationTrigger } from '../domain/trigger.js';
 import { parseAwsEvent } from '../events/aws/index.js';
 import { AWS_NOTICES, type AwsNotice, noticeOf } from '../events/aws/notice.js';
-import { ConfigError } from './config-from-env.js';
+import { ConfigError } from '../config/env.js';
 import type { HandlerDeps } from './handlers.js';
 
 export const AWS_EVENT_ACTION_NAMES = ['relocate', 'notify-only', 'ignore'] as const;

@@ -31,7 +31,7 @@ import { httpStatusOf, withRetry } from '../cluster/retry.js';
 import { statefulSetEvent } from '../cluster/statefulset-event.js';
 import type { Outcome, OutcomeKind } from '../domain/outcome.js';
 import * as z from '../events/zod.js';
-import { ConfigError } from './config-from-env.js';
+import { type Env, parseEnv } from '../config/env.js';
 
 export const DEFAULT_DEDUPE_WINDOW_MS = 30 * 60_000;
 /** The apiserver's default Event TTL: claims older than this may already be gone. */
@@ -115,13 +115,8 @@ const WindowEnv = z.object({
 });
 
 /** NOTIFY_DEDUPE_WINDOW_MINUTES (unset or empty: 30), in ms; a ConfigError naming the variable otherwise. */
-export function notifyWindowFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env.NOTIFY_DEDUPE_WINDOW_MINUTES;
-  const r = WindowEnv.safeParse(raw === undefined || raw === '' ? {} : { NOTIFY_DEDUPE_WINDOW_MINUTES: raw });
-  if (!r.success) {
-    throw new ConfigError(`invalid configuration: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  }
-  const minutes = r.data.NOTIFY_DEDUPE_WINDOW_MINUTES;
+export function notifyWindowFromEnv(env: Env = process.env): number {
+  const minutes = parseEnv(WindowEnv, env).NOTIFY_DEDUPE_WINDOW_MINUTES;
   return minutes !== undefined ? minutes * 60_000 : DEFAULT_DEDUPE_WINDOW_MS;
 }
 

@@ -13,7 +13,7 @@ import {
   parseAwsEventActions,
   relocateOnAwsNotice,
 } from '../../../src/relocator/aws-actions.js';
-import { ConfigError } from '../../../src/relocator/config-from-env.js';
+import { ConfigError } from '../../../src/config/env.js';
 import type { HandlerDeps } from '../../../src/relocator/handlers.js';
 import type { HandleOptions, Relocator } from '../../../src/relocator/relocator.js';
 import { sampleEvent } from '../events/fixtures.js';

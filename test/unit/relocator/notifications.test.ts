@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Outcome } from '../../../src/domain/outcome.js';
-import { ConfigError } from '../../../src/relocator/config-from-env.js';
+import { ConfigError } from '../../../src/config/env.js';
 import {
   claimReason,
   DEFAULT_DEDUPE_WINDOW_MS,

@@ -1,18 +1,11 @@
 /** Reads and validates the relocator's settings from environment variables, once, at start-up. */
-import * as z from '../events/zod.js';
 import { DEFAULT_CONFIG, type RelocatorConfig } from '../domain/config.js';
+import * as z from '../events/zod.js';
+import { boolean, type Env, list, parseEnv } from './env.js';
 
-const list = z.pipe(
-  z.string(),
-  z.transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)),
-);
 const seconds = z.pipe(
   z.coerce.number().check(z.int(), z.gte(0), z.lte(86_400)),
   z.transform((s) => s * 1000),
-);
-const bool = z.pipe(
-  z.enum(['true', 'false', '1', '0']),
-  z.transform((s) => s === 'true' || s === '1'),
 );
 const selector = z.pipe(
   z.pipe(
@@ -25,7 +18,7 @@ const selector = z.pipe(
   z.transform((pairs) => Object.fromEntries(pairs.map((p) => p.split('=') as [string, string]))),
 );
 
-const Env = z.object({
+const RelocatorEnv = z.object({
   ASSISTANT_SELECTOR: z.optional(selector),
   TAINT_INCLUDE: z.optional(list),
   TAINT_EXCLUDE: z.optional(list),
@@ -45,8 +38,8 @@ const Env = z.object({
   ),
   CONFIRM_TIMEOUT_SECONDS: z.optional(seconds),
   MAX_DELETES_PER_MINUTE: z.optional(z.coerce.number().check(z.int(), z.gte(1), z.lte(100_000))),
-  DRY_RUN: z.optional(bool),
-  INTERRUPTION_TAINT: z.optional(bool),
+  DRY_RUN: z.optional(boolean),
+  INTERRUPTION_TAINT: z.optional(boolean),
   INTERRUPTION_TAINT_TTL_MINUTES: z.optional(
     z.pipe(
       z.coerce.number().check(z.int(), z.gte(1), z.lte(43_200)),
@@ -55,19 +48,8 @@ const Env = z.object({
   ),
 });
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
-
-export function configFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: Partial<RelocatorConfig> = {}): RelocatorConfig {
-  // Empty strings mean "unset" (serverless.yml renders absent parameters as "").
-  const present = Object.fromEntries(Object.entries(env).filter(([k, v]) => k in Env.shape && v !== undefined && v !== ''));
-  const r = Env.safeParse(present);
-  if (!r.success) {
-    const why = r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new ConfigError(`invalid configuration: ${why}`);
-  }
-  const e = r.data;
+export function configFromEnv(env: Env = process.env, overrides: Partial<RelocatorConfig> = {}): RelocatorConfig {
+  const e = parseEnv(RelocatorEnv, env);
   return {
     ...DEFAULT_CONFIG,
     ...(e.ASSISTANT_SELECTOR && { assistantSelector: e.ASSISTANT_SELECTOR }),
@@ -101,13 +83,9 @@ const SweepEnv = z.object({
  * SWEEP_INTERVAL_SECONDS, local mode's periodic sweep (every assistant looked at again, as the AWS schedule
  * does), in ms: unset or empty 300 s, 0 off; a ConfigError naming the variable and the value otherwise.
  */
-export function sweepIntervalFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+export function sweepIntervalFromEnv(env: Env = process.env): number {
   const raw = env.SWEEP_INTERVAL_SECONDS;
-  const r = SweepEnv.safeParse(raw === undefined || raw.trim() === '' ? {} : { SWEEP_INTERVAL_SECONDS: raw });
-  if (!r.success) {
-    const why = r.error.issues.map((i) => i.message).join('; ');
-    throw new ConfigError(`invalid configuration: SWEEP_INTERVAL_SECONDS: ${why} (got ${JSON.stringify(raw)}; 0 turns the sweep off)`);
-  }
-  const seconds = r.data.SWEEP_INTERVAL_SECONDS;
+  const present = raw === undefined || raw.trim() === '' ? {} : { SWEEP_INTERVAL_SECONDS: raw };
+  const seconds = parseEnv(SweepEnv, present, { hints: { SWEEP_INTERVAL_SECONDS: '0 turns the sweep off' } }).SWEEP_INTERVAL_SECONDS;
   return seconds === undefined ? DEFAULT_SWEEP_INTERVAL_MS : seconds * 1000;
 }

@@ -1,7 +1,8 @@
 /** The relocator's settings from the environment: defaults, every variable, and a clear error for bad ones. */
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG } from '../../../src/domain/config.js';
-import { ConfigError, configFromEnv, DEFAULT_SWEEP_INTERVAL_MS, sweepIntervalFromEnv } from '../../../src/relocator/config-from-env.js';
+import { ConfigError } from '../../../src/config/env.js';
+import { configFromEnv, DEFAULT_SWEEP_INTERVAL_MS, sweepIntervalFromEnv } from '../../../src/config/relocator.js';
 
 describe('configFromEnv', () => {
   it('gives the defaults for an empty environment, and treats empty strings as unset (serverless.yml renders absent parameters so)', () => {
@@ -60,9 +61,9 @@ describe('configFromEnv', () => {
     expect(configFromEnv({ LOOP_GUARD_WINDOW_MINUTES: '60' }).loopGuardWindowMs).toBe(3_600_000);
   });
 
-  it('names every bad variable at once', () => {
+  it('names every bad variable at once, with the value it had', () => {
     expect(() => configFromEnv({ DRY_RUN: 'maybe', LOOP_GUARD_MAX: '0' })).toThrow(
-      'invalid configuration: LOOP_GUARD_MAX: Too small: expected number to be >=1; DRY_RUN: Invalid option: expected one of "0"|"1"|"true"|"false"',
+      'invalid configuration: LOOP_GUARD_MAX: Too small: expected number to be >=1 (got "0"); DRY_RUN: Invalid option: expected one of "0"|"1"|"true"|"false" (got "maybe")',
     );
   });
 });
