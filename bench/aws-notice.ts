@@ -6,7 +6,7 @@
  */
 import { INTERRUPTION_TAINT_KEY } from '../src/domain/interruption-taint.js';
 import { DEFAULT_AWS_EVENT_ACTIONS, onAwsEvent } from '../src/relocator/aws-actions.js';
-import { createRelocator } from '../src/relocator/runtime.js';
+import { createRelocator } from '../src/runtime/relocator.js';
 import { mergePatch } from '../src/local-cluster/fixtures/clients.js';
 import { instanceIdFor } from '../src/local-cluster/fixtures/nodes.js';
 import { Scenario, TEST_CONFIG } from '../test/integration/support.js';

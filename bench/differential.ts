@@ -6,7 +6,7 @@
  * takes (three run at once). A state that fails is counted (differential_harness_errors), never ends the bench;
  * every disagreement is printed with its seed.
  */
-import { createRelocator } from '../src/relocator/runtime.js';
+import { createRelocator } from '../src/runtime/relocator.js';
 import { describeResult, formatSummary, runDifferential } from '../test/integration/differential.js';
 import { Scenario, TEST_CONFIG } from '../test/integration/support.js';
 import { type Bench, type Result, summarize } from './lib.js';

@@ -9,7 +9,7 @@
  */
 import { KubeHttpClient } from '../src/cluster/http.js';
 import type { RelocationTrigger } from '../src/domain/trigger.js';
-import { createRelocator } from '../src/relocator/runtime.js';
+import { createRelocator } from '../src/runtime/relocator.js';
 import { eventually, mergePatch } from '../src/local-cluster/fixtures/clients.js';
 import { nodeObject, setUnschedulable } from '../src/local-cluster/fixtures/nodes.js';
 import { Scenario, TEST_CONFIG } from '../test/integration/support.js';

@@ -7,7 +7,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { DEFAULT_CONFIG } from '../src/domain/config.js';
 import type { RelocationTrigger } from '../src/domain/trigger.js';
-import { createRelocator } from '../src/relocator/runtime.js';
+import { createRelocator } from '../src/runtime/relocator.js';
 import { peakRssKb } from '../test/support/peak-rss.js';
 
 const [kubeconfig, what] = process.argv.slice(2);

@@ -8,8 +8,8 @@ import type { RelocationTrigger } from '../src/domain/trigger.js';
 import { readAwsEvent } from '../src/events/aws/index.js';
 import type { HandlerDeps } from '../src/relocator/handlers.js';
 import { actionFor, type AwsEventActions, awsEventActionsFromEnv, relocateOnAwsNotice } from '../src/relocator/aws-actions.js';
-import { invoke, logger, metrics } from '../src/relocator/lambda-runtime.js';
-import { countUnknownAwsEvent } from '../src/relocator/sinks.js';
+import { invoke, logger, metrics } from '../src/lambda/runtime.js';
+import { countUnknownAwsEvent } from '../src/lambda/sinks.js';
 
 let actions: AwsEventActions | undefined;
 

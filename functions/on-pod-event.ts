@@ -1,6 +1,6 @@
 /** EventBridge rule: "Assistant Pod Changed" -> check the node the assistant pod is on now. */
 import type { Context } from 'aws-lambda';
 import { parseTriggerEvent } from '../src/events/parse.js';
-import { invoke } from '../src/relocator/lambda-runtime.js';
+import { invoke } from '../src/lambda/runtime.js';
 
 export const handler = (event: unknown, context?: Context) => invoke(event, parseTriggerEvent, { context });

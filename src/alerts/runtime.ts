@@ -7,21 +7,12 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import * as z from '../events/zod.js';
 import { type Env, list, parseEnv } from '../config/env.js';
-import { configFromEnv } from '../config/relocator.js';
+import { createDeps, logger, metrics } from '../lambda/runtime.js';
 import { handle, type HandlerDeps } from '../relocator/handlers.js';
-import { lambdaClusterAccess, lambdaSinks, logger, metrics } from '../relocator/lambda-runtime.js';
 import { notifyWindowFromEnv } from '../relocator/notifications.js';
-import { createRelocator } from '../relocator/runtime.js';
 import { BearerVerifier, ssmTokenSource } from './token.js';
 import { DEFAULT_NODE_ALERTS } from './triggers.js';
 import { handleAlertmanagerWebhook } from './webhook.js';
-
-/**
- * API Gateway's HTTP API answers 503 to Alertmanager after 30 s, whatever the function still does; a
- * relocation waits for the recreated pod to be bound (CONFIRM_TIMEOUT_SECONDS, 60 s by default). The
- * webhook waits at most this long, so that its answer, `stuck` included, reaches Alertmanager in time.
- */
-export const WEBHOOK_CONFIRM_TIMEOUT_MS = 20_000;
 
 export interface AlertSettings {
   /** Name of the SSM SecureString parameter holding the bearer token. */
@@ -46,17 +37,6 @@ export function alertSettingsFromEnv(env: Env = process.env): AlertSettings {
   };
 }
 
-async function createDeps(env: NodeJS.ProcessEnv, settings: AlertSettings): Promise<HandlerDeps> {
-  const fromEnv = configFromEnv(env);
-  const config = { ...fromEnv, confirmTimeoutMs: Math.min(fromEnv.confirmTimeoutMs, WEBHOOK_CONFIRM_TIMEOUT_MS) };
-  const cluster = env.CLUSTER_NAME || env.EKS_CLUSTER_NAME || 'default';
-  const kc = await lambdaClusterAccess(env);
-  const sinks = lambdaSinks({ kc, cluster, eventBusName: env.EVENT_BUS_NAME, notifyWindowMs: settings.dedupeWindowMs });
-  const { relocator } = createRelocator({ kc, config, sinks });
-  logger.info('alertmanager webhook ready', { cluster, dryRun: config.dryRun, alertNames: settings.alertNames });
-  return { relocator, cluster };
-}
-
 let settings: AlertSettings | undefined;
 let verifier: BearerVerifier | undefined;
 let deps: Promise<HandlerDeps> | undefined;
@@ -79,7 +59,7 @@ export async function alertmanagerWebhook(event: APIGatewayProxyEventV2, context
       alertNames: s.alertNames,
       log: logger,
       relocate: async (trigger) => {
-        deps ??= createDeps(process.env, s).catch((e: unknown) => {
+        deps ??= createDeps(process.env, { notifyWindowMs: s.dedupeWindowMs }).catch((e: unknown) => {
           deps = undefined; // a bad configuration is retried on the next request, not cached forever
           throw e;
         });

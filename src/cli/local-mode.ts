@@ -12,7 +12,7 @@ import { LocalBus } from '../local/bus.js';
 import { sweepIntervalFromEnv } from '../config/relocator.js';
 import { onScheduledEvent, onTriggerEvent } from '../relocator/handlers.js';
 import type { OutcomeSink } from '../relocator/ports.js';
-import { createRelocator } from '../relocator/runtime.js';
+import { createRelocator } from '../runtime/relocator.js';
 
 export interface LocalModeOptions {
   kc: KubeConfig;

@@ -24,7 +24,7 @@ import type { RelocatorConfig } from '../domain/config.js';
 import { assessNode } from '../domain/schedulability.js';
 import type { TriggerTarget } from '../domain/trigger.js';
 import { configFromEnv } from '../config/relocator.js';
-import { createRelocator } from '../relocator/runtime.js';
+import { createRelocator } from '../runtime/relocator.js';
 import { runDemo } from './demo.js';
 import { runTektonDemo } from './demo-tekton.js';
 import { startLocalMode } from './local-mode.js';

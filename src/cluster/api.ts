@@ -24,10 +24,11 @@ import { randomBytes } from 'node:crypto';
 import type { PipelineRunLike } from '../domain/assistant.js';
 import { selectorString } from '../domain/assistant.js';
 import { type DeletionRecord, type SettlementKind, settlementClaimId } from '../domain/deletion-record.js';
-import type { ClusterPort, DeleteResult, RelocationHistory, TaintUpdateResult } from '../relocator/ports.js';
+import type { ClusterPort, DeleteResult, NotificationKey, NotificationLedger, RelocationHistory, TaintUpdateResult } from '../relocator/ports.js';
 import { DELETE_EVENT_REASON, eventTime, recordAnnotations, recordOf, SETTLEMENT_REASONS } from './deletion-events.js';
 import { type KubeAccess, KubeHttpClient, type KubeRequest, segment as seg } from './http.js';
 import { createLimiter } from './limit.js';
+import { claimPrefix, claimReason, lastClaim } from './notification-events.js';
 import { statefulSetEvent } from './statefulset-event.js';
 import { httpStatusOf, withRetry } from './retry.js';
 
@@ -60,7 +61,7 @@ export interface KubernetesClusterOptions {
   component?: string;
 }
 
-export class KubernetesCluster implements ClusterPort {
+export class KubernetesCluster implements ClusterPort, NotificationLedger {
   private readonly http: KubeHttpClient;
   private readonly limit: <T>(fn: () => Promise<T>) => Promise<T>;
   private readonly selector: string;
@@ -264,6 +265,29 @@ export class KubernetesCluster implements ClusterPort {
     return this.createEvent(sts, { name: settlementClaimId(record.id, kind), reason: SETTLEMENT_REASONS[kind], ...e });
   }
 
+  /** The notification ledger as marker Events on the StatefulSet (./notification-events.ts). */
+  async claimNotification(key: NotificationKey, now: Date, windowMs: number, note: string): Promise<boolean> {
+    const reason = claimReason(key.kind);
+    const prefix = claimPrefix(key.statefulSetUid, key.kind);
+    const list = await this.call<CoreV1EventList>({
+      method: 'GET',
+      path: `/api/v1/namespaces/${seg(key.namespace)}/events`,
+      query: { fieldSelector: `involvedObject.uid=${key.statefulSetUid},reason=${reason}` },
+    });
+    const { last, recent } = lastClaim(list.items, prefix, now, windowMs);
+    if (recent) return false;
+    const message = `notified ${note}`;
+    const minutes = Math.round(windowMs / 60_000);
+    const sts = { metadata: { namespace: key.namespace, name: key.statefulSet, uid: key.statefulSetUid } };
+    return this.createEvent(sts, {
+      name: `${prefix}${last + 1}`,
+      type: 'Normal',
+      reason,
+      message: `${message.length > 900 ? `${message.slice(0, 897)}...` : message} (further ${key.kind} outcomes within ${minutes} min are not notified)`,
+      now,
+    });
+  }
+
   /**
    * Creates an Event of a given name: false when another caller created it first, which makes it a claim.
    * A 409 may also be our own earlier attempt, stored before its answer was lost (the retry sends the same
@@ -271,7 +295,7 @@ export class KubernetesCluster implements ClusterPort {
    */
   private async createEvent(
     sts: V1StatefulSet,
-    e: { name: string; type: 'Normal' | 'Warning'; reason: string; message: string; annotations?: Record<string, string> },
+    e: { name: string; type: 'Normal' | 'Warning'; reason: string; message: string; annotations?: Record<string, string>; now?: Date },
   ): Promise<boolean> {
     const namespace = sts.metadata?.namespace ?? 'default';
     const attempt = randomBytes(8).toString('hex');

@@ -5,7 +5,7 @@
 import { delimiter } from 'node:path';
 import { KubeConfig, type User } from '@kubernetes/client-node';
 import { ENV_SETTING_NAMES, type EksKubeConfigOptions, type KubeConfigOptions, type KubeconfigSettingNames } from './auth-options.js';
-import { validEks } from './eks-access.js';
+import { eksTokenSource } from './eks-access.js';
 
 export { type EksKubeConfigOptions, type KubeConfigOptions, type KubeconfigSettingNames, kubeConfigOptionsFromEnv } from './auth-options.js';
 
@@ -95,9 +95,8 @@ const EKS_AUTH_PROVIDER = 'affinity-relocator/eks-iam';
 type Authenticator = Parameters<KubeConfig['addAuthenticator']>[0];
 
 async function forEks(options: EksKubeConfigOptions): Promise<KubeConfig> {
-  const { clusterName, endpoint, caData, region } = validEks(options);
-  const { EksTokenSource } = await import('./eks-token.js');
-  const tokens = new EksTokenSource({ clusterName, region, credentials: options.credentials, now: options.now });
+  const tokens = await eksTokenSource(options);
+  const { clusterName, endpoint, caData } = options;
   const kc = new KubeConfig();
   // client-node asks the authenticator for every request (generated API clients through
   // applySecurityAuthentication, Watch/Log/Exec through applyToFetchOptions/applyToHTTPSOptions; both end

@@ -6,6 +6,7 @@
  * of it, all compiled at every cold start) for nothing.
  */
 import type https from 'node:https';
+import { ConfigError } from '../config/env.js';
 import type { EksKubeConfigOptions } from './auth-options.js';
 import type { KubeAccess } from './http.js';
 import { userAgent } from './user-agent.js';
@@ -39,9 +40,19 @@ export class EksAccess implements KubeAccess {
 
 /** The EKS cluster of `options`, with tokens from the AWS credentials (default: the SDK's provider chain). */
 export async function createEksAccess(options: EksKubeConfigOptions): Promise<EksAccess> {
-  const { clusterName, endpoint, caData, region } = validEks(options);
+  const tokens = await eksTokenSource(options);
+  return new EksAccess(options.endpoint, options.caData, tokens);
+}
+
+/**
+ * The one way to an EKS token, for the Lambdas' EksAccess and for a client-node KubeConfig (./auth.ts):
+ * the settings checked, then tokens presigned from the AWS credentials and renewed before they expire.
+ * eks-token.ts (the SigV4 signer) is loaded only when a token is needed.
+ */
+export async function eksTokenSource(options: EksKubeConfigOptions): Promise<{ getToken(): Promise<string> }> {
+  const { clusterName, region } = validEks(options);
   const { EksTokenSource } = await import('./eks-token.js');
-  return new EksAccess(endpoint, caData, new EksTokenSource({ clusterName, region, credentials: options.credentials, now: options.now }));
+  return new EksTokenSource({ clusterName, region, credentials: options.credentials, now: options.now });
 }
 
 export function validEks(options: EksKubeConfigOptions): EksKubeConfigOptions {
@@ -54,6 +65,6 @@ export function validEks(options: EksKubeConfigOptions): EksKubeConfigOptions {
   if (!Buffer.from(options.caData, 'base64').toString('latin1').includes('-----BEGIN CERTIFICATE-----')) {
     problems.push('the CA data is not base64 of a PEM certificate');
   }
-  if (problems.length > 0) throw new Error(`invalid EKS cluster settings: ${problems.join('; ')}`);
+  if (problems.length > 0) throw new ConfigError(`invalid EKS cluster settings: ${problems.join('; ')}`);
   return options;
 }

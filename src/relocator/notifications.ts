@@ -24,33 +24,15 @@
  * notification is better than a lost one. An outcome with no StatefulSet uid (a pod gone before it was
  * read, a failure before the owner was known) cannot be keyed, and is notified too.
  */
-import { randomBytes } from 'node:crypto';
-import type { CoreV1EventList, V1StatefulSet } from '@kubernetes/client-node';
-import { type KubeAccess, KubeHttpClient, segment as seg } from '../cluster/http.js';
-import { httpStatusOf, withRetry } from '../cluster/retry.js';
-import { statefulSetEvent } from '../cluster/statefulset-event.js';
-import type { Outcome, OutcomeKind } from '../domain/outcome.js';
-import * as z from '../events/zod.js';
+import type { V1StatefulSet } from '@kubernetes/client-node';
 import { type Env, parseEnv } from '../config/env.js';
+import type { Outcome } from '../domain/outcome.js';
+import * as z from '../events/zod.js';
+import type { NotificationKey, NotificationLedger } from './ports.js';
 
 export const DEFAULT_DEDUPE_WINDOW_MS = 30 * 60_000;
 /** The apiserver's default Event TTL: claims older than this may already be gone. */
 export const MAX_DEDUPE_WINDOW_MS = 60 * 60_000;
-
-export interface NotificationKey {
-  namespace: string;
-  statefulSet: string;
-  statefulSetUid: string;
-  kind: OutcomeKind;
-}
-
-export interface NotificationLedger {
-  /**
-   * Records a notification for `key` at `now`, unless one was recorded within `windowMs` before `now`.
-   * True when this caller recorded it (and should notify); atomic across callers.
-   */
-  claim(key: NotificationKey, now: Date, windowMs: number, note: string): Promise<boolean>;
-}
 
 export interface NotificationGateOptions {
   windowMs?: number;
@@ -92,7 +74,7 @@ export function notificationGate(ledger: NotificationLedger, o: NotificationGate
     const key = keyOf(outcome, context.statefulSet);
     if (!key) return true;
     try {
-      if (await ledger.claim(key, now(), windowMs, `${outcome.kind} (${outcome.reason}): ${outcome.message}`)) return true;
+      if (await ledger.claimNotification(key, now(), windowMs, `${outcome.kind} (${outcome.reason}): ${outcome.message}`)) return true;
     } catch (e) {
       o.onClaimError?.(e, outcome);
       return true;
@@ -129,65 +111,3 @@ function keyOf(outcome: Outcome, sts: V1StatefulSet | undefined): NotificationKe
 }
 
 /** Event reason of a claim: `NotifiedRelocated`, `NotifiedBlocked`... */
-export function claimReason(kind: OutcomeKind): string {
-  return `Notified${kind[0]!.toUpperCase()}${kind.slice(1)}`;
-}
-
-const CLAIM_ANNOTATION = 'affinity-relocator.io/claim';
-
-/** The ledger as marker Events on the StatefulSet (see the top of this file). */
-export class KubernetesNotificationLedger implements NotificationLedger {
-  private readonly http: KubeHttpClient;
-  private readonly component: string;
-
-  constructor(kc: KubeAccess, o: { component?: string } = {}) {
-    this.http = new KubeHttpClient(kc);
-    this.component = o.component ?? 'affinity-relocator';
-  }
-
-  async claim(key: NotificationKey, now: Date, windowMs: number, note: string): Promise<boolean> {
-    const reason = claimReason(key.kind);
-    const prefix = `${key.statefulSetUid}.notified-${key.kind}.`;
-    const path = `/api/v1/namespaces/${seg(key.namespace)}/events`;
-    const list = await withRetry(() =>
-      this.http.request<CoreV1EventList>({ method: 'GET', path, query: { fieldSelector: `involvedObject.uid=${key.statefulSetUid},reason=${reason}` } }),
-    );
-    let last = 0;
-    for (const ev of list.items) {
-      const name = ev.metadata?.name ?? '';
-      const n = name.startsWith(prefix) ? Number(name.slice(prefix.length)) : NaN;
-      if (!Number.isInteger(n)) continue;
-      last = Math.max(last, n);
-      const at = ev.lastTimestamp ?? ev.firstTimestamp ?? ev.metadata?.creationTimestamp;
-      if (at && now.getTime() - new Date(at).getTime() < windowMs) return false;
-    }
-
-    const name = `${prefix}${last + 1}`;
-    const claimId = randomBytes(8).toString('hex');
-    const minutes = Math.round(windowMs / 60_000);
-    const message = `notified ${note}`;
-    const body = statefulSetEvent({
-      name,
-      namespace: key.namespace,
-      statefulSet: { name: key.statefulSet, uid: key.statefulSetUid },
-      annotations: { [CLAIM_ANNOTATION]: claimId },
-      type: 'Normal',
-      reason,
-      message: `${message.length > 900 ? `${message.slice(0, 897)}...` : message} (further ${key.kind} outcomes within ${minutes} min are not notified)`,
-      component: this.component,
-      now,
-    });
-    try {
-      await withRetry(() => this.http.request({ method: 'POST', path, body }));
-      return true;
-    } catch (e) {
-      if (httpStatusOf(e) !== 409) throw e;
-    }
-    // 409: another invocation claimed it first, or an earlier attempt of ours was stored before its
-    // response was lost. The claim id tells which.
-    const existing = await withRetry(() =>
-      this.http.request<CoreV1EventList>({ method: 'GET', path, query: { fieldSelector: `metadata.name=${name}` } }),
-    );
-    return existing.items.some((ev) => ev.metadata?.annotations?.[CLAIM_ANNOTATION] === claimId);
-  }
-}

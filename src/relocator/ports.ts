@@ -2,7 +2,7 @@
 import type { V1Namespace, V1Node, V1PersistentVolume, V1PersistentVolumeClaim, V1Pod, V1StatefulSet, V1Taint } from '@kubernetes/client-node';
 import type { PipelineRunLike } from '../domain/assistant.js';
 import type { DeletionRecord, SettlementKind } from '../domain/deletion-record.js';
-import type { Outcome } from '../domain/outcome.js';
+import type { Outcome, OutcomeKind } from '../domain/outcome.js';
 
 export type DeleteResult = 'deleted' | 'not-found' | 'conflict';
 
@@ -63,3 +63,19 @@ export interface RelocationHistory {
 
 /** Where outcomes go: result events, Kubernetes Events, logs, metrics. */
 export type OutcomeSink = (outcome: Outcome, context: { statefulSet?: V1StatefulSet }) => Promise<void>;
+
+export interface NotificationKey {
+  namespace: string;
+  statefulSet: string;
+  statefulSetUid: string;
+  kind: OutcomeKind;
+}
+
+/** Where the notification gate (./notifications.ts) keeps its claims; the cluster adapter implements it. */
+export interface NotificationLedger {
+  /**
+   * Records a notification for `key` at `now`, unless one was recorded within `windowMs` before `now`.
+   * True when this caller recorded it (and should notify); atomic across callers.
+   */
+  claimNotification(key: NotificationKey, now: Date, windowMs: number, note: string): Promise<boolean>;
+}

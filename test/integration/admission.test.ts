@@ -21,9 +21,9 @@ import { handleAlertmanagerWebhook, type WebhookResponse } from '../../src/alert
 import { KubernetesCluster } from '../../src/cluster/api.js';
 import { INTERRUPTION_TAINT_KEY, taintsWithInterruption, taintsWithoutInterruption } from '../../src/domain/interruption-taint.js';
 import { handle } from '../../src/relocator/handlers.js';
-import { lambdaSinks } from '../../src/relocator/lambda-runtime.js';
-import { DEFAULT_DEDUPE_WINDOW_MS, KubernetesNotificationLedger } from '../../src/relocator/notifications.js';
-import { createRelocator } from '../../src/relocator/runtime.js';
+import { lambdaSinks } from '../../src/lambda/runtime.js';
+import { DEFAULT_DEDUPE_WINDOW_MS } from '../../src/relocator/notifications.js';
+import { clusterFor, createRelocator } from '../../src/runtime/relocator.js';
 import { type Clients, eventually, mergePatch, statusOf } from '../../src/local-cluster/fixtures/clients.js';
 import { setReady } from '../../src/local-cluster/fixtures/nodes.js';
 import { createNamespace, readPodOrUndefined } from '../../src/local-cluster/fixtures/pods.js';
@@ -174,8 +174,9 @@ describe('the Alertmanager webhook on the real cluster, as the relocator identit
   function webhook(o: { windowMs?: number } = {}) {
     const { bus, published } = recordingBus();
     const kc = s.cp.kubeConfig('relocator');
-    const sinks = lambdaSinks({ kc, cluster: 'test', eventBusName: 'affinity-relocator-test', notifyWindowMs: o.windowMs ?? DEFAULT_DEDUPE_WINDOW_MS, bus });
-    const { relocator } = createRelocator({ kc, config: TEST_CONFIG, sinks });
+    const cluster = clusterFor(kc, TEST_CONFIG);
+    const sinks = lambdaSinks({ ledger: cluster, cluster: 'test', eventBusName: 'affinity-relocator-test', notifyWindowMs: o.windowMs ?? DEFAULT_DEDUPE_WINDOW_MS, bus });
+    const { relocator } = createRelocator({ kc, cluster, config: TEST_CONFIG, sinks });
     const deps = { relocator, cluster: 'test' };
     const send = async (event: ReturnType<typeof httpEvent>): Promise<{ status: number; body: WebhookResponse }> => {
       const r = await handleAlertmanagerWebhook(event, {
@@ -288,13 +289,13 @@ describe('the Alertmanager webhook on the real cluster, as the relocator identit
   });
 
   it('grants exactly one of many simultaneous claims on the same StatefulSet and outcome kind', async () => {
-    const ledger = new KubernetesNotificationLedger(s.cp.kubeConfig('relocator'));
+    const ledger = clusterFor(s.cp.kubeConfig('relocator'), TEST_CONFIG);
     const key = { namespace: NS, statefulSet: 'affinity-assistant-race', statefulSetUid: '6f1c9e2a-0b7d-4c35-8e1f-2a3b4c5d6e7f', kind: 'failed' as const };
-    const round = () => Promise.all(Array.from({ length: 8 }, () => ledger.claim(key, new Date(), 60_000, 'failed (error): test')));
+    const round = () => Promise.all(Array.from({ length: 8 }, () => ledger.claimNotification(key, new Date(), 60_000, 'failed (error): test')));
     expect((await round()).filter(Boolean)).toHaveLength(1);
     expect((await round()).filter(Boolean)).toHaveLength(0);
     // Another kind of outcome of the same StatefulSet is a notification of its own.
-    expect(await ledger.claim({ ...key, kind: 'stuck' }, new Date(), 60_000, 'stuck (pending): test')).toBe(true);
+    expect(await ledger.claimNotification({ ...key, kind: 'stuck' }, new Date(), 60_000, 'stuck (pending): test')).toBe(true);
     const markers = await s.admin.core.listNamespacedEvent({ namespace: NS, fieldSelector: `involvedObject.uid=${key.statefulSetUid}` });
     expect(markers.items.map((e) => `${e.reason} ${e.metadata?.name}`).sort()).toEqual([
       `NotifiedFailed ${key.statefulSetUid}.notified-failed.1`,

@@ -12,7 +12,7 @@ import { AWS_NOTICES, type AwsNotice } from '../../src/events/aws/index.js';
 import { type AwsEventActions, DEFAULT_AWS_EVENT_ACTIONS, onAwsEvent } from '../../src/relocator/aws-actions.js';
 import type { HandlerDeps } from '../../src/relocator/handlers.js';
 import { Relocator } from '../../src/relocator/relocator.js';
-import { createRelocator } from '../../src/relocator/runtime.js';
+import { createRelocator } from '../../src/runtime/relocator.js';
 import { kubeEventSink } from '../../src/relocator/sinks.js';
 import { eventually, mergePatch } from '../../src/local-cluster/fixtures/clients.js';
 import { createNode } from '../../src/local-cluster/fixtures/nodes.js';

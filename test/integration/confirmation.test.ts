@@ -15,7 +15,7 @@ import type { Outcome } from '../../src/domain/outcome.js';
 import type { RelocationTrigger } from '../../src/domain/trigger.js';
 import { DeleteCap } from '../../src/relocator/delete-cap.js';
 import { RecentDeletes } from '../../src/relocator/recent-deletes.js';
-import { createRelocator } from '../../src/relocator/runtime.js';
+import { createRelocator } from '../../src/runtime/relocator.js';
 import { eventually, mergePatch } from '../../src/local-cluster/fixtures/clients.js';
 import { setUnschedulable } from '../../src/local-cluster/fixtures/nodes.js';
 import { waitForBoundPod } from '../../src/local-cluster/fixtures/pods.js';

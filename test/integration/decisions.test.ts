@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RelocationTrigger } from '../../src/domain/trigger.js';
 import { KubernetesCluster } from '../../src/cluster/api.js';
 import { Relocator } from '../../src/relocator/relocator.js';
-import { createRelocator } from '../../src/relocator/runtime.js';
+import { createRelocator } from '../../src/runtime/relocator.js';
 import { kubeEventSink } from '../../src/relocator/sinks.js';
 import { eventually, mergePatch, statusOf } from '../../src/local-cluster/fixtures/clients.js';
 import { createNode, setUnschedulable } from '../../src/local-cluster/fixtures/nodes.js';

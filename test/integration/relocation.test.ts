@@ -9,7 +9,7 @@ import { InvalidEventError } from '../../src/events/errors.js';
 import { onTriggerEvent } from '../../src/relocator/handlers.js';
 import { Relocator } from '../../src/relocator/relocator.js';
 import { fixtureFiles, fixtureJson } from '../unit/events/fixtures.js';
-import { createRelocator } from '../../src/relocator/runtime.js';
+import { createRelocator } from '../../src/runtime/relocator.js';
 import { eventually } from '../../src/local-cluster/fixtures/clients.js';
 import { addTaint, setReady, setUnschedulable } from '../../src/local-cluster/fixtures/nodes.js';
 import { readPodOrUndefined } from '../../src/local-cluster/fixtures/pods.js';

@@ -13,7 +13,7 @@
  * explains.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRelocator } from '../../src/relocator/runtime.js';
+import { createRelocator } from '../../src/runtime/relocator.js';
 import type { Relocator } from '../../src/relocator/relocator.js';
 import { ALLOWED_OVERBLOCK_KINDS, describeResult, formatSummary, runDifferential } from './differential.js';
 import { Scenario, TEST_CONFIG } from './support.js';

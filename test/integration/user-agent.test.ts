@@ -14,7 +14,7 @@ import { EksAccess } from '../../src/cluster/eks-access.js';
 import { DEFAULT_CONFIG } from '../../src/domain/config.js';
 import type { FlushResult, PublisherStats } from '../../src/forwarder/eventbridge-publisher.js';
 import { type ForwarderPublisher, startForwarder } from '../../src/forwarder/main.js';
-import { createRelocator } from '../../src/relocator/runtime.js';
+import { createRelocator } from '../../src/runtime/relocator.js';
 import { ControlPlane, RELOCATOR_USER } from '../../src/local-cluster/controlplane.js';
 import { type Clients, clientsFor, eventually, mergePatch } from '../../src/local-cluster/fixtures/clients.js';
 import { createNode } from '../../src/local-cluster/fixtures/nodes.js';

@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { onScheduledEvent } from '../../src/relocator/handlers.js';
-import { lambdaSinks } from '../../src/relocator/lambda-runtime.js';
-import { createRelocator } from '../../src/relocator/runtime.js';
+import { lambdaSinks } from '../../src/lambda/runtime.js';
+import { clusterFor, createRelocator } from '../../src/runtime/relocator.js';
 import { eventually } from '../../src/local-cluster/fixtures/clients.js';
 import { createNode, setUnschedulable } from '../../src/local-cluster/fixtures/nodes.js';
 import { delivered } from '../../src/local/delivered.js';
@@ -66,8 +66,9 @@ describe('assistants pinned by their volumes', () => {
     await setUnschedulable(s.admin, a!, true);
     const { bus, published } = recordingBus();
     const kc = s.cp.kubeConfig('relocator');
-    const sinks = lambdaSinks({ kc, cluster: 'test', eventBusName: 'affinity-relocator-test', notifyWindowMs: 60_000, bus });
-    const { relocator } = createRelocator({ kc, config: TEST_CONFIG, sinks });
+    const cluster = clusterFor(kc, TEST_CONFIG);
+    const sinks = lambdaSinks({ ledger: cluster, cluster: 'test', eventBusName: 'affinity-relocator-test', notifyWindowMs: 60_000, bus });
+    const { relocator } = createRelocator({ kc, cluster, config: TEST_CONFIG, sinks });
 
     // Three sweeps, two of them at once (the schedule firing while a slow sweep still runs).
     await Promise.all([onScheduledEvent(sweepEvent(), { relocator, cluster: 'test' }), onScheduledEvent(sweepEvent(), { relocator, cluster: 'test' })]);

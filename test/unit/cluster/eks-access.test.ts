@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createEksAccess } from '../../../src/cluster/eks-access.js';
 import { KubeHttpClient } from '../../../src/cluster/http.js';
 import { ConfigError } from '../../../src/config/env.js';
-import { lambdaClusterAccess } from '../../../src/relocator/lambda-runtime.js';
+import { lambdaClusterAccess } from '../../../src/lambda/runtime.js';
 import { caData, credentials, type LoopbackApi, signedAt, startLoopbackApi, T0 } from './fixtures/loopback-api.js';
 
 let api: LoopbackApi | undefined;

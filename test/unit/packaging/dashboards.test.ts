@@ -36,8 +36,8 @@ async function emittedEmf(namespace: string): Promise<Emitted[]> {
     return true;
   });
   try {
-    const { metrics } = await import('../../../src/relocator/lambda-runtime.js');
-    const { metricsSink } = await import('../../../src/relocator/sinks.js');
+    const { metrics } = await import('../../../src/lambda/runtime.js');
+    const { metricsSink } = await import('../../../src/lambda/sinks.js');
     const sink = metricsSink(metrics);
     for (const kind of KINDS) {
       const outcome = { kind, reason: 'r', message: 'm', assistant: { namespace: 'ns', pod: 'p' }, triggerId: 't', triggerSource: 's', deleteLatencyMs: 5, boundLatencyMs: 9 };

@@ -5,15 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Outcome } from '../../../src/domain/outcome.js';
 import { ConfigError } from '../../../src/config/env.js';
-import {
-  claimReason,
-  DEFAULT_DEDUPE_WINDOW_MS,
-  notifiable,
-  notificationGate,
-  type NotificationKey,
-  type NotificationLedger,
-  notifyWindowFromEnv,
-} from '../../../src/relocator/notifications.js';
+import { claimReason } from '../../../src/cluster/notification-events.js';
+import { DEFAULT_DEDUPE_WINDOW_MS, notifiable, notificationGate, notifyWindowFromEnv } from '../../../src/relocator/notifications.js';
+import type { NotificationKey, NotificationLedger } from '../../../src/relocator/ports.js';
 
 const outcome = (o: Partial<Outcome> = {}): Outcome => ({
   kind: 'blocked',
@@ -30,7 +24,7 @@ function firstWins() {
   const keys: NotificationKey[] = [];
   const seen = new Set<string>();
   const ledger: NotificationLedger = {
-    claim: async (k) => {
+    claimNotification: async (k) => {
       keys.push(k);
       const id = `${k.statefulSetUid}/${k.kind}`;
       return !seen.has(id) && !!seen.add(id);
@@ -74,25 +68,25 @@ describe('the notification gate', () => {
 
   it('notifies when the ledger cannot be reached: a duplicate page beats a lost one', async () => {
     const errors: unknown[] = [];
-    const gate = notificationGate({ claim: async () => Promise.reject(new Error('ECONNREFUSED')) }, { onClaimError: (e) => errors.push(e) });
+    const gate = notificationGate({ claimNotification: async () => Promise.reject(new Error('ECONNREFUSED')) }, { onClaimError: (e) => errors.push(e) });
     expect(await gate(outcome(), {})).toBe(true);
     expect(errors).toHaveLength(1);
   });
 
   it('notifies an outcome that names no StatefulSet, which it cannot key', async () => {
-    const gate = notificationGate({ claim: async () => false });
+    const gate = notificationGate({ claimNotification: async () => false });
     expect(await gate(outcome({ kind: 'failed', reason: 'error', assistant: { namespace: 'ci', pod: 'p-0' } }), {})).toBe(true);
   });
 
   it('tells which outcome it held back', async () => {
     const held: Outcome[] = [];
-    const gate = notificationGate({ claim: async () => false }, { onSuppressed: (o) => held.push(o) });
+    const gate = notificationGate({ claimNotification: async () => false }, { onSuppressed: (o) => held.push(o) });
     expect(await gate(outcome(), {})).toBe(false);
     expect(held.map((o) => o.kind)).toEqual(['blocked']);
   });
 
   it('refuses a window longer than the apiserver keeps Events', () => {
-    expect(() => notificationGate({ claim: async () => true }, { windowMs: 61 * 60_000 })).toThrow(RangeError);
+    expect(() => notificationGate({ claimNotification: async () => true }, { windowMs: 61 * 60_000 })).toThrow(RangeError);
   });
 
   it('names its marker Events after the outcome kind', () => {

@@ -13,13 +13,13 @@ import type { KubeAccess } from '../cluster/http.js';
 import type { Outcome } from '../domain/outcome.js';
 import type { RelocationTrigger } from '../domain/trigger.js';
 import { isNonRetryable } from '../events/errors.js';
-import { ConfigError } from '../config/env.js';
+import { ConfigError, type Env } from '../config/env.js';
 import { configFromEnv } from '../config/relocator.js';
-import { handle, type HandlerDeps } from './handlers.js';
-import { KubernetesNotificationLedger, notificationGate, notifyWindowFromEnv } from './notifications.js';
-import type { OutcomeSink } from './ports.js';
+import { handle, type HandlerDeps } from '../relocator/handlers.js';
+import { notificationGate, notifyWindowFromEnv } from '../relocator/notifications.js';
+import type { NotificationLedger, OutcomeSink } from '../relocator/ports.js';
 import { resultEventSink } from './result-events.js';
-import { createRelocator } from './runtime.js';
+import { clusterFor, createRelocator } from '../runtime/relocator.js';
 import { logSink, metricsSink } from './sinks.js';
 
 export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'affinity-relocator' });
@@ -31,10 +31,11 @@ let invocation: Context | undefined;
 
 /**
  * Every function's sinks: logs, metrics and, with a bus, result events, of which the first per StatefulSet
- * and outcome kind in the window are notifications (./notifications.ts).
+ * and outcome kind in the window are notifications (src/relocator/notifications.ts).
  */
 export function lambdaSinks(o: {
-  kc: KubeAccess;
+  /** Where notification claims are kept: the cluster adapter. */
+  ledger: NotificationLedger;
   cluster: string;
   eventBusName?: string;
   notifyWindowMs: number;
@@ -43,7 +44,7 @@ export function lambdaSinks(o: {
 }): OutcomeSink[] {
   const sinks = [logSink(logger), metricsSink(metrics)];
   if (o.eventBusName) {
-    const gate = notificationGate(new KubernetesNotificationLedger(o.kc), {
+    const gate = notificationGate(o.ledger, {
       windowMs: o.notifyWindowMs,
       onClaimError: (e, outcome) => logger.warn('could not check for a repeated notification; notifying', { error: (e as Error).message, outcome }),
       onSuppressed: (outcome) => logger.info('repeat of a recent notification: published with notify=false', { outcome }),
@@ -54,28 +55,34 @@ export function lambdaSinks(o: {
 }
 
 /** The Lambdas reach their cluster as EKS tells (KUBE_AUTH=eks, which serverless.yml sets), nothing else. */
-export async function lambdaClusterAccess(env: NodeJS.ProcessEnv): Promise<KubeAccess> {
+export async function lambdaClusterAccess(env: Env): Promise<KubeAccess> {
   const options = kubeConfigOptionsFromEnv(env);
   if (options.mode !== 'eks') throw new ConfigError(`invalid configuration: KUBE_AUTH: the functions reach the cluster with KUBE_AUTH=eks, not ${options.mode}`);
   return createEksAccess(options);
 }
 
-async function createDeps(env: NodeJS.ProcessEnv): Promise<HandlerDeps> {
+/**
+ * The relocator of every function (the webhook's too: `notifyWindowMs` from its own settings), created at
+ * the first invocation that needs it.
+ */
+export async function createDeps(env: Env, o: { notifyWindowMs?: number } = {}): Promise<HandlerDeps> {
   const config = configFromEnv(env);
-  const notifyWindowMs = notifyWindowFromEnv(env);
-  const cluster = env.CLUSTER_NAME || env.EKS_CLUSTER_NAME || 'default';
+  const notifyWindowMs = o.notifyWindowMs ?? notifyWindowFromEnv(env);
+  const clusterName = env.CLUSTER_NAME || env.EKS_CLUSTER_NAME || 'default';
   const kc = await lambdaClusterAccess(env);
-  const sinks = lambdaSinks({ kc, cluster, eventBusName: env.EVENT_BUS_NAME, notifyWindowMs });
+  const cluster = clusterFor(kc, config);
+  const sinks = lambdaSinks({ ledger: cluster, cluster: clusterName, eventBusName: env.EVENT_BUS_NAME, notifyWindowMs });
   const { relocator } = createRelocator({
     kc,
+    cluster,
     config,
     sinks,
     log: (level, message, fields) => logger[level](message, fields ?? {}),
     // The current invocation's, read before each assistant: never run into the function's timeout.
     remainingMs: () => invocation?.getRemainingTimeInMillis(),
   });
-  logger.info('relocator ready', { cluster, dryRun: config.dryRun, auth: env.KUBE_AUTH ?? 'kubeconfig' });
-  return { relocator, cluster };
+  logger.info('relocator ready', { cluster: clusterName, dryRun: config.dryRun, auth: env.KUBE_AUTH ?? 'kubeconfig' });
+  return { relocator, cluster: clusterName };
 }
 
 /**

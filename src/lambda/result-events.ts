@@ -4,8 +4,8 @@
  */
 import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { toResultEntry } from '../events/results.js';
-import { type NotificationGate, notifyAll } from './notifications.js';
-import type { OutcomeSink } from './ports.js';
+import { type NotificationGate, notifyAll } from '../relocator/notifications.js';
+import type { OutcomeSink } from '../relocator/ports.js';
 
 export function resultEventSink(
   client: Pick<EventBridgeClient, 'send'>,
