@@ -143,7 +143,8 @@ export function cordonTests(o: { prefix: string; scenario: () => Scenario; outco
     // The join is the only trigger (neither path runs a sweep here): local mode's node watch, or the forwarder's event.
     const joined = `${pool}-3`;
     await createNode(s.admin, joined, { labels: { pool } });
-    await o.outcomes().waitFor(`${ours.assistant} relocated to ${joined}`, (x) => relocatedFrom(ours.assistant, ours.node)(x) && x.toNode === joined, 60_000);
+    const moved = await o.outcomes().waitFor(`${ours.assistant} relocated to ${joined}`, (x) => relocatedFrom(ours.assistant, ours.node)(x) && x.toNode === joined, 60_000);
+    expect(moved.triggerSource).toBe('node-event');
     const { pr, second } = await finish(s, ours);
     expect(succeeded(pr)).toBe('True');
     expect(second.spec?.nodeName).toBe(joined);
