@@ -1,27 +1,22 @@
 /**
  * End to end with the real Tekton Pipelines controller (v1.15.0, built from its Go module), the real
- * control plane and the kubelet stand-in, affinity-relocator in local mode as the relocator identity.
- * A Pipeline `first → second` shares a volumeClaimTemplate workspace; the assistant's node is cordoned
- * while TaskRun 1 runs. In every coschedule mode the PipelineRun must succeed with TaskRun 2 on another
- * node; Tekton alone leaves TaskRun 2 unschedulable. And the assistants and TaskRun pods our fixtures
- * build (for the fast tests) are compared with the ones this Tekton builds. One control plane and one controller serve the
- * file (the controller is restarted to change mode); each test has its own pool of nodes, chosen by the
- * PipelineRun's pod template.
+ * control plane and the kubelet stand-in. A Pipeline `first → second` shares a volumeClaimTemplate
+ * workspace; the assistant's node is cordoned while TaskRun 1 runs (./tekton-cordon.ts). In every
+ * coschedule mode the PipelineRun must succeed with TaskRun 2 on another node, once with affinity-relocator
+ * in local mode (as the relocator identity), once through the AWS-shaped path (the forwarder process -> the
+ * loopback bus and serverless.yml's rules -> the built bundles as Lambdas, with EKS tokens); Tekton alone
+ * leaves TaskRun 2 unschedulable. And the assistants and TaskRun pods our fixtures build (for the fast
+ * tests) are compared with the ones this Tekton builds.
+ * One control plane and one controller serve the file (the controller is restarted to change mode): only
+ * one v1.x Tekton controller can run on a machine (port 8080), so every test with it lives here, where
+ * vitest runs them one after another, never in two files at once. Each test has its own pool of nodes,
+ * chosen by the PipelineRun's pod template.
  */
-import type { V1Pod } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Outcome } from '../../src/domain/outcome.js';
-import { eventually, statusOf } from '../../src/local-cluster/fixtures/clients.js';
-import { createNode, setUnschedulable } from '../../src/local-cluster/fixtures/nodes.js';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { eventually } from '../../src/local-cluster/fixtures/clients.js';
+import { setUnschedulable } from '../../src/local-cluster/fixtures/nodes.js';
 import { createNamespace } from '../../src/local-cluster/fixtures/pods.js';
-import {
-  type AssistantPodTemplate,
-  assistantStatefulSet,
-  type CoscheduleMode,
-  type PipelineRun,
-  pvcNameFromWorkspaceBinding,
-  taskRunPod,
-} from '../../src/local-cluster/fixtures/tekton.js';
+import { type AssistantPodTemplate, assistantStatefulSet, pvcNameFromWorkspaceBinding, taskRunPod } from '../../src/local-cluster/fixtures/tekton.js';
 import {
   assistantFor,
   CLAIM_TEMPLATE_SPEC,
@@ -30,127 +25,79 @@ import {
   readPipelineRun,
   runPipeline,
   SECOND,
-  succeeded,
   taskRunPodName,
-  waitForPipelineRunDone,
-  waitForRunningPod,
   WORKSPACE,
-  workspaceClaim,
 } from '../../src/local-cluster/fixtures/tekton-runs.js';
-import { provisionVolume } from '../../src/local-cluster/fixtures/volumes.js';
-import { Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
+import { AWS_PATH_CLUSTER, AWS_PATH_REGION, AWS_PATH_STAGE, AwsPath, PATH_FUNCTIONS } from '../support/aws-path/aws-path.js';
+import { type LambdaIdentity, startLambdaIdentity } from '../support/aws-path/lambda-identity.js';
+import { Scenario, TEST_CONFIG } from './support.js';
+import { busOutcomes, cordonTests, localOutcomes, PIPELINE, startRun } from './tekton-cordon.js';
 
+let identity: LambdaIdentity;
 let s: Scenario;
 beforeAll(async () => {
-  s = await Scenario.start({ tekton: { version: 'v1.15.0' } });
-  await s.startLocalMode(TEST_CONFIG);
+  // The control plane also accepts the Lambdas' EKS tokens (and audits their requests), for the AWS-shaped path.
+  identity = await startLambdaIdentity({ clusterId: AWS_PATH_CLUSTER, stage: AWS_PATH_STAGE, region: AWS_PATH_REGION, functions: PATH_FUNCTIONS });
+  s = await Scenario.start({ tekton: { version: 'v1.15.0' }, ...identity.controlPlaneOptions });
 });
 afterAll(async () => {
   await s?.stop();
+  await identity?.authenticator.close();
 });
 
-const PIPELINE = 'first-then-second';
-const relocatedFrom = (pod: string, node: string) => (o: Outcome) => o.kind === 'relocated' && o.assistant.pod === pod && o.fromNode === node;
-
-interface Started {
-  ns: string;
-  pr: PipelineRun;
-  /** The assistant's pod name (`<statefulset>-0`). */
-  assistant: string;
-  assistantUid: string;
-  first: V1Pod;
-  node: string;
-}
-
-const ignoreConflict = (e: unknown) => {
-  if (statusOf(e) !== 409) throw e;
-};
-
-/**
- * In namespace and pool `pool`: the Pipeline, a PipelineRun of it, a volume for its workspace claim;
- * waits until TaskRun 1's pod runs next to the assistant.
- */
-async function startRun(pool: string, mode: CoscheduleMode, name = 'build'): Promise<Started> {
-  const ns = pool;
-  await createNamespace(s.admin, ns).catch(ignoreConflict);
-  await createTwoTaskPipeline(s.admin, ns, PIPELINE).catch(ignoreConflict);
-  const pr = await runPipeline(s.admin, ns, PIPELINE, { name, nodeSelector: { pool } });
-  // No provisioner runs: the volume is made for the claim Tekton (or the StatefulSet) is about to create.
-  await provisionVolume(s.admin, ns, workspaceClaim(mode, pr), { kind: 'anywhere' }, { createClaim: false });
-  const assistant = `${assistantFor(mode, pr)}-0`;
-  const first = await waitForRunningPod(s.admin, ns, taskRunPodName(pr, FIRST));
-  const aa = await waitForBoundPod(s.admin, ns, assistant);
-  expect(first.spec?.nodeName).toBe(aa.spec?.nodeName);
-  return { ns, pr, assistant, assistantUid: aa.metadata!.uid!, first, node: aa.spec!.nodeName! };
-}
-
-/** Completes TaskRun 1's pod now and TaskRun 2's when it runs; the finished PipelineRun and TaskRun 2's pod. */
-async function finish(r: Started): Promise<{ pr: PipelineRun; second: V1Pod }> {
-  const secondName = taskRunPodName(r.pr, SECOND);
-  const secondDone = s.cp.kubelets.complete(r.ns, secondName);
-  await s.cp.kubelets.complete(r.ns, r.first.metadata!.name!);
-  await secondDone;
-  const pr = await waitForPipelineRunDone(s.admin, r.ns, r.pr.metadata.name);
-  return { pr, second: await s.admin.core.readNamespacedPod({ namespace: r.ns, name: secondName }) };
-}
-
 describe('real Tekton v1.15.0 with affinity-relocator in local mode: cordon the assistant node while TaskRun 1 runs', () => {
-  for (const mode of ['workspaces', 'pipelineruns', 'isolate-pipelinerun'] as const) {
-    it(`coschedule: ${mode} — the PipelineRun succeeds, TaskRun 2 on the node the assistant moved to`, async () => {
-      await s.tekton.setCoschedule(mode);
-      const pool = `e2e-${mode}`;
-      const nodes = await s.pool(pool, 2);
-      const r = await startRun(pool, mode);
-      const other = nodes.find((n) => n !== r.node)!;
-
-      await setUnschedulable(s.admin, r.node, true);
-      const relocated = await s.waitForOutcome(`${r.assistant} relocated off ${r.node}`, relocatedFrom(r.assistant, r.node), 60_000);
-      expect(relocated.toNode).toBe(other);
-      // A cordon evicts nothing: TaskRun 1 runs on where it started.
-      const firstNow = await s.admin.core.readNamespacedPod({ namespace: r.ns, name: r.first.metadata!.name! });
-      expect(firstNow.metadata?.uid).toBe(r.first.metadata?.uid);
-      expect(firstNow.status?.phase).toBe('Running');
-
-      const { pr, second } = await finish(r);
-      expect(succeeded(pr)).toBe('True');
-      expect(second.spec?.nodeName).toBe(other);
-    });
-  }
-
-  it('coschedule: isolate-pipelinerun with no free node — blocked, then a node joins and the PipelineRun completes', async () => {
-    const mode = 'isolate-pipelinerun';
-    await s.tekton.setCoschedule(mode);
-    const pool = 'e2e-isolate-full';
-    await s.pool(pool, 2);
-    const ours = await startRun(pool, mode, 'ours');
-    // Another PipelineRun's assistant takes the pool's other node: isolation keeps ours off it.
-    const theirs = await startRun(pool, mode, 'theirs');
-    expect(theirs.node).not.toBe(ours.node);
-
-    await setUnschedulable(s.admin, ours.node, true);
-    const blocked = await s.waitForOutcome(`${ours.assistant} blocked`, (o) => o.kind === 'blocked' && o.assistant.pod === ours.assistant, 60_000);
-    expect(blocked).toMatchObject({ reason: 'no-feasible-node', fromNode: ours.node });
-    // Left in place: deleting it would leave the PipelineRun with no assistant at all.
-    expect((await s.admin.core.readNamespacedPod({ namespace: ours.ns, name: ours.assistant })).metadata?.uid).toBe(ours.assistantUid);
-
-    const joined = `${pool}-3`;
-    await createNode(s.admin, joined, { labels: { pool } });
-    await s.waitForOutcome(`${ours.assistant} relocated to ${joined}`, (o) => relocatedFrom(ours.assistant, ours.node)(o) && o.toNode === joined, 60_000);
-    const { pr, second } = await finish(ours);
-    expect(succeeded(pr)).toBe('True');
-    expect(second.spec?.nodeName).toBe(joined);
-    expect(succeeded((await finish(theirs)).pr)).toBe('True');
+  beforeAll(async () => {
+    await s.startLocalMode(TEST_CONFIG);
   });
+  afterAll(async () => {
+    await s.stopLocalMode();
+  });
+  cordonTests({ prefix: 'e2e', scenario: () => s, outcomes: () => localOutcomes(s) });
+});
+
+describe('real Tekton v1.15.0 with affinity-relocator through the AWS-shaped path: cordon the assistant node while TaskRun 1 runs', () => {
+  let path: AwsPath;
+  beforeAll(async () => {
+    // A failed invocation is retried after 2 s and 4 s instead of Lambda's 1 and 2 minutes, so a test fails
+    // in time. No schedules: as in local mode, the events alone must do it.
+    path = await AwsPath.start({ cp: s.cp, admin: s.admin, identity, lambda: { errorRetryDelaysMs: [2_000, 4_000] }, schedules: false });
+  });
+  afterAll(async () => {
+    await path?.stop();
+  });
+  let before = { invocations: 0, accepted: 0 };
+  beforeEach(() => {
+    before = { invocations: path.lambdas.invocations.length, accepted: path.bus.endpoint.accepted.length };
+  });
+  afterEach(() => {
+    // Whatever the test waited for, nothing on the way failed.
+    const invocations = path.lambdas.invocations.slice(before.invocations);
+    expect(invocations.filter((i) => !i.result.ok).map((i) => `${i.fn}: ${i.result.error?.name}: ${i.result.error?.message}`)).toEqual([]);
+    const results = path.resultEvents(before.accepted);
+    expect(results.filter((o) => o.kind === 'failed')).toEqual([]);
+    expect(path.bus.routingErrors).toEqual([]);
+    expect(identity.authenticator.reviews.rejected).toEqual([]);
+    // Each relocation reported was the Lambdas' doing: their role deleted the assistant (the apiserver's audit).
+    const deletedByLambda = new Set(
+      s.cp
+        .auditEvents()
+        .filter((e) => e.verb === 'delete' && e.objectRef?.resource === 'pods' && e.responseStatus?.code === 200 && identity.usernames.includes(e.user.username))
+        .map((e) => `${e.objectRef?.namespace}/${e.objectRef?.name}`),
+    );
+    const relocated = results.filter((o) => o.kind === 'relocated').map((o) => `${o.assistant.namespace}/${o.assistant.pod}`);
+    expect(relocated.filter((pod) => !deletedByLambda.has(pod))).toEqual([]);
+  });
+  cordonTests({ prefix: 'aws', scenario: () => s, outcomes: () => busOutcomes(path) });
 });
 
 describe('real Tekton v1.15.0 alone', () => {
+  // Neither local mode nor the AWS-shaped path runs now (their describes stopped them).
   it('leaves the assistant on the cordoned node: TaskRun 2 cannot be scheduled (what affinity-relocator is for)', async () => {
-    await s.stopLocalMode();
     const mode = 'workspaces';
     await s.tekton.setCoschedule(mode);
     const pool = 'e2e-alone';
     await s.pool(pool, 2);
-    const r = await startRun(pool, mode);
+    const r = await startRun(s, pool, mode);
     await setUnschedulable(s.admin, r.node, true);
     await s.cp.kubelets.complete(r.ns, r.first.metadata!.name!);
     const secondName = taskRunPodName(r.pr, SECOND);

@@ -19,6 +19,8 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildFunctions } from '../../../scripts/build.js';
+import { RESULT_DETAIL_TYPES, SOURCE } from '../../../src/events/contract.js';
+import { type ResultDetail, ResultDetailSchema } from '../../../src/events/results.js';
 import { delivered } from '../../../src/local/delivered.js';
 import type { ControlPlane } from '../../../src/local-cluster/controlplane.js';
 import type { Clients } from '../../../src/local-cluster/fixtures/clients.js';
@@ -162,6 +164,15 @@ export class AwsPath {
       const list = (i.result.value as { outcomes?: unknown } | undefined)?.outcomes;
       return Array.isArray(list) ? list.map((outcome) => ({ fn: i.fn, requestId: i.requestId, outcome: outcome as { kind: string } })) : [];
     });
+  }
+
+  /**
+   * The result events the functions published on the bus (what alert rules and dashboards see), in order,
+   * from the bus's accepted entry numbered `from` on.
+   */
+  resultEvents(from = 0): ResultDetail[] {
+    const types: string[] = Object.values(RESULT_DETAIL_TYPES);
+    return this.bus.endpoint.accepted.slice(from).filter((e) => e.Source === SOURCE && types.includes(e.DetailType ?? '')).map((e) => ResultDetailSchema.parse(JSON.parse(e.Detail ?? '')));
   }
 
   /** Outcomes counted by `key` (default: the kind), whatever kinds there are. */
