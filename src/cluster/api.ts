@@ -4,22 +4,12 @@
  * concurrency limiter; 404 becomes `undefined` and, on delete, 404/409 are outcomes, not errors.
  *
  * The objects returned are the API server's JSON as is: timestamps are RFC 3339 strings, not the Date
- * objects client-node's generated clients would make of them, although the model types (type-only
- * imports, nothing of client-node's generated code is bundled) say Date. Consumers go through
- * `new Date(x)` or truthiness, which both accept.
+ * objects client-node's generated clients would make of them, and the types say so (src/domain/k8s.ts:
+ * client-node's models with every Date widened to Date | string; type-only, nothing of client-node's
+ * generated code is bundled).
  */
-import type {
-  CoreV1Event,
-  CoreV1EventList,
-  V1DeleteOptions,
-  V1Namespace,
-  V1Node,
-  V1PersistentVolume,
-  V1PersistentVolumeClaim,
-  V1Pod,
-  V1StatefulSet,
-  V1Taint,
-} from '@kubernetes/client-node';
+import type { V1DeleteOptions } from '@kubernetes/client-node';
+import type { KubeEvent, KubeEventList, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, StatefulSet, Taint } from '../domain/k8s.js';
 import { randomBytes } from 'node:crypto';
 import type { PipelineRunLike } from '../domain/assistant.js';
 import { selectorString } from '../domain/assistant.js';
@@ -89,7 +79,7 @@ export class KubernetesCluster implements ClusterPort, NotificationLedger {
     }
   }
 
-  getNode(name: string): Promise<V1Node | undefined> {
+  getNode(name: string): Promise<Node | undefined> {
     return this.read(`/api/v1/nodes/${seg(name)}`);
   }
 
@@ -118,36 +108,36 @@ export class KubernetesCluster implements ClusterPort, NotificationLedger {
     }
   }
 
-  listNodes(): Promise<V1Node[]> {
+  listNodes(): Promise<Node[]> {
     return this.listAll('/api/v1/nodes');
   }
 
-  listAssistantPods(o: { nodeName?: string } = {}): Promise<V1Pod[]> {
+  listAssistantPods(o: { nodeName?: string } = {}): Promise<Pod[]> {
     const fieldSelector = o.nodeName ? `spec.nodeName=${o.nodeName}` : undefined;
     return this.listAll('/api/v1/pods', { labelSelector: this.selector, fieldSelector });
   }
 
-  listPodsOnNode(nodeName: string): Promise<V1Pod[]> {
+  listPodsOnNode(nodeName: string): Promise<Pod[]> {
     return this.listAll('/api/v1/pods', { fieldSelector: `spec.nodeName=${nodeName},${NON_TERMINAL}` });
   }
 
-  listPods(labelSelector: string): Promise<V1Pod[]> {
+  listPods(labelSelector: string): Promise<Pod[]> {
     return this.listAll('/api/v1/pods', { labelSelector, fieldSelector: NON_TERMINAL });
   }
 
-  listPodsInNamespace(namespace: string): Promise<V1Pod[]> {
+  listPodsInNamespace(namespace: string): Promise<Pod[]> {
     return this.listAll(`/api/v1/namespaces/${seg(namespace)}/pods`, { fieldSelector: NON_TERMINAL });
   }
 
-  listNamespaces(): Promise<V1Namespace[]> {
+  listNamespaces(): Promise<Namespace[]> {
     return this.listAll('/api/v1/namespaces');
   }
 
-  getPod(namespace: string, name: string): Promise<V1Pod | undefined> {
+  getPod(namespace: string, name: string): Promise<Pod | undefined> {
     return this.read(`/api/v1/namespaces/${seg(namespace)}/pods/${seg(name)}`);
   }
 
-  getStatefulSet(namespace: string, name: string): Promise<V1StatefulSet | undefined> {
+  getStatefulSet(namespace: string, name: string): Promise<StatefulSet | undefined> {
     return this.read(`/apis/apps/v1/namespaces/${seg(namespace)}/statefulsets/${seg(name)}`);
   }
 
@@ -156,11 +146,11 @@ export class KubernetesCluster implements ClusterPort, NotificationLedger {
     return this.read(`/apis/${seg(group)}/${seg(version)}/namespaces/${seg(namespace)}/pipelineruns/${seg(name)}`);
   }
 
-  getPersistentVolumeClaim(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined> {
+  getPersistentVolumeClaim(namespace: string, name: string): Promise<PersistentVolumeClaim | undefined> {
     return this.read(`/api/v1/namespaces/${seg(namespace)}/persistentvolumeclaims/${seg(name)}`);
   }
 
-  getPersistentVolume(name: string): Promise<V1PersistentVolume | undefined> {
+  getPersistentVolume(name: string): Promise<PersistentVolume | undefined> {
     return this.read(`/api/v1/persistentvolumes/${seg(name)}`);
   }
 
@@ -188,7 +178,7 @@ export class KubernetesCluster implements ClusterPort, NotificationLedger {
     }
   }
 
-  async updateNodeTaints(name: string, change: (taints: V1Taint[] | undefined) => V1Taint[] | undefined): Promise<TaintUpdateResult> {
+  async updateNodeTaints(name: string, change: (taints: Taint[] | undefined) => Taint[] | undefined): Promise<TaintUpdateResult> {
     // spec.taints has no merge key: a patch replaces the whole list, so it carries the resourceVersion it
     // was computed from and the apiserver refuses it (409) if anyone changed the node meanwhile.
     for (let attempt = 1; ; attempt++) {
@@ -213,26 +203,26 @@ export class KubernetesCluster implements ClusterPort, NotificationLedger {
     }
   }
 
-  async recordEvent(sts: V1StatefulSet, e: { type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<void> {
+  async recordEvent(sts: StatefulSet, e: { type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<void> {
     const name = `${sts.metadata?.name}.${Date.now().toString(16)}${randomBytes(3).toString('hex')}`;
     await this.createEvent(sts, { name, ...e });
   }
 
   relocationHistory(sts: { namespace: string; name?: string; uid?: string }): Promise<RelocationHistory> {
     const fieldSelector = sts.uid ? `involvedObject.uid=${sts.uid}` : `involvedObject.kind=StatefulSet,involvedObject.name=${sts.name}`;
-    return this.listAll<CoreV1Event>(`/api/v1/namespaces/${seg(sts.namespace)}/events`, { fieldSelector }).then((events) => this.history(events));
+    return this.listAll<KubeEvent>(`/api/v1/namespaces/${seg(sts.namespace)}/events`, { fieldSelector }).then((events) => this.history(events));
   }
 
   async recentRelocations(since: Date, o: { claims?: boolean } = {}): Promise<RelocationHistory> {
     const reasons = [DELETE_EVENT_REASON, ...(o.claims ? Object.values(SETTLEMENT_REASONS) : [])];
-    const lists = await Promise.all(reasons.map((reason) => this.listAll<CoreV1Event>('/api/v1/events', { fieldSelector: `reason=${reason},source=${this.component}` })));
+    const lists = await Promise.all(reasons.map((reason) => this.listAll<KubeEvent>('/api/v1/events', { fieldSelector: `reason=${reason},source=${this.component}` })));
     const h = this.history(lists.flat());
     const after = (d: Date) => d.getTime() >= since.getTime();
     return { ...h, records: h.records.filter((r) => after(new Date(r.deletedAt))), deletes: h.deletes.filter((d) => after(d.at)) };
   }
 
   /** Our deletion records and claims among a StatefulSet's (or the cluster's) Events. */
-  private history(events: CoreV1Event[]): RelocationHistory {
+  private history(events: KubeEvent[]): RelocationHistory {
     const ours = events.filter((ev) => ev.source?.component === this.component);
     const records: DeletionRecord[] = [];
     const deletes: RelocationHistory['deletes'] = [];
@@ -256,7 +246,7 @@ export class KubernetesCluster implements ClusterPort, NotificationLedger {
     return { records, deletes, settled };
   }
 
-  async recordDeletion(sts: V1StatefulSet, record: DeletionRecord, message: string): Promise<void> {
+  async recordDeletion(sts: StatefulSet, record: DeletionRecord, message: string): Promise<void> {
     await this.createEvent(sts, { name: record.id, type: 'Normal', reason: DELETE_EVENT_REASON, message, annotations: recordAnnotations(record) });
   }
 
@@ -269,7 +259,7 @@ export class KubernetesCluster implements ClusterPort, NotificationLedger {
   async claimNotification(key: NotificationKey, now: Date, windowMs: number, note: string): Promise<boolean> {
     const reason = claimReason(key.kind);
     const prefix = claimPrefix(key.statefulSetUid, key.kind);
-    const list = await this.call<CoreV1EventList>({
+    const list = await this.call<KubeEventList>({
       method: 'GET',
       path: `/api/v1/namespaces/${seg(key.namespace)}/events`,
       query: { fieldSelector: `involvedObject.uid=${key.statefulSetUid},reason=${reason}` },
@@ -294,7 +284,7 @@ export class KubernetesCluster implements ClusterPort, NotificationLedger {
    * name): the attempt id it carries tells which.
    */
   private async createEvent(
-    sts: V1StatefulSet,
+    sts: StatefulSet,
     e: { name: string; type: 'Normal' | 'Warning'; reason: string; message: string; annotations?: Record<string, string>; now?: Date },
   ): Promise<boolean> {
     const namespace = sts.metadata?.namespace ?? 'default';
@@ -312,7 +302,7 @@ export class KubernetesCluster implements ClusterPort, NotificationLedger {
     } catch (e) {
       if (httpStatusOf(e) !== 409) throw e;
     }
-    const stored = await this.call<CoreV1EventList>({ method: 'GET', path: `/api/v1/namespaces/${seg(namespace)}/events`, query: { fieldSelector: `metadata.name=${e.name}` } });
+    const stored = await this.call<KubeEventList>({ method: 'GET', path: `/api/v1/namespaces/${seg(namespace)}/events`, query: { fieldSelector: `metadata.name=${e.name}` } });
     return stored.items.some((ev) => ev.metadata?.annotations?.[ATTEMPT_ANNOTATION] === attempt);
   }
 

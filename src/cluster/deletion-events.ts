@@ -8,7 +8,7 @@
  * The record travels as one annotation (JSON), read back through a schema: an Event of ours that does not
  * parse (edited, or written by an older version) still counts for the loop guard but is never settled.
  */
-import type { CoreV1Event } from '@kubernetes/client-node';
+import type { KubeEvent } from '../domain/k8s.js';
 import type { DeletionRecord, SettlementKind } from '../domain/deletion-record.js';
 import * as z from '../events/zod.js';
 
@@ -43,7 +43,7 @@ export function recordAnnotations(record: DeletionRecord): Record<string, string
 }
 
 /** The record an Event of ours carries; undefined when it carries none or one that does not parse. */
-export function recordOf(ev: CoreV1Event): DeletionRecord | undefined {
+export function recordOf(ev: KubeEvent): DeletionRecord | undefined {
   const raw = ev.metadata?.annotations?.[RECORD_ANNOTATION];
   const id = ev.metadata?.name;
   if (ev.reason !== DELETE_EVENT_REASON || !raw || !id) return undefined;
@@ -58,7 +58,7 @@ export function recordOf(ev: CoreV1Event): DeletionRecord | undefined {
 }
 
 /** When an Event happened (the fields differ between the two Event APIs and their writers). */
-export function eventTime(ev: CoreV1Event): Date | undefined {
+export function eventTime(ev: KubeEvent): Date | undefined {
   const at = ev.lastTimestamp ?? ev.eventTime ?? ev.firstTimestamp ?? ev.metadata?.creationTimestamp;
   return at ? new Date(at) : undefined;
 }

@@ -3,7 +3,7 @@
  * StatefulSet, reason `Notified<Kind>`, named `<sts uid>.notified-<kind>.<n>` so that the next claim's
  * name follows from the last one and the apiserver's create-once semantics pick one winner.
  */
-import type { CoreV1Event } from '@kubernetes/client-node';
+import type { KubeEvent } from '../domain/k8s.js';
 import type { OutcomeKind } from '../domain/outcome.js';
 
 export function claimReason(kind: OutcomeKind): string {
@@ -18,7 +18,7 @@ export function claimPrefix(statefulSetUid: string, kind: OutcomeKind): string {
  * Among a StatefulSet's claims of one kind: the highest claim number, and whether one was made within
  * `windowMs` before `now` (then there is nothing to claim).
  */
-export function lastClaim(events: CoreV1Event[], prefix: string, now: Date, windowMs: number): { last: number; recent: boolean } {
+export function lastClaim(events: KubeEvent[], prefix: string, now: Date, windowMs: number): { last: number; recent: boolean } {
   let last = 0;
   let recent = false;
   for (const ev of events) {

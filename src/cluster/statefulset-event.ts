@@ -1,5 +1,5 @@
 /** The core/v1 Event we record on an assistant's StatefulSet (outcomes, loop-guard and notification marks). */
-import type { CoreV1Event } from '@kubernetes/client-node';
+import type { KubeEvent } from '../domain/k8s.js';
 
 export interface StatefulSetEventFields {
   name: string;
@@ -14,7 +14,7 @@ export interface StatefulSetEventFields {
   now?: Date;
 }
 
-export function statefulSetEvent(f: StatefulSetEventFields): CoreV1Event {
+export function statefulSetEvent(f: StatefulSetEventFields): KubeEvent {
   const now = f.now ?? new Date();
   return {
     metadata: { name: f.name, namespace: f.namespace, ...(f.annotations ? { annotations: f.annotations } : {}) },

@@ -3,7 +3,7 @@
  * software uses the generic app.kubernetes.io/* labels): the pod must be controlled by a StatefulSet
  * that is controlled by a tekton.dev PipelineRun that is still running.
  */
-import type { V1OwnerReference, V1Pod, V1StatefulSet } from '@kubernetes/client-node';
+import type { OwnerReference, Pod, StatefulSet } from './k8s.js';
 import type { SkipReason } from './outcome.js';
 
 /** The parts of a PipelineRun we read. */
@@ -14,7 +14,7 @@ export interface PipelineRunLike {
 
 export type AssistantCheck = { ok: true } | { ok: false; reason: SkipReason; message: string };
 
-export function controllerOf(refs: V1OwnerReference[] | undefined): V1OwnerReference | undefined {
+export function controllerOf(refs: OwnerReference[] | undefined): OwnerReference | undefined {
   return (refs ?? []).find((r) => r.controller === true);
 }
 
@@ -30,7 +30,7 @@ export function selectorString(selector: Record<string, string>): string {
 }
 
 /** Checks on the pod alone: labels and a StatefulSet controller. */
-export function checkAssistantPod(pod: V1Pod, selector: Record<string, string>): AssistantCheck {
+export function checkAssistantPod(pod: Pod, selector: Record<string, string>): AssistantCheck {
   if (!matchesSelector(pod.metadata?.labels, selector)) {
     return { ok: false, reason: 'not-an-assistant', message: 'the pod does not carry the affinity-assistant labels' };
   }
@@ -42,7 +42,7 @@ export function checkAssistantPod(pod: V1Pod, selector: Record<string, string>):
 }
 
 /** Checks on the chain: pod -> StatefulSet -> running PipelineRun. */
-export function checkOwnership(pod: V1Pod, sts: V1StatefulSet | undefined, pr: PipelineRunLike | undefined): AssistantCheck {
+export function checkOwnership(pod: Pod, sts: StatefulSet | undefined, pr: PipelineRunLike | undefined): AssistantCheck {
   const podOwner = controllerOf(pod.metadata?.ownerReferences);
   if (!sts || sts.metadata?.uid !== podOwner?.uid) {
     return { ok: false, reason: 'gone', message: `StatefulSet ${podOwner?.name ?? '?'} no longer exists` };
@@ -72,6 +72,6 @@ export function checkOwnership(pod: V1Pod, sts: V1StatefulSet | undefined, pr: P
 }
 
 /** Claim names the pod mounts (its workspaces, or the set's volumeClaimTemplates). */
-export function claimNamesOf(pod: V1Pod): string[] {
+export function claimNamesOf(pod: Pod): string[] {
   return (pod.spec?.volumes ?? []).flatMap((v) => (v.persistentVolumeClaim ? [v.persistentVolumeClaim.claimName] : []));
 }

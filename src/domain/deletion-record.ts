@@ -5,7 +5,7 @@
  * sweep for deletes older than the confirmation timeout, the CLI that chose to wait) judges it here,
  * claims the record's settlement once (src/cluster) and reports. Pure: no I/O.
  */
-import type { V1Pod } from '@kubernetes/client-node';
+import type { Pod } from './k8s.js';
 import type { Outcome } from './outcome.js';
 import type { NodeVerdict } from './schedulability.js';
 
@@ -119,7 +119,7 @@ export function settledOutcome(record: DeletionRecord, j: Exclude<Judgement, { k
 }
 
 /** The pod as the judgement needs it; `boundAt` falls back to its PodScheduled condition's time. */
-export function replacementView(pod: V1Pod | undefined, boundAt?: string): ReplacementView | undefined {
+export function replacementView(pod: Pod | undefined, boundAt?: string): ReplacementView | undefined {
   const uid = pod?.metadata?.uid;
   if (!pod || !uid) return undefined;
   const scheduled = (pod.status?.conditions ?? []).find((c) => c.type === 'PodScheduled');

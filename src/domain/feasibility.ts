@@ -7,7 +7,7 @@
  *      and required inter-pod affinity and anti-affinity both ways (./pod-affinity.ts). The caller reads
  *      one node's pods at a time and stops at the first node that fits, so the cost stays bounded.
  */
-import type { V1Node, V1PersistentVolume, V1Pod } from '@kubernetes/client-node';
+import type { Node, PersistentVolume, Pod } from './k8s.js';
 import type { SchedulabilityConfig } from './config.js';
 import { labelsMatch, nodeSelectorMatches } from './node-affinity.js';
 import { interPodRejection, type NamespaceLabels, type PlacedPod } from './pod-affinity.js';
@@ -16,10 +16,10 @@ import { assessNode, describeTaint } from './schedulability.js';
 import { untoleratedTaints } from './tolerations.js';
 
 export interface FeasibilityInput {
-  pod: V1Pod;
-  nodes: V1Node[];
+  pod: Pod;
+  nodes: Node[];
   /** PersistentVolumes bound to the pod's claims (unbound claims impose nothing yet). */
-  volumes: V1PersistentVolume[];
+  volumes: PersistentVolume[];
   /** Nodes the pod must leave or must not go to (the bad node, nodes AWS announced as doomed). */
   excluded: Set<string>;
   now: Date;
@@ -40,9 +40,9 @@ export interface Feasibility {
  * itself would allow (it looks at taints, not at the Ready condition).
  */
 export function nodeRejection(
-  pod: V1Pod,
-  node: V1Node,
-  volumes: V1PersistentVolume[],
+  pod: Pod,
+  node: Node,
+  volumes: PersistentVolume[],
   o: Omit<FeasibilityInput, 'pod' | 'nodes' | 'volumes'> & { schedulerOnly?: boolean },
 ): string | undefined {
   const name = node.metadata?.name ?? '';
@@ -86,12 +86,12 @@ export function summarize(fit: number, total: number, rejections: Map<string, nu
 }
 
 export interface RoomInput {
-  pod: V1Pod;
+  pod: Pod;
   /** The pod's request (podRequests(pod)), computed once. */
   request: Resources;
-  node: V1Node;
+  node: Node;
   /** The node's non-terminal pods, plus the replacements already headed there. */
-  nodePods: V1Pod[];
+  nodePods: Pod[];
   /** Every pod that one of the pod's own required (anti-)affinity terms selects, with its node. */
   termPods: PlacedPod[];
   /** Pods elsewhere whose required anti-affinity may select the pod, with their node. */
@@ -107,7 +107,7 @@ export function roomRejection(i: RoomInput): string | undefined {
 }
 
 /** "topology.kubernetes.io/zone in us-east-1a" for messages. */
-export function describePvAffinity(pv: V1PersistentVolume): string {
+export function describePvAffinity(pv: PersistentVolume): string {
   const terms = pv.spec?.nodeAffinity?.required?.nodeSelectorTerms ?? [];
   return (
     terms

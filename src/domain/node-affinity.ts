@@ -1,7 +1,7 @@
 /** Node selector semantics (k8s.io/component-helpers/scheduling/corev1/nodeaffinity), as pure functions. */
-import type { V1Node, V1NodeSelector, V1NodeSelectorRequirement, V1NodeSelectorTerm } from '@kubernetes/client-node';
+import type { Node, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm } from './k8s.js';
 
-function requirementMatches(r: V1NodeSelectorRequirement, value: string | undefined): boolean {
+function requirementMatches(r: NodeSelectorRequirement, value: string | undefined): boolean {
   const values = r.values ?? [];
   switch (r.operator) {
     case 'In':
@@ -25,7 +25,7 @@ function requirementMatches(r: V1NodeSelectorRequirement, value: string | undefi
 }
 
 /** A term matches when all its expressions and fields match; a term with neither matches nothing. */
-export function termMatches(term: V1NodeSelectorTerm, node: V1Node): boolean {
+export function termMatches(term: NodeSelectorTerm, node: Node): boolean {
   const exprs = term.matchExpressions ?? [];
   const fields = term.matchFields ?? [];
   if (exprs.length === 0 && fields.length === 0) return false;
@@ -38,13 +38,13 @@ export function termMatches(term: V1NodeSelectorTerm, node: V1Node): boolean {
 }
 
 /** Terms are ORed. A selector with no terms matches nothing. */
-export function nodeSelectorMatches(selector: V1NodeSelector | undefined, node: V1Node): boolean {
+export function nodeSelectorMatches(selector: NodeSelector | undefined, node: Node): boolean {
   if (!selector) return true;
   return selector.nodeSelectorTerms.some((t) => termMatches(t, node));
 }
 
 /** A pod's plain `nodeSelector` map. */
-export function labelsMatch(required: Record<string, string> | undefined, node: V1Node): boolean {
+export function labelsMatch(required: Record<string, string> | undefined, node: Node): boolean {
   const labels = node.metadata?.labels ?? {};
   return Object.entries(required ?? {}).every(([k, v]) => labels[k] === v);
 }

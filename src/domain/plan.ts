@@ -2,7 +2,7 @@
  * The decision for one assistant pod, from what was observed live. Pure and level-based: the trigger
  * only says where to look and lets us recognise a stale hint; the live objects decide.
  */
-import type { V1Node, V1PersistentVolume, V1Pod, V1StatefulSet, V1Taint } from '@kubernetes/client-node';
+import type { Node, PersistentVolume, Pod, StatefulSet, Taint } from './k8s.js';
 import { checkAssistantPod, checkOwnership, type PipelineRunLike } from './assistant.js';
 import type { RelocatorConfig } from './config.js';
 import { type Feasibility, findFeasibleNodes, nodeRejection } from './feasibility.js';
@@ -13,17 +13,17 @@ import type { ExternalDisruption, ObservedPodRef } from './trigger.js';
 
 export interface Observation {
   /** The live pod (undefined: it no longer exists). */
-  pod: V1Pod | undefined;
+  pod: Pod | undefined;
   /** What the trigger said about the pod, if it named one (uid, node), to recognise stale hints. */
   expected?: Partial<ObservedPodRef>;
   /** The live node the pod is bound to (undefined: deleted). */
-  node: V1Node | undefined;
-  statefulSet: V1StatefulSet | undefined;
+  node: Node | undefined;
+  statefulSet: StatefulSet | undefined;
   pipelineRun: PipelineRunLike | undefined;
   /** Every node of the cluster, for feasibility. */
-  nodes: V1Node[];
+  nodes: Node[];
   /** PVs bound to the pod's claims. */
-  volumes: V1PersistentVolume[];
+  volumes: PersistentVolume[];
   /** Relocations of this StatefulSet within the loop-guard window. */
   recentRelocations: number;
   /** Disruption announced by the trigger for the pod's node. */
@@ -64,7 +64,7 @@ export type Decision =
       feasibility: Feasibility;
       reasons: NodeReason[];
       /** The node being left, when its node filters would let the replacement back: probe it too. */
-      badNode?: V1Node;
+      badNode?: Node;
     }
   | { action: 'none'; outcome: 'skipped'; reason: SkipReason; message: string; reasons?: NodeReason[] }
   | { action: 'none'; outcome: 'blocked'; reason: string; message: string; reasons: NodeReason[] };
@@ -172,9 +172,9 @@ function noneFits(podName: string, summary: string, nodeName: string, why: strin
  * The node as the scheduler will see it: a NotReady node gets the node controller's not-ready (Ready
  * False) or unreachable (Unknown) NoSchedule taint, even if the controller has not added it yet.
  */
-function withImpliedTaints(node: V1Node, reasons: NodeReason[]): V1Node {
+function withImpliedTaints(node: Node, reasons: NodeReason[]): Node {
   if (!reasons.some((r) => r.code === 'NotReady')) return node;
   const ready = (node.status?.conditions ?? []).find((c) => c.type === 'Ready');
-  const implied: V1Taint = { key: ready?.status === 'False' ? NOT_READY_TAINT_KEY : UNREACHABLE_TAINT_KEY, effect: 'NoSchedule' };
+  const implied: Taint = { key: ready?.status === 'False' ? NOT_READY_TAINT_KEY : UNREACHABLE_TAINT_KEY, effect: 'NoSchedule' };
   return { ...node, spec: { ...node.spec, taints: [...(node.spec?.taints ?? []), implied] } };
 }

@@ -9,14 +9,14 @@
  * A term's namespaces default to its pod's namespace; a namespaceSelector adds the namespaces whose
  * labels it matches (an empty selector: every namespace).
  */
-import type { V1LabelSelector, V1LabelSelectorRequirement, V1Node, V1Pod, V1PodAffinityTerm } from '@kubernetes/client-node';
+import type { LabelSelector, LabelSelectorRequirement, Node, Pod, PodAffinityTerm } from './k8s.js';
 
 export type Labels = Record<string, string>;
 
 /** Labels of namespaces by name (only those a namespaceSelector needs). */
 export type NamespaceLabels = (namespace: string) => Labels | undefined;
 
-function requirementMatches(r: V1LabelSelectorRequirement, labels: Labels): boolean {
+function requirementMatches(r: LabelSelectorRequirement, labels: Labels): boolean {
   const has = Object.hasOwn(labels, r.key);
   const values = r.values ?? [];
   switch (r.operator) {
@@ -34,7 +34,7 @@ function requirementMatches(r: V1LabelSelectorRequirement, labels: Labels): bool
 }
 
 /** metav1.LabelSelectorAsSelector: undefined (nil) matches nothing, {} matches everything. */
-export function labelSelectorMatches(selector: V1LabelSelector | undefined | null, labels: Labels | undefined): boolean {
+export function labelSelectorMatches(selector: LabelSelector | undefined | null, labels: Labels | undefined): boolean {
   if (!selector) return false;
   const l = labels ?? {};
   return (
@@ -44,7 +44,7 @@ export function labelSelectorMatches(selector: V1LabelSelector | undefined | nul
 }
 
 /** The selector as a list call's `labelSelector` (the apiserver then sends only matching pods). */
-export function labelSelectorQuery(selector: V1LabelSelector): string {
+export function labelSelectorQuery(selector: LabelSelector): string {
   const parts = Object.entries(selector.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
   for (const r of selector.matchExpressions ?? []) {
     const values = (r.values ?? []).join(',');
@@ -56,16 +56,16 @@ export function labelSelectorQuery(selector: V1LabelSelector): string {
   return parts.join(',');
 }
 
-export function requiredAffinityTerms(pod: V1Pod): V1PodAffinityTerm[] {
+export function requiredAffinityTerms(pod: Pod): PodAffinityTerm[] {
   return pod.spec?.affinity?.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [];
 }
 
-export function requiredAntiAffinityTerms(pod: V1Pod): V1PodAffinityTerm[] {
+export function requiredAntiAffinityTerms(pod: Pod): PodAffinityTerm[] {
   return pod.spec?.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [];
 }
 
 /** Does `term`, written in a pod of namespace `ownerNamespace`, select `pod`? */
-export function termMatchesPod(term: V1PodAffinityTerm, ownerNamespace: string, pod: V1Pod, nsLabels: NamespaceLabels): boolean {
+export function termMatchesPod(term: PodAffinityTerm, ownerNamespace: string, pod: Pod, nsLabels: NamespaceLabels): boolean {
   const ns = pod.metadata?.namespace ?? '';
   const namespaces = term.namespaces ?? [];
   const inNamespaces =
@@ -75,27 +75,27 @@ export function termMatchesPod(term: V1PodAffinityTerm, ownerNamespace: string, 
 }
 
 /** Whether a term needs namespace labels to be evaluated (a non-empty namespaceSelector). */
-export function needsNamespaceLabels(term: V1PodAffinityTerm): boolean {
+export function needsNamespaceLabels(term: PodAffinityTerm): boolean {
   const s = term.namespaceSelector;
   return !!s && (Object.keys(s.matchLabels ?? {}).length > 0 || (s.matchExpressions ?? []).length > 0);
 }
 
 /** A pod and the node it is on (or headed to). */
 export interface PlacedPod {
-  pod: V1Pod;
-  node: V1Node | undefined;
+  pod: Pod;
+  node: Node | undefined;
 }
 
 export interface InterPodInput {
-  pod: V1Pod;
-  node: V1Node;
+  pod: Pod;
+  node: Node;
   /**
    * Every pod of the cluster that one of the pod's own required (anti-)affinity terms selects, with its
    * node: these decide the pod's own terms in every topology domain.
    */
   termPods: PlacedPod[];
   /** The node's own pods: their required anti-affinity is checked against the incoming pod. */
-  nodePods: V1Pod[];
+  nodePods: Pod[];
   /**
    * Pods elsewhere with required anti-affinity that may select the incoming pod, with their node: a term
    * with a wider topology key (a zone) keeps the pod out of every node of that domain.
@@ -108,7 +108,7 @@ export interface InterPodInput {
 export function interPodRejection(i: InterPodInput): string | undefined {
   const ns = i.pod.metadata?.namespace ?? '';
   const nodeLabels = i.node.metadata?.labels ?? {};
-  const sameDomain = (key: string, other: V1Node | undefined) =>
+  const sameDomain = (key: string, other: Node | undefined) =>
     Object.hasOwn(nodeLabels, key) && other?.metadata?.labels?.[key] === nodeLabels[key];
 
   // Existing pods' anti-affinity against the incoming pod (checked first by the scheduler too).

@@ -7,7 +7,7 @@
  * Not covered: in-place resize (a resized pod's status resources; the spec is used), DRA-backed
  * extended resources, the scheduler's ignoredResources settings.
  */
-import type { V1Container, V1Node, V1Pod } from '@kubernetes/client-node';
+import type { Container, Node, Pod } from './k8s.js';
 import { milliValue, parseQuantity, wholeValue } from './quantity.js';
 
 /** Resource name -> amount in the scheduler's unit: milli-cpu for cpu, whole units for the rest. */
@@ -44,10 +44,10 @@ function max(into: NanoList, from: NanoList): void {
   for (const [k, v] of from) if (v > (into.get(k) ?? 0n)) into.set(k, v);
 }
 
-const requestsOf = (c: V1Container) => toNano(c.resources?.requests as Record<string, string> | undefined);
+const requestsOf = (c: Container) => toNano(c.resources?.requests as Record<string, string> | undefined);
 
 /** The pod's request in the scheduler's units (PodRequests, then MilliValue/Value). */
-export function podRequests(pod: V1Pod): Resources {
+export function podRequests(pod: Pod): Resources {
   const spec = pod.spec;
   const reqs: NanoList = new Map();
   for (const c of spec?.containers ?? []) add(reqs, requestsOf(c));
@@ -86,14 +86,14 @@ function inSchedulerUnits(list: NanoList): Resources {
 }
 
 /** Allocatable of the node in the scheduler's units, and how many pods it admits. */
-export function nodeAllocatable(node: V1Node): { resources: Resources; pods: bigint } {
+export function nodeAllocatable(node: Node): { resources: Resources; pods: bigint } {
   const nano = toNano(node.status?.allocatable as Record<string, string> | undefined);
   const pods = nano.get('pods');
   return { resources: inSchedulerUnits(nano), pods: pods === undefined ? 0n : wholeValue(pods) };
 }
 
 /** Sum of the requests of the pods (the scheduler's NodeInfo.Requested). */
-export function requestedBy(pods: V1Pod[]): Resources {
+export function requestedBy(pods: Pod[]): Resources {
   const sum: Resources = new Map();
   for (const p of pods) for (const [k, v] of podRequests(p)) sum.set(k, (sum.get(k) ?? 0n) + v);
   return sum;
@@ -104,7 +104,7 @@ export function requestedBy(pods: V1Pod[]): Resources {
  * "Insufficient cpu"), or [] when it has. `pods` are the node's non-terminal pods (terminating ones count:
  * the scheduler keeps them until they are gone).
  */
-export function insufficientResources(request: Resources, node: V1Node, pods: V1Pod[]): string[] {
+export function insufficientResources(request: Resources, node: Node, pods: Pod[]): string[] {
   const { resources: allocatable, pods: allowedPods } = nodeAllocatable(node);
   const out: string[] = [];
   if (BigInt(pods.length) + 1n > allowedPods) out.push('Too many pods');

@@ -2,7 +2,7 @@
  * Is this node fit to keep (or receive) an affinity assistant? A pure verdict with named reasons,
  * computed the same way by the Lambdas, the forwarder and the CLI.
  */
-import type { V1Node, V1Taint, V1Toleration } from '@kubernetes/client-node';
+import type { Node, Taint, Toleration } from './k8s.js';
 import type { SchedulabilityConfig } from './config.js';
 import { INTERRUPTION_TAINT_KEY, interruptionTaintedAt } from './interruption-taint.js';
 import type { ExternalDisruption } from './trigger.js';
@@ -20,7 +20,7 @@ export interface NodeReason {
   code: NodeReasonCode;
   message: string;
   /** The taint behind a Tainted/NotReady reason. */
-  taint?: V1Taint;
+  taint?: Taint;
 }
 
 export interface NodeVerdict {
@@ -34,14 +34,14 @@ export interface AssessOptions {
   now: Date;
   config: SchedulabilityConfig;
   /** The assistant's tolerations: a taint it tolerates does not make the node bad for it. */
-  tolerations?: V1Toleration[];
+  tolerations?: Toleration[];
   /** An announcement from outside the node object (AWS notice, alert). */
   disruption?: ExternalDisruption;
 }
 
 const NOT_READY_KEYS = [NOT_READY_TAINT_KEY, UNREACHABLE_TAINT_KEY];
 
-export function assessNode(node: V1Node | undefined, o: AssessOptions): NodeVerdict {
+export function assessNode(node: Node | undefined, o: AssessOptions): NodeVerdict {
   if (!node) return { schedulable: false, reasons: [{ code: 'Gone', message: 'the node no longer exists' }] };
   const reasons: NodeReason[] = [];
   let notReadyUntil: Date | undefined;
@@ -102,7 +102,7 @@ export function assessNode(node: V1Node | undefined, o: AssessOptions): NodeVerd
   return { schedulable: reasons.length === 0, reasons, ...(reasons.length === 0 && notReadyUntil ? { notReadyUntil } : {}) };
 }
 
-export function describeTaint(t: V1Taint): string {
+export function describeTaint(t: Taint): string {
   return `${t.key}${t.value ? `=${t.value}` : ''}:${t.effect}`;
 }
 

@@ -1,11 +1,11 @@
 /** Kubernetes toleration semantics (k8s.io/api/core/v1 Toleration.ToleratesTaint), as pure functions. */
-import type { V1Taint, V1Toleration } from '@kubernetes/client-node';
+import type { Taint, Toleration } from './k8s.js';
 
 /**
  * Whether one toleration tolerates one taint, as the scheduler decides it. An empty key with operator
  * Exists tolerates every taint; an empty effect tolerates every effect.
  */
-export function toleratesTaint(t: V1Toleration, taint: V1Taint): boolean {
+export function toleratesTaint(t: Toleration, taint: Taint): boolean {
   if (t.effect && t.effect !== taint.effect) return false;
   if (t.key && t.key !== taint.key) return false;
   switch (t.operator ?? 'Equal') {
@@ -23,21 +23,21 @@ export function toleratesTaint(t: V1Toleration, taint: V1Taint): boolean {
  * Whether the pod tolerates the taint for good. A NoExecute toleration with tolerationSeconds only
  * delays eviction, so for "can this pod stay/land here" it does not count.
  */
-export function toleratesPermanently(tolerations: V1Toleration[] | undefined, taint: V1Taint): boolean {
+export function toleratesPermanently(tolerations: Toleration[] | undefined, taint: Taint): boolean {
   return (tolerations ?? []).some(
     (t) => toleratesTaint(t, taint) && !(taint.effect === 'NoExecute' && t.tolerationSeconds != null),
   );
 }
 
 /** Taints with effect NoSchedule or NoExecute that the pod does not tolerate (PreferNoSchedule never). */
-export function untoleratedTaints(taints: V1Taint[] | undefined, tolerations: V1Toleration[] | undefined): V1Taint[] {
+export function untoleratedTaints(taints: Taint[] | undefined, tolerations: Toleration[] | undefined): Taint[] {
   return (taints ?? []).filter(
     (taint) => (taint.effect === 'NoSchedule' || taint.effect === 'NoExecute') && !toleratesPermanently(tolerations, taint),
   );
 }
 
 /** The taint the node controller and kubectl cordon put on unschedulable nodes. */
-export const UNSCHEDULABLE_TAINT: V1Taint = { key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' };
+export const UNSCHEDULABLE_TAINT: Taint = { key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' };
 export const NOT_READY_TAINT_KEY = 'node.kubernetes.io/not-ready';
 export const UNREACHABLE_TAINT_KEY = 'node.kubernetes.io/unreachable';
 export const OUT_OF_SERVICE_TAINT_KEY = 'node.kubernetes.io/out-of-service';

@@ -4,7 +4,7 @@
  * (cordon, NoSchedule/NoExecute taints, Ready), assistant pods by uid and node. A heartbeat-only node
  * update, or a replayed resourceVersion, changes nothing and emits nothing.
  */
-import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import type { Node, Pod } from '../domain/k8s.js';
 import type { SchedulabilityConfig } from '../domain/config.js';
 import { assessNode, type NodeVerdict, verdictKey } from '../domain/schedulability.js';
 
@@ -16,7 +16,7 @@ import { assessNode, type NodeVerdict, verdictKey } from '../domain/schedulabili
 export type CapacityChange = 'restrictions-lifted' | 'joined';
 
 export interface NodeTransition {
-  node: V1Node;
+  node: Node;
   verdict: NodeVerdict;
   previous?: NodeVerdict;
   /** The verdict changed (or the node was first seen unschedulable, or deleted). */
@@ -45,7 +45,7 @@ interface NodeState {
 export type PodChange = 'bound' | 'moved' | 'deleted';
 
 export interface PodTransition {
-  pod: V1Pod;
+  pod: Pod;
   change: PodChange;
   previousNodeName?: string;
 }
@@ -68,7 +68,7 @@ export class TransitionDetector {
    * once). Capacity: a node schedulable now whose restrictions shrank, or one that joined after the
    * initial list Ready and schedulable; at most one transition per update either way.
    */
-  observeNode(node: V1Node, now: Date, o: ObserveNodeOptions = {}): NodeTransition | undefined {
+  observeNode(node: Node, now: Date, o: ObserveNodeOptions = {}): NodeTransition | undefined {
     const name = node.metadata?.name ?? '';
     const prev = this.nodes.get(name);
     const rv = node.metadata?.resourceVersion;
@@ -88,7 +88,7 @@ export class TransitionDetector {
   }
 
   /** A deleted node is a transition when it was known (its assistants lost their node). */
-  forgetNode(node: V1Node): NodeTransition | undefined {
+  forgetNode(node: Node): NodeTransition | undefined {
     const name = node.metadata?.name ?? '';
     const prev = this.nodes.get(name);
     this.nodes.delete(name);
@@ -101,7 +101,7 @@ export class TransitionDetector {
     return this.nodes.get(nodeName)?.verdict.notReadyUntil;
   }
 
-  observePod(pod: V1Pod): PodTransition | undefined {
+  observePod(pod: Pod): PodTransition | undefined {
     const key = podKey(pod);
     const uid = pod.metadata?.uid ?? '';
     const nodeName = pod.spec?.nodeName;
@@ -113,7 +113,7 @@ export class TransitionDetector {
     return undefined;
   }
 
-  forgetPod(pod: V1Pod): PodTransition | undefined {
+  forgetPod(pod: Pod): PodTransition | undefined {
     const key = podKey(pod);
     const prev = this.pods.get(key);
     this.pods.delete(key);
@@ -137,7 +137,7 @@ const NODE_LIFECYCLE_TAINTS = new Set(['node.kubernetes.io/not-ready', 'node.kub
  * NoSchedule/NoExecute taint by key and effect (a new value is not a lifted taint), and Ready not True.
  * Sorted and joined into one string: '' for a node with none, which is what nearly every node stores.
  */
-export function restrictionsOf(node: V1Node): string {
+export function restrictionsOf(node: Node): string {
   const r: string[] = [];
   if (node.spec?.unschedulable) r.push('unschedulable');
   const ready = (node.status?.conditions ?? []).find((c) => c.type === 'Ready');
@@ -161,11 +161,11 @@ function lifted(before: string, after: string): boolean {
  * not-ready taint every new node gets (TaintNodesByCondition); until then the scheduler places nothing
  * there, and that taint's removal is published as a lifted restriction instead.
  */
-function joinedOpen(node: V1Node): boolean {
+function joinedOpen(node: Node): boolean {
   const ready = (node.status?.conditions ?? []).find((c) => c.type === 'Ready');
   return ready?.status === 'True' && !(node.spec?.taints ?? []).some((t) => NODE_LIFECYCLE_TAINTS.has(t.key) && t.effect !== 'PreferNoSchedule');
 }
 
-export function podKey(pod: V1Pod): string {
+export function podKey(pod: Pod): string {
   return `${pod.metadata?.namespace}/${pod.metadata?.name}`;
 }

@@ -4,13 +4,13 @@
  * read right before acting (one read serves concurrent assistants of the same node for 100 ms, the
  * freshness DESIGN.md §3 asks of a decision).
  */
-import type { V1Node } from '@kubernetes/client-node';
+import type { Node } from '../domain/k8s.js';
 import type { ClusterPort } from './ports.js';
 import { ReadCache } from './read-cache.js';
 
 export class NodeView {
-  private readonly list: ReadCache<'all', V1Node[]>;
-  private readonly single: ReadCache<string, V1Node | undefined>;
+  private readonly list: ReadCache<'all', Node[]>;
+  private readonly single: ReadCache<string, Node | undefined>;
 
   constructor(
     private readonly cluster: Pick<ClusterPort, 'listNodes' | 'getNode'>,
@@ -20,11 +20,11 @@ export class NodeView {
     this.single = new ReadCache(o.nodeMaxAgeMs ?? 100, o.now);
   }
 
-  all(): Promise<V1Node[]> {
+  all(): Promise<Node[]> {
     return this.list.get('all', () => this.cluster.listNodes());
   }
 
-  fresh(name: string): Promise<V1Node | undefined> {
+  fresh(name: string): Promise<Node | undefined> {
     return this.single.get(name, () => this.cluster.getNode(name));
   }
 }

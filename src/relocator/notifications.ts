@@ -24,7 +24,7 @@
  * notification is better than a lost one. An outcome with no StatefulSet uid (a pod gone before it was
  * read, a failure before the owner was known) cannot be keyed, and is notified too.
  */
-import type { V1StatefulSet } from '@kubernetes/client-node';
+import type { StatefulSet } from '../domain/k8s.js';
 import { type Env, parseEnv } from '../config/env.js';
 import type { Outcome } from '../domain/outcome.js';
 import * as z from '../events/zod.js';
@@ -44,7 +44,7 @@ export interface NotificationGateOptions {
 }
 
 /** Decides whether an outcome's result event is a notification. */
-export type NotificationGate = (outcome: Outcome, context: { statefulSet?: V1StatefulSet }) => Promise<boolean>;
+export type NotificationGate = (outcome: Outcome, context: { statefulSet?: StatefulSet }) => Promise<boolean>;
 
 /**
  * What a human should hear of: problems (blocked, failed, stuck), relocations (routed only when the
@@ -102,7 +102,7 @@ export function notifyWindowFromEnv(env: Env = process.env): number {
   return minutes !== undefined ? minutes * 60_000 : DEFAULT_DEDUPE_WINDOW_MS;
 }
 
-function keyOf(outcome: Outcome, sts: V1StatefulSet | undefined): NotificationKey | undefined {
+function keyOf(outcome: Outcome, sts: StatefulSet | undefined): NotificationKey | undefined {
   const namespace = sts?.metadata?.namespace ?? outcome.assistant.namespace;
   const statefulSet = sts?.metadata?.name ?? outcome.assistant.statefulSet;
   const statefulSetUid = sts?.metadata?.uid ?? outcome.assistant.statefulSetUid;

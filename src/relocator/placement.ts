@@ -10,7 +10,7 @@
  * Replacements decided within the trigger are booked on the node found for them, so that a node with
  * room for one is not promised to ten assistants of a drained node.
  */
-import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import type { Node, Pod } from '../domain/k8s.js';
 import { type Feasibility, roomRejection, summarize } from '../domain/feasibility.js';
 import type { Placement } from '../domain/plan.js';
 import {
@@ -34,13 +34,13 @@ export interface PlacementOptions {
 }
 
 export class PlacementFinder {
-  private readonly podsOnNode: ReadCache<string, V1Pod[]>;
-  private readonly podsBySelector: ReadCache<string, V1Pod[]>;
-  private readonly podsInNamespace: ReadCache<string, V1Pod[]>;
+  private readonly podsOnNode: ReadCache<string, Pod[]>;
+  private readonly podsBySelector: ReadCache<string, Pod[]>;
+  private readonly podsInNamespace: ReadCache<string, Pod[]>;
   /** Namespaces' labels change rarely: one read serves the whole trigger. */
   private readonly namespaces = new ReadCache<'all', Map<string, Labels>>(Number.POSITIVE_INFINITY);
   /** Replacements decided in this trigger, by the node they were judged to fit. */
-  private readonly booked = new Map<string, V1Pod[]>();
+  private readonly booked = new Map<string, Pod[]>();
   private readonly maxProbes: number;
 
   constructor(
@@ -60,7 +60,7 @@ export class PlacementFinder {
    * the trigger decided concurrently never count on the same room. `release` undoes the booking when
    * the delete does not happen after all.
    */
-  async find(pod: V1Pod, candidates: V1Node[], allNodes: V1Node[], stage1: Feasibility, badNode?: V1Node): Promise<Placement> {
+  async find(pod: Pod, candidates: Node[], allNodes: Node[], stage1: Feasibility, badNode?: Node): Promise<Placement> {
     const request = podRequests(pod);
     const uid = pod.metadata?.uid;
     const byName = new Map(allNodes.map((n) => [nm(n), n]));
@@ -71,7 +71,7 @@ export class PlacementFinder {
      * `book`, a node that fits is booked in the same synchronous stretch as the check: an `await` between
      * them would let a sibling decided concurrently count on the same room.
      */
-    const probe = async (node: V1Node, book: boolean): Promise<string | undefined> => {
+    const probe = async (node: Node, book: boolean): Promise<string | undefined> => {
       const read = (await this.podsOnNode.get(nm(node), () => this.cluster.listPodsOnNode(nm(node)))).filter((p) => p.metadata?.uid !== uid);
       const needsNs = ownTerms.some(needsNamespaceLabels) || [...read, ...fetchedAntiPods.map((p) => p.pod)].some((p) => requiredAntiAffinityTerms(p).some(needsNamespaceLabels));
       const nsLabels = needsNs ? await this.namespaceLabels() : new Map<string, Labels>();
@@ -118,7 +118,7 @@ export class PlacementFinder {
    * the pods its own terms select, and those of the node it will most likely probe first), so that they
    * overlap the ownership reads. Errors surface in `find`.
    */
-  prefetch(pod: V1Pod, allNodes: V1Node[], likelyNode?: string): void {
+  prefetch(pod: Pod, allNodes: Node[], likelyNode?: string): void {
     if (likelyNode) void this.podsOnNode.get(likelyNode, () => this.cluster.listPodsOnNode(likelyNode)).catch(() => undefined);
     const byName = new Map(allNodes.map((n) => [nm(n), n]));
     void this.termPods(pod, byName).catch(() => undefined);
@@ -126,20 +126,20 @@ export class PlacementFinder {
   }
 
   /** Gives back the room booked for `pod`'s replacement (its delete did not happen). */
-  release(pod: V1Pod, node: string): void {
+  release(pod: Pod, node: string): void {
     const uid = replacementUid(pod);
     const left = (this.booked.get(node) ?? []).filter((p) => p.metadata?.uid !== uid);
     if (left.length > 0) this.booked.set(node, left);
     else this.booked.delete(node);
   }
 
-  private book(pod: V1Pod, node: string): void {
-    const headed: V1Pod = { ...pod, metadata: { ...pod.metadata, uid: replacementUid(pod) }, spec: { ...pod.spec!, nodeName: node } };
+  private book(pod: Pod, node: string): void {
+    const headed: Pod = { ...pod, metadata: { ...pod.metadata, uid: replacementUid(pod) }, spec: { ...pod.spec!, nodeName: node } };
     this.booked.set(node, [...(this.booked.get(node) ?? []), headed]);
   }
 
   /** Pods selected by the pod's own required terms, each with its node; the pod itself excluded. */
-  private async termPods(pod: V1Pod, byName: Map<string, V1Node>): Promise<PlacedPod[]> {
+  private async termPods(pod: Pod, byName: Map<string, Node>): Promise<PlacedPod[]> {
     const terms = [...requiredAffinityTerms(pod), ...requiredAntiAffinityTerms(pod)];
     if (terms.length === 0) return [];
     const queries = [...new Set(terms.flatMap((t) => (t.labelSelector ? [labelSelectorQuery(t.labelSelector)] : [])))];
@@ -162,7 +162,7 @@ export class PlacementFinder {
    * anti-affinity can keep the replacement out of a node they are not on. (A pod of another namespace
    * that names this one in its term is not seen: that would take every pod of the cluster.)
    */
-  private async antiAffinityPods(pod: V1Pod, byName: Map<string, V1Node>): Promise<PlacedPod[]> {
+  private async antiAffinityPods(pod: Pod, byName: Map<string, Node>): Promise<PlacedPod[]> {
     const ns = pod.metadata?.namespace ?? '';
     const pods = await this.podsInNamespace.get(ns, () => this.cluster.listPodsInNamespace(ns));
     return pods
@@ -176,5 +176,5 @@ export class PlacementFinder {
 
 }
 
-const nm = (n: V1Node): string => n.metadata?.name ?? '';
-const replacementUid = (pod: V1Pod): string => `${pod.metadata?.uid ?? ''}/replacement`;
+const nm = (n: Node): string => n.metadata?.name ?? '';
+const replacementUid = (pod: Pod): string => `${pod.metadata?.uid ?? ''}/replacement`;

@@ -1,5 +1,5 @@
 /** What the relocator needs from the outside world; implemented by src/cluster (and by the reporters). */
-import type { V1Namespace, V1Node, V1PersistentVolume, V1PersistentVolumeClaim, V1Pod, V1StatefulSet, V1Taint } from '@kubernetes/client-node';
+import type { Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, StatefulSet, Taint } from '../domain/k8s.js';
 import type { PipelineRunLike } from '../domain/assistant.js';
 import type { DeletionRecord, SettlementKind } from '../domain/deletion-record.js';
 import type { Outcome, OutcomeKind } from '../domain/outcome.js';
@@ -9,33 +9,33 @@ export type DeleteResult = 'deleted' | 'not-found' | 'conflict';
 export type TaintUpdateResult = 'updated' | 'unchanged' | 'not-found';
 
 export interface ClusterPort {
-  getNode(name: string): Promise<V1Node | undefined>;
-  listNodes(): Promise<V1Node[]>;
+  getNode(name: string): Promise<Node | undefined>;
+  listNodes(): Promise<Node[]>;
   /** Pods matching the assistant selector, optionally only those bound to one node. */
-  listAssistantPods(o?: { nodeName?: string }): Promise<V1Pod[]>;
+  listAssistantPods(o?: { nodeName?: string }): Promise<Pod[]>;
   /** Non-terminal pods bound to the node (what the scheduler counts there), every namespace. */
-  listPodsOnNode(nodeName: string): Promise<V1Pod[]>;
+  listPodsOnNode(nodeName: string): Promise<Pod[]>;
   /** Non-terminal pods matching a label selector (`a=b,c in (d)`), every namespace. */
-  listPods(labelSelector: string): Promise<V1Pod[]>;
+  listPods(labelSelector: string): Promise<Pod[]>;
   /** Non-terminal pods of one namespace. */
-  listPodsInNamespace(namespace: string): Promise<V1Pod[]>;
+  listPodsInNamespace(namespace: string): Promise<Pod[]>;
   /** For inter-pod affinity terms with a namespaceSelector. */
-  listNamespaces(): Promise<V1Namespace[]>;
-  getPod(namespace: string, name: string): Promise<V1Pod | undefined>;
-  getStatefulSet(namespace: string, name: string): Promise<V1StatefulSet | undefined>;
+  listNamespaces(): Promise<Namespace[]>;
+  getPod(namespace: string, name: string): Promise<Pod | undefined>;
+  getStatefulSet(namespace: string, name: string): Promise<StatefulSet | undefined>;
   /** apiVersion as found in the owner reference, e.g. "tekton.dev/v1". */
   getPipelineRun(namespace: string, name: string, apiVersion: string): Promise<PipelineRunLike | undefined>;
-  getPersistentVolumeClaim(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined>;
-  getPersistentVolume(name: string): Promise<V1PersistentVolume | undefined>;
+  getPersistentVolumeClaim(namespace: string, name: string): Promise<PersistentVolumeClaim | undefined>;
+  getPersistentVolume(name: string): Promise<PersistentVolume | undefined>;
   /** Deletes with a uid precondition. `force`: grace period 0. `dryRun`: server-side dry run. */
   deletePod(namespace: string, name: string, o: { uid: string; force: boolean; dryRun: boolean }): Promise<DeleteResult>;
   /**
    * Replaces the node's taints with `change(current)` (read, change, write with the read resourceVersion,
    * again on a conflict); `change` returning undefined means there is nothing to do.
    */
-  updateNodeTaints(name: string, change: (taints: V1Taint[] | undefined) => V1Taint[] | undefined): Promise<TaintUpdateResult>;
+  updateNodeTaints(name: string, change: (taints: Taint[] | undefined) => Taint[] | undefined): Promise<TaintUpdateResult>;
   /** Records a core/v1 Event on a StatefulSet (visible in `kubectl describe statefulset`). */
-  recordEvent(sts: V1StatefulSet, e: { type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<void>;
+  recordEvent(sts: StatefulSet, e: { type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<void>;
   /**
    * The deletion records and settlement claims on one StatefulSet: by uid (the delete path, which read
    * it) or by namespace and name (a pod event, which names only the pod).
@@ -44,7 +44,7 @@ export interface ClusterPort {
   /** Every deletion record (and claim) in the cluster since `since`: the sweep's and the cap's view. */
   recentRelocations(since: Date, o?: { claims?: boolean }): Promise<RelocationHistory>;
   /** Writes the record of a delete (once: a replay of the same delete finds it there and is fine). */
-  recordDeletion(sts: V1StatefulSet, record: DeletionRecord, message: string): Promise<void>;
+  recordDeletion(sts: StatefulSet, record: DeletionRecord, message: string): Promise<void>;
   /**
    * Claims the settlement of a record (at most once per record and kind, across every invocation): true
    * when this caller made it, and the claim is the outcome's Event on the StatefulSet.
@@ -62,7 +62,7 @@ export interface RelocationHistory {
 }
 
 /** Where outcomes go: result events, Kubernetes Events, logs, metrics. */
-export type OutcomeSink = (outcome: Outcome, context: { statefulSet?: V1StatefulSet }) => Promise<void>;
+export type OutcomeSink = (outcome: Outcome, context: { statefulSet?: StatefulSet }) => Promise<void>;
 
 export interface NotificationKey {
   namespace: string;

@@ -3,7 +3,7 @@
  * Knows nothing of Lambda or EventBridge. Idempotent: replaying any trigger is safe, because every
  * decision is taken on freshly read objects and every delete carries the uid it was decided for.
  */
-import type { V1Node, V1PersistentVolume, V1Pod, V1StatefulSet } from '@kubernetes/client-node';
+import type { Node, PersistentVolume, Pod, StatefulSet } from '../domain/k8s.js';
 import { claimNamesOf, controllerOf, type PipelineRunLike } from '../domain/assistant.js';
 import type { RelocatorConfig } from '../domain/config.js';
 import {
@@ -82,7 +82,7 @@ export interface HandleOptions {
 }
 
 interface Candidate {
-  pod: V1Pod | undefined;
+  pod: Pod | undefined;
   expected?: Partial<ObservedPodRef>;
   ref: AssistantRef;
 }
@@ -98,7 +98,7 @@ export class Relocator {
    * was sent (a rotation's replacements land on a few nodes). A node that turns bad after that read sends
    * an event of its own, which finds the assistant bound there.
    */
-  private readonly boundNodes: ReadCache<string, V1Node | undefined>;
+  private readonly boundNodes: ReadCache<string, Node | undefined>;
 
   constructor(private readonly d: RelocatorDeps) {
     this.now = d.now ?? (() => new Date());
@@ -138,7 +138,7 @@ export class Relocator {
     const lifting = sweep ? this.liftExpiredInterruptionTaints(nodes) : undefined;
     // The sweep also settles deletes whose replacement nobody confirmed in time (stuck), or whose pod
     // event was lost (relocated, late).
-    const overdue = sweep ? this.settleOverdue(trigger, candidates.map((c) => c.pod).filter((p): p is V1Pod => !!p), nodes) : [];
+    const overdue = sweep ? this.settleOverdue(trigger, candidates.map((c) => c.pod).filter((p): p is Pod => !!p), nodes) : [];
     const outcomes: Outcome[] = [];
     const queue = [...candidates];
     const workers = Array.from({ length: Math.min(this.d.concurrency ?? 4, queue.length) }, async () => {
@@ -176,7 +176,7 @@ export class Relocator {
   }
 
   /** Lifts our interruption taint from every node where it has outlived its TTL; never throws. */
-  private async liftExpiredInterruptionTaints(nodes: V1Node[]): Promise<void> {
+  private async liftExpiredInterruptionTaints(nodes: Node[]): Promise<void> {
     const now = this.now();
     const expired = nodes.filter((n) => interruptionTaintExpired(n, now, this.d.config.interruptionTaintTtlMs));
     await Promise.all(
@@ -217,9 +217,9 @@ export class Relocator {
   }
 
   /** What the trigger points at, read live; an outcome instead when it points at no node of this cluster. */
-  private async candidates(trigger: RelocationTrigger, nodesRead: Promise<V1Node[]>): Promise<Candidate[] | Outcome> {
+  private async candidates(trigger: RelocationTrigger, nodesRead: Promise<Node[]>): Promise<Candidate[] | Outcome> {
     const t = trigger.target;
-    const fromPods = (pods: V1Pod[], expected?: Partial<ObservedPodRef>): Candidate[] =>
+    const fromPods = (pods: Pod[], expected?: Partial<ObservedPodRef>): Candidate[] =>
       pods.map((pod) => ({ pod, expected, ref: refOf(pod) }));
     switch (t.kind) {
       case 'all':
@@ -264,7 +264,7 @@ export class Relocator {
 
   private async relocateOne(trigger: RelocationTrigger, c: Candidate, options: HandleOptions, ctx: TriggerContext): Promise<Outcome> {
     const base = { assistant: c.ref, triggerId: trigger.id, triggerSource: trigger.source, fromNode: c.pod?.spec?.nodeName };
-    let sts: V1StatefulSet | undefined;
+    let sts: StatefulSet | undefined;
     try {
       const nodes = await ctx.nodes.all();
       // Latency is the product: for an assistant whose node looks bad, the reads that placement and the
@@ -312,7 +312,7 @@ export class Relocator {
   }
 
   /** Reads what the decision needs; independent reads run in parallel (latency is the product). */
-  private async observe(c: Candidate, nodes: V1Node[]) {
+  private async observe(c: Candidate, nodes: Node[]) {
     const pod = c.pod;
     const ns = pod?.metadata?.namespace ?? c.ref.namespace;
     const owner = controllerOf(pod?.metadata?.ownerReferences);
@@ -333,7 +333,7 @@ export class Relocator {
           const pvc = await this.d.cluster.getPersistentVolumeClaim(ns, claim);
           return pvc?.spec?.volumeName ? this.d.cluster.getPersistentVolume(pvc.spec.volumeName) : undefined;
         }),
-      ).then((pvs) => pvs.filter((pv): pv is V1PersistentVolume => pv !== undefined)),
+      ).then((pvs) => pvs.filter((pv): pv is PersistentVolume => pv !== undefined)),
       // The loop guard counts this StatefulSet's deletes (by uid, which the pod's owner reference gives)
       // in the cluster's recent records, one shared list rather than a request per assistant.
       ownedBySet ? this.recent.get().then(({ history }) => history.deletes.filter((x) => x.statefulSetUid === owner.uid && x.at >= since).length) : Promise.resolve(0),
@@ -346,7 +346,7 @@ export class Relocator {
     trigger: RelocationTrigger,
     c: Candidate,
     decision: Decision,
-    sts: V1StatefulSet | undefined,
+    sts: StatefulSet | undefined,
     base: Pick<Outcome, 'assistant' | 'triggerId' | 'triggerSource' | 'fromNode'>,
     options: HandleOptions,
     ctx: TriggerContext,
@@ -491,7 +491,7 @@ export class Relocator {
    * unconfirmed past the timeout is judged against the pod there now (stuck, or relocated when its bind
    * event was lost). A stuck record is reported stuck once; it may still be relocated later.
    */
-  private async settleOverdue(trigger: RelocationTrigger, pods: V1Pod[], nodes: V1Node[]): Promise<Outcome[]> {
+  private async settleOverdue(trigger: RelocationTrigger, pods: Pod[], nodes: Node[]): Promise<Outcome[]> {
     const now = this.now();
     let history: RelocationHistory;
     try {
@@ -545,7 +545,7 @@ export class Relocator {
     const { namespace, pod, podUid, statefulSetUid } = started.assistant;
     if (started.kind !== 'started' || !podUid || !statefulSetUid) return started;
     const deadline = this.now().getTime() + this.d.config.confirmTimeoutMs;
-    let live: V1Pod | undefined;
+    let live: Pod | undefined;
     for (;;) {
       live = await this.d.cluster.getPod(namespace, pod);
       if ((live?.metadata?.uid !== podUid && live?.spec?.nodeName) || this.now().getTime() >= deadline) break;
@@ -564,13 +564,13 @@ export class Relocator {
     return judgement.kind === 'wait' ? started : settledOutcome(record, judgement, now);
   }
 
-  private async report(outcome: Outcome, statefulSet: V1StatefulSet | undefined): Promise<void> {
+  private async report(outcome: Outcome, statefulSet: StatefulSet | undefined): Promise<void> {
     // One sink failing (e.g. the bus is unreachable) must not hide the outcome from the others.
     await Promise.allSettled(this.d.sinks.map((s) => s(outcome, { statefulSet })));
   }
 }
 
-function refOf(pod: V1Pod): AssistantRef {
+function refOf(pod: Pod): AssistantRef {
   const owner = controllerOf(pod.metadata?.ownerReferences);
   return {
     namespace: pod.metadata?.namespace ?? '',
@@ -586,7 +586,7 @@ function isTektonPipelineRun(ref: { kind: string; apiVersion: string }): boolean
 }
 
 /** EC2 instance id from spec.providerID (aws:///us-east-1a/i-0123...). */
-export function instanceIdOf(node: V1Node): string | undefined {
+export function instanceIdOf(node: Node): string | undefined {
   const m = /^aws:\/\/\/[^/]*\/(i-[0-9a-f]+)$/.exec(node.spec?.providerID ?? '');
   return m?.[1];
 }
