@@ -8,6 +8,7 @@
 import type { Pod } from './k8s.js';
 import type { Outcome } from './outcome.js';
 import type { NodeVerdict } from './schedulability.js';
+import type { ExternalDisruption } from './trigger.js';
 
 /** What the deleting invocation knew, kept for whoever confirms (all strings: it travels as annotations). */
 export interface DeletionRecord {
@@ -30,6 +31,8 @@ export interface DeletionRecord {
   reasonCodes: string[];
   reasons: string;
   forced: boolean;
+  /** The announcement that made us leave the node (AWS notice, alert), when there was one. */
+  disruption?: ExternalDisruption;
 }
 
 /** The two ways a record is settled; each at most once (a stuck one may still be relocated later). */

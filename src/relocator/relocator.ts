@@ -3,7 +3,7 @@
  * Knows nothing of Lambda or EventBridge. Idempotent: replaying any trigger is safe, because every
  * decision is taken on freshly read objects and every delete carries the uid it was decided for.
  */
-import type { Node, PersistentVolume, Pod, StatefulSet } from '../domain/k8s.js';
+import type { Node, PersistentVolume, Pod, StatefulSet, Toleration } from '../domain/k8s.js';
 import { claimNamesOf, controllerOf, type PipelineRunLike } from '../domain/assistant.js';
 import type { RelocatorConfig } from '../domain/config.js';
 import {
@@ -420,6 +420,8 @@ export class Relocator {
           reasonCodes: decision.reasons.map((r) => r.code),
           reasons: decision.reasons.map((r) => r.message).join('; '),
           forced: decision.force,
+          // A bind back to an announced node (only our taint keeps the scheduler off it) is judged with it.
+          ...(trigger.disruption && { disruption: trigger.disruption }),
         }
       : undefined;
     // The record (what the confirmation needs, and what the loop guard and the cap count) and the delete
@@ -463,12 +465,12 @@ export class Relocator {
       statefulSet ? this.historyAtBind(pod.namespace, statefulSet, trigger.observedAt) : undefined,
     ]);
     const now = this.now();
-    let verdict = assessNode(node, { now, config: this.d.config });
+    const record = history?.records.find((r) => r.namespace === pod.namespace && r.pod === pod.name);
+    let verdict = this.replacementVerdict(record, node, now);
     if (!verdict.schedulable) {
       const live = await this.d.cluster.getPod(pod.namespace, pod.name);
-      if (live?.metadata?.uid === pod.uid) verdict = assessNode(node, { now, config: this.d.config, tolerations: live.spec?.tolerations });
+      if (live?.metadata?.uid === pod.uid) verdict = this.replacementVerdict(record, node, now, live.spec?.tolerations);
     }
-    const record = history?.records.find((r) => r.namespace === pod.namespace && r.pod === pod.name);
     const view: ReplacementView = { uid: pod.uid, nodeName: pod.nodeName, boundAt: new Date(trigger.observedAt).toISOString() };
     const outcome = record && history ? await this.settle(record, history, view, verdict, now) : undefined;
     return { outcomes: outcome ? [outcome] : [], nodeHealthy: verdict.schedulable };
@@ -509,7 +511,7 @@ export class Relocator {
         .map(async ([key, record]) => {
           const pod = byName.get(key);
           const nodeName = pod?.spec?.nodeName;
-          const verdict = nodeName ? assessNode(nodes.find((n) => n.metadata?.name === nodeName), { now, config: this.d.config, tolerations: pod?.spec?.tolerations }) : undefined;
+          const verdict = nodeName ? this.replacementVerdict(record, nodes.find((n) => n.metadata?.name === nodeName), now, pod?.spec?.tolerations) : undefined;
           try {
             return await this.settle(record, history, replacementView(pod), verdict, now);
           } catch (e) {
@@ -519,6 +521,15 @@ export class Relocator {
         }),
     );
     return outcomes.filter((o): o is Outcome => !!o);
+  }
+
+  /**
+   * The replacement's node as the settlement judges it: with the disruption that made us leave it when it
+   * is that node (an announced node is bad although nothing on the node object says so yet).
+   */
+  private replacementVerdict(record: DeletionRecord | undefined, node: Node | undefined, now: Date, tolerations?: Toleration[]): NodeVerdict {
+    const disruption = record?.disruption && node?.metadata?.name === record.fromNode ? record.disruption : undefined;
+    return assessNode(node, { now, config: this.d.config, tolerations, disruption });
   }
 
   /**
@@ -556,7 +567,7 @@ export class Relocator {
     if (!record) return { ...started, kind: 'failed', reason: 'no-record', message: `${namespace}/${pod} was deleted, but its deletion record is not there to confirm it` };
     const now = this.now();
     const nodeName = live?.spec?.nodeName;
-    const verdict = nodeName ? assessNode(await this.d.cluster.getNode(nodeName), { now, config: this.d.config, tolerations: live?.spec?.tolerations }) : undefined;
+    const verdict = nodeName ? this.replacementVerdict(record, await this.d.cluster.getNode(nodeName), now, live?.spec?.tolerations) : undefined;
     const view = replacementView(live);
     const mine = await this.settle(record, history, view, verdict, now);
     if (mine) return mine;

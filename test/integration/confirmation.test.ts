@@ -156,6 +156,34 @@ describe('asynchronous confirmation', () => {
       expect(outcomes.filter((o) => o.kind === 'relocated')).toEqual([]);
     }
   });
+
+  it('judges a replacement bound back to a node announced by AWS with that announcement: stuck, although nothing on the node says so', async () => {
+    // Tainting the announced node is off here (as when it failed): only the notice knows the node is going.
+    const config = { ...TEST_CONFIG, interruptionTaint: false };
+    const [a, b] = await s.pool('announced', 2);
+    const { sts, ns, pod } = await s.assistant('announced', { startOn: a!, others: [b!] });
+    await gateReplacements(ns, sts);
+    const notice: RelocationTrigger = {
+      ...base(),
+      source: 'aws-spot-interruption',
+      target: { kind: 'node', node: { name: a! } },
+      disruption: { kind: 'SpotInterruption', detail: 'EC2 Spot Instance Interruption Warning', notAfter: new Date(Date.now() + 120_000).toISOString() },
+    };
+    const [started] = await relocator(config).handle(notice);
+    expect(started).toMatchObject({ kind: 'started', fromNode: a });
+    const replacement = await replacementOf(ns, pod);
+    // b is cordoned before the replacement is let go: the scheduler, which knows nothing of the notice, binds it back to a.
+    await setUnschedulable(s.admin, b!, true);
+    await ungate(ns, replacement.metadata!.name!);
+    const back = await waitForBoundPod(s.admin, ns, `${sts}-0`, { notUid: pod.metadata!.uid! });
+    expect(back.spec?.nodeName).toBe(a);
+
+    const outcomes = await relocator(config).handle(bindTrigger(back));
+    expect(outcomes.find((o) => o.reason === 'bound-back'), JSON.stringify(outcomes)).toMatchObject({
+      kind: 'stuck',
+      message: expect.stringMatching(/bound back to it, and it is still unschedulable/),
+    });
+  });
 });
 
 describe('the cluster-wide cap on deletes', () => {
