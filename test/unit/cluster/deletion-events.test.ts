@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { recordAnnotations, recordOf } from '../../../src/cluster/deletion-events.js';
+import type { DeletionRecord } from '../../../src/domain/deletion-record.js';
+
+const record: DeletionRecord = {
+  id: 'affinity-assistant-1.old-uid.deleting',
+  namespace: 'ci',
+  statefulSet: 'affinity-assistant-1',
+  statefulSetUid: 'sts-uid',
+  pod: 'affinity-assistant-1-0',
+  oldPodUid: 'old-uid',
+  fromNode: 'node-a',
+  triggerId: 't1',
+  triggerSource: 'aws-spot-interruption',
+  observedAt: '2026-11-26T10:00:00.000Z',
+  deletedAt: '2026-11-26T10:00:00.100Z',
+  reasonCodes: ['Interrupted'],
+  reasons: 'SpotInterruption: EC2 Spot Instance Interruption Warning',
+  forced: false,
+  disruption: { kind: 'SpotInterruption', detail: 'EC2 Spot Instance Interruption Warning', notAfter: '2026-11-26T10:02:00Z' },
+};
+
+const event = (annotations: Record<string, string> | undefined, name = record.id) => ({ reason: 'AssistantDeleting', metadata: { name, annotations } });
+
+describe('deletion records on Events', () => {
+  it('round-trips a record, the announcement that made us leave included', () => {
+    expect(recordOf(event(recordAnnotations(record)))).toEqual(record);
+    const { disruption: _d, ...plain } = record;
+    expect(recordOf(event(recordAnnotations(plain)))).toEqual(plain);
+  });
+
+  it('reads no record from an Event without one, or with one that does not parse', () => {
+    expect(recordOf(event(undefined))).toBeUndefined();
+    expect(recordOf({ ...event(recordAnnotations(record)), reason: 'AssistantRelocated' })).toBeUndefined();
+    expect(recordOf(event({ 'affinity-relocator.io/deletion': '{not json' }))).toBeUndefined();
+    expect(recordOf(event(recordAnnotations({ ...record, disruption: { kind: 'SpotInterruption' } as never })))).toBeUndefined();
+  });
+});
