@@ -20,7 +20,7 @@ const record: DeletionRecord = {
   disruption: { kind: 'SpotInterruption', detail: 'EC2 Spot Instance Interruption Warning', notAfter: '2026-11-26T10:02:00Z' },
 };
 
-const event = (annotations: Record<string, string> | undefined, name = record.id) => ({ reason: 'AssistantDeleting', metadata: { name, annotations } });
+const event = (annotations: Record<string, string> | undefined, name = record.id) => ({ reason: 'AssistantDeleting', involvedObject: {}, metadata: { name, annotations } });
 
 describe('deletion records on Events', () => {
   it('round-trips a record, the announcement that made us leave included', () => {
