@@ -9,7 +9,7 @@ import { startLocalMode } from './local-mode.js';
 import { describeOutcome, line } from './print.js';
 
 export async function runTektonDemo(config: RelocatorConfig): Promise<number> {
-  // The harness lives with the tests: loaded only for the demo, never by the Lambdas.
+  // The local cluster (src/local-cluster/): loaded only for the demo, never bundled into a Lambda.
   const { ControlPlane } = await import('../local-cluster/controlplane.js');
   const { TektonController } = await import('../local-cluster/tekton.js');
   const { clientsFor } = await import('../local-cluster/fixtures/clients.js');
