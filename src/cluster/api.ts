@@ -40,6 +40,9 @@ function slim<T>(item: T): T {
   return item;
 }
 
+/** Fewer names than this are read with a GET each: a list is worth it only for more. */
+const BATCH_MIN = 4;
+
 /** The scheduler's own pod informer selector: terminal pods hold no room and match no affinity. */
 const NON_TERMINAL = 'status.phase!=Succeeded,status.phase!=Failed';
 
@@ -56,6 +59,8 @@ export class KubernetesCluster implements ClusterPort, NotificationLedger {
   private readonly limit: <T>(fn: () => Promise<T>) => Promise<T>;
   private readonly selector: string;
   private readonly component: string;
+  /** Collections whose `list` RBAC refused: read with GETs from then on. */
+  private readonly listRefused = new Set<string>();
 
   constructor(kc: KubeAccess, o: KubernetesClusterOptions) {
     this.http = new KubeHttpClient(kc);
@@ -152,6 +157,74 @@ export class KubernetesCluster implements ClusterPort, NotificationLedger {
 
   getPersistentVolume(name: string): Promise<PersistentVolume | undefined> {
     return this.read(`/api/v1/persistentvolumes/${seg(name)}`);
+  }
+
+  getStatefulSets(namespace: string, names: string[]): Promise<Map<string, StatefulSet | undefined>> {
+    return this.readMany('statefulsets', `/apis/apps/v1/namespaces/${seg(namespace)}/statefulsets`, names, (n) => this.getStatefulSet(namespace, n));
+  }
+
+  getPipelineRuns(namespace: string, names: string[], apiVersion: string): Promise<Map<string, PipelineRunLike | undefined>> {
+    const [group = 'tekton.dev', version = 'v1'] = apiVersion.split('/');
+    // A PipelineRun carries its whole pipeline spec and status: only what the decision reads is kept.
+    const keep = (pr: PipelineRunLike): PipelineRunLike => ({ metadata: pr.metadata, status: { conditions: pr.status?.conditions } });
+    return this.readMany(`pipelineruns.${apiVersion}`, `/apis/${seg(group)}/${seg(version)}/namespaces/${seg(namespace)}/pipelineruns`, names, (n) => this.getPipelineRun(namespace, n, apiVersion), keep);
+  }
+
+  getPersistentVolumeClaims(namespace: string, names: string[]): Promise<Map<string, PersistentVolumeClaim | undefined>> {
+    return this.readMany('persistentvolumeclaims', `/api/v1/namespaces/${seg(namespace)}/persistentvolumeclaims`, names, (n) => this.getPersistentVolumeClaim(namespace, n));
+  }
+
+  getPersistentVolumes(names: string[]): Promise<Map<string, PersistentVolume | undefined>> {
+    return this.readMany('persistentvolumes', '/api/v1/persistentvolumes', names, (n) => this.getPersistentVolume(n));
+  }
+
+  /**
+   * Objects of one collection by name, in as few requests as it takes: one GET each for a few names;
+   * for more, the collection is listed page by page as long as the pages still to come (the first page's
+   * remainingItemCount tells) are fewer than the GETs they replace, and whatever the list did not reach is
+   * read one by one. A name missing from a finished list does not exist (as a GET's 404 would say). A
+   * list that RBAC refuses (a role granted before `list` was asked for) falls back to GETs for good, with
+   * nothing lost but requests.
+   */
+  private async readMany<T extends { metadata?: { name?: string } }>(
+    kind: string,
+    collection: string,
+    names: string[],
+    one: (name: string) => Promise<T | undefined>,
+    keep: (item: T) => T = (item) => item,
+  ): Promise<Map<string, T | undefined>> {
+    const wanted = new Set(names);
+    const found = new Map<string, T | undefined>();
+    if (wanted.size >= BATCH_MIN && !this.listRefused.has(kind)) {
+      try {
+        let next: string | undefined;
+        for (;;) {
+          const page = await this.call<{ items: T[]; metadata?: { continue?: string; remainingItemCount?: number } }>({
+            method: 'GET',
+            path: collection,
+            query: { limit: String(LIST_PAGE_SIZE), continue: next },
+          });
+          for (const item of page.items) {
+            const name = item.metadata?.name;
+            if (name && wanted.has(name)) found.set(name, keep(slim(item)));
+          }
+          next = page.metadata?.continue || undefined;
+          if (!next) {
+            for (const name of wanted) if (!found.has(name)) found.set(name, undefined);
+            break;
+          }
+          const pagesLeft = Math.ceil((page.metadata?.remainingItemCount ?? Number.POSITIVE_INFINITY) / LIST_PAGE_SIZE);
+          if (pagesLeft >= wanted.size - found.size) break;
+        }
+      } catch (e) {
+        const status = httpStatusOf(e);
+        if (status === 403) this.listRefused.add(kind);
+        // 410: the continue token expired while paging; what is missing is read one by one.
+        else if (status !== 410) throw e;
+      }
+    }
+    await Promise.all([...wanted].filter((name) => !found.has(name)).map(async (name) => found.set(name, await one(name))));
+    return found;
   }
 
   async deletePod(namespace: string, name: string, o: { uid: string; force: boolean; dryRun: boolean }): Promise<DeleteResult> {

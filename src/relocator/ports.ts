@@ -27,6 +27,14 @@ export interface ClusterPort {
   getPipelineRun(namespace: string, name: string, apiVersion: string): Promise<PipelineRunLike | undefined>;
   getPersistentVolumeClaim(namespace: string, name: string): Promise<PersistentVolumeClaim | undefined>;
   getPersistentVolume(name: string): Promise<PersistentVolume | undefined>;
+  /**
+   * The same objects for many names at once (absent names map to undefined): a trigger's assistants read
+   * their owners and volumes with one request per collection rather than one per object.
+   */
+  getStatefulSets(namespace: string, names: string[]): Promise<Map<string, StatefulSet | undefined>>;
+  getPipelineRuns(namespace: string, names: string[], apiVersion: string): Promise<Map<string, PipelineRunLike | undefined>>;
+  getPersistentVolumeClaims(namespace: string, names: string[]): Promise<Map<string, PersistentVolumeClaim | undefined>>;
+  getPersistentVolumes(names: string[]): Promise<Map<string, PersistentVolume | undefined>>;
   /** Deletes with a uid precondition. `force`: grace period 0. `dryRun`: server-side dry run. */
   deletePod(namespace: string, name: string, o: { uid: string; force: boolean; dryRun: boolean }): Promise<DeleteResult>;
   /**

@@ -34,6 +34,7 @@ import { CAP_WINDOW_MS, DeleteCap } from './delete-cap.js';
 import { ReadCache } from './read-cache.js';
 import { RecentDeletes } from './recent-deletes.js';
 import { NodeView } from './node-view.js';
+import { OwnerReads } from './owner-reads.js';
 import { PlacementFinder } from './placement.js';
 import type { ClusterPort, OutcomeSink, RelocationHistory } from './ports.js';
 
@@ -74,6 +75,8 @@ interface TriggerContext {
   marks: NodeMarks;
   nodes: NodeView;
   placements: PlacementFinder;
+  /** Set once the trigger's candidates are known. */
+  owners?: OwnerReads;
 }
 
 export interface HandleOptions {
@@ -133,6 +136,11 @@ export class Relocator {
     const [nodes, candidates] = await Promise.all([nodesRead, this.candidates(trigger, nodesRead)]);
     // Not the sinks' business (like a trigger for another cluster sharing the bus): no assistant of ours.
     if (!Array.isArray(candidates)) return [candidates];
+    // The assistants that will be read (their nodes look bad) have their owners and volumes read together.
+    const now = this.now();
+    const byName = new Map(nodes.map((n) => [n.metadata?.name, n]));
+    const looksBad = (p: Pod | undefined): p is Pod => !!p?.spec?.nodeName && !assessNode(byName.get(p.spec.nodeName), { now, config: this.d.config, disruption: trigger.disruption }).schedulable;
+    ctx.owners = new OwnerReads(this.d.cluster, candidates.map((c) => c.pod).filter(looksBad));
     // The sweep (every assistant) is also when our expired interruption taints are lifted.
     const sweep = trigger.target.kind === 'all';
     const lifting = sweep ? this.liftExpiredInterruptionTaints(nodes) : undefined;
@@ -286,7 +294,7 @@ export class Relocator {
         ctx.placements.prefetch(c.pod, nodes, likely);
         void ctx.nodes.fresh(base.fromNode).catch(() => undefined);
       }
-      const obs = { ...(await this.observe(c, nodes)), expected: c.expected, disruption: trigger.disruption, now: this.now() };
+      const obs = { ...(await this.observe(c, nodes, ctx.owners ?? new OwnerReads(this.d.cluster, []))), expected: c.expected, disruption: trigger.disruption, now: this.now() };
       sts = obs.statefulSet;
       base.assistant = { ...c.ref, statefulSetUid: sts?.metadata?.uid, pipelineRun: controllerOf(sts?.metadata?.ownerReferences)?.name };
       let decision = planRelocation(obs, this.d.config);
@@ -312,7 +320,7 @@ export class Relocator {
   }
 
   /** Reads what the decision needs; independent reads run in parallel (latency is the product). */
-  private async observe(c: Candidate, nodes: Node[]) {
+  private async observe(c: Candidate, nodes: Node[], owners: OwnerReads) {
     const pod = c.pod;
     const ns = pod?.metadata?.namespace ?? c.ref.namespace;
     const owner = controllerOf(pod?.metadata?.ownerReferences);
@@ -320,18 +328,18 @@ export class Relocator {
     const since = new Date(this.now().getTime() - this.d.config.loopGuardWindowMs);
     const [chain, volumes, recentRelocations] = await Promise.all([
       (async () => {
-        const statefulSet = ownedBySet ? await this.d.cluster.getStatefulSet(ns, owner.name) : undefined;
+        const statefulSet = ownedBySet ? await owners.statefulSet(ns, owner.name) : undefined;
         const prRef = controllerOf(statefulSet?.metadata?.ownerReferences);
         // The owner's group is checked before it is read: an owner of another group is no PipelineRun of
         // Tekton's (and the relocator may not read it), which makes the pod no assistant, not a failure.
         const pipelineRun: PipelineRunLike | undefined =
-          prRef && isTektonPipelineRun(prRef) ? await this.d.cluster.getPipelineRun(ns, prRef.name, prRef.apiVersion) : undefined;
+          prRef && isTektonPipelineRun(prRef) ? await owners.pipelineRun(ns, prRef.name, prRef.apiVersion) : undefined;
         return { statefulSet, pipelineRun };
       })(),
       Promise.all(
         (pod ? claimNamesOf(pod) : []).map(async (claim) => {
-          const pvc = await this.d.cluster.getPersistentVolumeClaim(ns, claim);
-          return pvc?.spec?.volumeName ? this.d.cluster.getPersistentVolume(pvc.spec.volumeName) : undefined;
+          const pvc = await owners.claim(ns, claim);
+          return pvc?.spec?.volumeName ? owners.volume(pvc.spec.volumeName) : undefined;
         }),
       ).then((pvs) => pvs.filter((pv): pv is PersistentVolume => pv !== undefined)),
       // The loop guard counts this StatefulSet's deletes (by uid, which the pod's owner reference gives)

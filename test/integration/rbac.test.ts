@@ -86,9 +86,14 @@ describe('the shipped relocator ClusterRole (infra/kubernetes/relocator)', () =>
       ['get a pod', () => relocator.core.readNamespacedPod({ namespace: ns, name: 'p' })],
       ['list events', () => relocator.core.listNamespacedEvent({ namespace: ns })],
       ['create an event', () => relocator.core.createNamespacedEvent({ namespace: ns, body: { metadata: { name: 'e1' }, involvedObject: { kind: 'Pod', name: 'p', namespace: ns }, reason: 'Test', message: 'm' } })],
+      // A drained node's assistants have their owners and volumes read with one list each.
+      ['list statefulsets', () => relocator.apps.listNamespacedStatefulSet({ namespace: ns })],
+      ['list claims', () => relocator.core.listNamespacedPersistentVolumeClaim({ namespace: ns })],
+      ['list volumes', () => relocator.core.listPersistentVolume()],
+      ['list pipelineruns', () => relocator.custom.listNamespacedCustomObject({ group: 'tekton.dev', version: 'v1', namespace: ns, plural: 'pipelineruns' })],
     ];
     for (const [what, call] of granted) expect(await status(call()), what).toBe(200);
-    // get (not list) is what the role grants for these: a 404 proves authorization passed.
+    // A 404 proves authorization passed.
     expect(await status(relocator.apps.readNamespacedStatefulSet({ namespace: ns, name: 'none' }))).toBe(404);
     expect(await status(relocator.core.readNamespacedPersistentVolumeClaim({ namespace: ns, name: 'none' }))).toBe(404);
     expect(await status(relocator.core.readPersistentVolume({ name: 'none' }))).toBe(404);
@@ -104,7 +109,7 @@ describe('the shipped relocator ClusterRole (infra/kubernetes/relocator)', () =>
       ['delete a node', () => relocator.core.deleteNode({ name: 'n' })],
       ['delete a StatefulSet', () => relocator.apps.deleteNamespacedStatefulSet({ namespace: ns, name: 'any' })],
       ['create a pod', () => relocator.core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'q' }, spec: { containers: [{ name: 'c', image: 'x' }] } } })],
-      ['list statefulsets', () => relocator.apps.listNamespacedStatefulSet({ namespace: ns })],
+      ['watch statefulsets', () => relocator.apps.listNamespacedStatefulSet({ namespace: ns, watch: true, timeoutSeconds: 1 })],
       ['delete a PipelineRun', () => relocator.custom.deleteNamespacedCustomObject({ group: 'tekton.dev', version: 'v1', namespace: ns, plural: 'pipelineruns', name: 'any' })],
     ];
     for (const [what, call] of refused) expect(await status(call()), what).toBe(403);

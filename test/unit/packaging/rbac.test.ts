@@ -71,12 +71,12 @@ describe('the relocator ClusterRole', () => {
     expect(verbsOn('', 'nodes')).toEqual(['get', 'list', 'patch', 'watch']);
     expect(verbsOn('', 'nodes/status')).toEqual([]);
     expect(verbsOn('', 'pods')).toEqual(['delete', 'get', 'list', 'watch']);
-    expect(verbsOn('apps', 'statefulsets')).toEqual(['get']);
-    expect(verbsOn('', 'persistentvolumeclaims')).toEqual(['get']);
-    expect(verbsOn('', 'persistentvolumes')).toEqual(['get']);
+    expect(verbsOn('apps', 'statefulsets')).toEqual(['get', 'list']);
+    expect(verbsOn('', 'persistentvolumeclaims')).toEqual(['get', 'list']);
+    expect(verbsOn('', 'persistentvolumes')).toEqual(['get', 'list']);
     expect(verbsOn('', 'events')).toEqual(['create', 'list']);
     expect(verbsOn('events.k8s.io', 'events')).toEqual([]); // the code writes core/v1 Events only
-    expect(verbsOn('tekton.dev', 'pipelineruns')).toEqual(['get']);
+    expect(verbsOn('tekton.dev', 'pipelineruns')).toEqual(['get', 'list']);
     // Inter-pod affinity terms with a namespaceSelector: namespaces are matched by their labels.
     expect(verbsOn('', 'namespaces')).toEqual(['list']);
     const granted = clusterRole().rules!.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => `${g}/${res}`)));
