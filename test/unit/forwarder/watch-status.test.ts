@@ -2,8 +2,8 @@
  * A watch's ERROR event: decoded into an error that names the Status's code and reason (watch-status.ts),
  * and acted on by the slim informer: 410 relists, anything else is reported and the watch restarted after a
  * backoff. The informer runs against a loopback server that speaks the watch wire format (one JSON event per
- * line), since a real API server sends ERROR events other than 410 only on storage or conversion failures a
- * test cannot stage; what the server sends is the documented Status shape.
+ * line), as the informer's own requests cannot be made to fail so on a real API server; the ERROR it sends is
+ * the one a real kube-apiserver sends (test/integration/watch-errors.test.ts provokes it).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +14,18 @@ import { type ObjectMeta, SlimInformer } from '../../../src/forwarder/slim-infor
 import { WatchStatusError, watchStatusError } from '../../../src/forwarder/watch-status.js';
 
 const status = (code: number, reason: string, message: string) => ({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', code, reason, message });
+
+/** As kube-apiserver v1.36 ends a watch-list request for a resourceVersion it has not reached. */
+const TOO_LARGE_RV = {
+  kind: 'Status',
+  apiVersion: 'v1',
+  metadata: {},
+  status: 'Failure',
+  message: 'Timeout: Too large resource version: 999999999, current: 252',
+  reason: 'Timeout',
+  details: { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 },
+  code: 504,
+};
 
 describe('an ERROR event of a watch', () => {
   it('becomes an error naming the path, code, reason and message of its Status, read by httpStatusOf as the HTTP errors are', () => {
@@ -129,7 +141,7 @@ describe('the slim informer, told by an ERROR event that its watch ended', () =>
     const errors: unknown[] = [];
     const upserts: string[] = [];
     const i = await informerOn(
-      [[{ type: 'MODIFIED', object: aNode('worker-1', '11') }, { type: 'ERROR', object: status(500, 'InternalError', 'etcd is sulking') }]],
+      [[{ type: 'MODIFIED', object: aNode('worker-1', '11') }, { type: 'ERROR', object: TOO_LARGE_RV }]],
       errors,
       upserts,
     );
@@ -137,8 +149,8 @@ describe('the slim informer, told by an ERROR event that its watch ended', () =>
     await until('a second watch', () => server!.requests.length === 3);
     expect(server!.requests).toEqual(['list', 'watch from 10', 'watch from 11']);
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatchObject({ statusCode: 500, reason: 'InternalError' });
-    expect(String(errors[0])).toMatch(/500 InternalError: etcd is sulking/);
+    expect(errors[0]).toMatchObject({ statusCode: 504, reason: 'Timeout' });
+    expect(String(errors[0])).toMatch(/504 Timeout: Timeout: Too large resource version/);
     expect(i.counters).toEqual({ lists: 1, failures: 1 });
     expect(upserts).toEqual(['worker-1@10', 'worker-1@11']);
   });
