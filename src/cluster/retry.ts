@@ -3,6 +3,7 @@
  * a dropped connection. Answers about the request itself (404, 409, 403, 422...) are final.
  */
 import { setTimeout as delay } from 'node:timers/promises';
+import { Backoff } from './backoff.js';
 
 export interface RetryOptions {
   /** Attempts after the first. Default 3. */
@@ -79,6 +80,7 @@ export async function withRetry<T>(fn: () => Promise<T>, options: RetryOptions =
     sleep = (ms: number) => delay(ms),
     random = Math.random,
   } = options;
+  const backoff = new Backoff({ baseMs, maxMs, random });
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn();
@@ -86,8 +88,7 @@ export async function withRetry<T>(fn: () => Promise<T>, options: RetryOptions =
       if (attempt >= retries || !isRetryable(error)) throw error;
       const serverWait = retryAfterMsOf(error);
       if (serverWait !== undefined && serverWait > maxMs) throw error;
-      const backoff = random() * Math.min(maxMs, baseMs * 2 ** attempt);
-      await sleep(Math.max(serverWait ?? 0, backoff));
+      await sleep(Math.max(serverWait ?? 0, backoff.next()));
     }
   }
 }

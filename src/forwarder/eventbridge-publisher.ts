@@ -32,7 +32,7 @@ import {
   type PutEventsResultEntry,
 } from '@aws-sdk/client-eventbridge';
 import { MAX_EVENT_BYTES, type PutEventsEntry } from '../events/contract.js';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../cluster/backoff.js';
 import { CoalescingQueue, type QueuedItem } from './coalescing-queue.js';
 import type { Publisher } from './publisher.js';
 import { entrySize, objectKey } from './put-events-entry.js';

@@ -2,8 +2,8 @@
  * Leader election on a coordination.k8s.io/v1 Lease, with the semantics of client-go's leaderelection
  * package, so that of the forwarder's replicas exactly one watches and publishes while the others stand by:
  *
- * - a candidate takes the lease when it is absent, released (no holder) or expired (renewTime +
- *   leaseDurationSeconds < now); it retries every retry period, jittered so candidates do not move in step;
+ * - a candidate takes the lease when it is absent, released (no holder) or expired; it retries every retry
+ *   period, jittered so candidates do not move in step;
  * - every write carries the resourceVersion that was read: a 409 means another replica wrote first;
  * - the leader renews every retry period, and stops leading once it has not renewed for renewDeadline,
  *   which is shorter than the lease duration: it steps down before anyone else may take over;
@@ -12,12 +12,15 @@
  * Every request is bounded (a try by the time left to the deadline, the release by one retry period), so
  * neither leadership nor shutdown outlasts an API server that stops answering.
  *
- * Expiry compares the holder's renewTime with our clock, so the gap between leaseDuration and renewDeadline
- * (5 s by default) is the margin for clock skew between nodes (NTP keeps EKS nodes far closer). Two leaders
- * for a moment would only publish duplicates, which the at-least-once contract allows.
+ * Expiry, as client-go judges it: a lease has expired when its record (holder, times, duration, transitions)
+ * has not changed for leaseDurationSeconds since THIS replica saw it change, both instants read from our own
+ * clock. The holder's renewTime is never compared with our clock, so skew between the nodes' clocks cannot
+ * make a standby take over from a leader that is renewing, nor keep it from taking over one that stopped. The
+ * price, as in client-go: a replica that has just started waits one lease duration before taking over a
+ * lease it finds held, however old the renewTime it reads.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { type CoordinationV1Api, type V1Lease, type V1LeaseSpec, V1MicroTime } from '@kubernetes/client-node';
+import { Backoff, pause } from '../cluster/backoff.js';
 import { httpStatusOf } from '../cluster/retry.js';
 
 export type LeaseApi = Pick<CoordinationV1Api, 'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'>;
@@ -50,8 +53,10 @@ export interface LeaderElectorOptions extends Partial<LeaderElectionTimings> {
   onNewLeader?: (identity: string) => void;
   /** Failed API calls and renewals past the deadline; a lost race (409) is not an error. */
   onError?: (e: unknown) => void;
-  /** Epoch milliseconds; injectable for tests. */
+  /** Epoch milliseconds; injectable for tests (as are the timers, which are the global ones). */
   now?: () => number;
+  /** In [0, 1), for the retry jitter; injectable for tests. Default Math.random. */
+  random?: () => number;
 }
 
 type Attempt = 'leading' | 'held-by-other' | 'lost-race' | 'failed';
@@ -64,6 +69,9 @@ export class LeaderElector {
   private loop: Promise<void> | undefined;
   private leading = false;
   private observedLeader: string | undefined;
+  /** The lease's record as last read or written, and when (our clock) it was first seen so. */
+  private observed: { key: string; durationMs: number; at: number } | undefined;
+  private readonly retries: Backoff;
 
   constructor(private readonly o: LeaderElectorOptions) {
     this.timings = validTimings({
@@ -71,7 +79,10 @@ export class LeaderElector {
       renewDeadlineMs: o.renewDeadlineMs ?? DEFAULT_TIMINGS.renewDeadlineMs,
       retryPeriodMs: o.retryPeriodMs ?? DEFAULT_TIMINGS.retryPeriodMs,
     });
-    this.now = o.now ?? Date.now;
+    this.now = o.now ?? (() => Date.now());
+    // A constant period with client-go's jitter: candidates wait between 1 and 2.2 retry periods.
+    const period = this.timings.retryPeriodMs;
+    this.retries = new Backoff({ baseMs: period, maxMs: period, factor: 1, jitter: JITTER, random: o.random });
   }
 
   start(): void {
@@ -130,7 +141,7 @@ export class LeaderElector {
       // Acquired just as stop() was called: not leading; stop() releases the lease.
       if (this.stopped) return undefined;
       if (result === 'leading') return started;
-      await this.pause(this.timings.retryPeriodMs * (1 + Math.random() * JITTER));
+      await this.pause(this.retries.next());
     }
   }
 
@@ -166,15 +177,29 @@ export class LeaderElector {
     const lease = await this.read();
     const now = this.now();
     if (!lease) {
-      const body: V1Lease = { metadata: { name, namespace }, spec: this.record(now, undefined) };
-      return this.write(() => api.createNamespacedLease({ namespace, body }));
+      const spec = this.record(now, undefined);
+      return this.write(spec, () => api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec } }));
     }
-    const spec = lease.spec ?? {};
-    const holder = spec.holderIdentity ?? '';
+    const previous = lease.spec ?? {};
+    this.observeRecord(previous, now);
+    const holder = previous.holderIdentity ?? '';
     if (holder) this.observe(holder);
-    if (holder && holder !== identity && !expired(spec, now)) return 'held-by-other';
+    if (holder && holder !== identity && !this.observedExpired(now)) return 'held-by-other';
+    const spec = this.record(now, previous);
     // The whole object as read, so its metadata.resourceVersion makes the update conditional.
-    return this.write(() => api.replaceNamespacedLease({ namespace, name, body: { ...lease, spec: this.record(now, spec) } }));
+    return this.write(spec, () => api.replaceNamespacedLease({ namespace, name, body: { ...lease, spec } }));
+  }
+
+  /** Notes when the record changed, by our clock: what expiry is judged by. */
+  private observeRecord(spec: V1LeaseSpec, now: number): void {
+    const key = recordKey(spec);
+    if (this.observed?.key === key) return;
+    this.observed = { key, durationMs: (spec.leaseDurationSeconds ?? 0) * 1000, at: now };
+  }
+
+  /** client-go's isLeaseValid, negated: no change seen for the record's lease duration. */
+  private observedExpired(now: number): boolean {
+    return this.observed === undefined || now >= this.observed.at + this.observed.durationMs;
   }
 
   /** The spec this replica writes to hold the lease: a renewal keeps acquireTime, a takeover counts a transition. */
@@ -190,7 +215,7 @@ export class LeaderElector {
     };
   }
 
-  private async write(call: () => Promise<V1Lease>): Promise<Attempt> {
+  private async write(spec: V1LeaseSpec, call: () => Promise<V1Lease>): Promise<Attempt> {
     try {
       await call();
     } catch (e) {
@@ -198,6 +223,7 @@ export class LeaderElector {
       if (httpStatusOf(e) === 409) return 'lost-race';
       throw e;
     }
+    this.observeRecord(spec, this.now());
     this.observe(this.o.identity);
     return 'leading';
   }
@@ -237,8 +263,8 @@ export class LeaderElector {
   }
 
   /** Waits, or returns at once when the elector stops. */
-  private async pause(ms: number): Promise<void> {
-    await sleep(Math.max(0, ms), undefined, { signal: this.stopping.signal }).catch(() => undefined);
+  private pause(ms: number): Promise<void> {
+    return pause(ms, this.stopping.signal);
   }
 }
 
@@ -265,9 +291,12 @@ function timeOf(t: Date | string | undefined): number | undefined {
   return Number.isNaN(ms) ? undefined : ms;
 }
 
-function expired(spec: V1LeaseSpec, now: number): boolean {
-  const renewed = timeOf(spec.renewTime);
-  return renewed === undefined || renewed + (spec.leaseDurationSeconds ?? 0) * 1000 < now;
+/**
+ * What identifies a record: client-go compares the record's raw bytes. Times as numbers, so the string read
+ * back and the V1MicroTime written compare equal.
+ */
+function recordKey(s: V1LeaseSpec): string {
+  return JSON.stringify([s.holderIdentity ?? '', s.leaseDurationSeconds, timeOf(s.acquireTime), timeOf(s.renewTime), s.leaseTransitions]);
 }
 
 function validTimings(t: LeaderElectionTimings): LeaderElectionTimings {

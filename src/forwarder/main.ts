@@ -24,6 +24,7 @@ import { configFromEnv } from '../config/relocator.js';
 import { EventBridgePublisher } from './eventbridge-publisher.js';
 import { type LeaderElectionTimings, LeaderElector } from './leader.js';
 import { ForwarderMetrics, startOpsServer } from './ops-server.js';
+import { WatchStatusError } from './watch-status.js';
 import { ClusterWatcher } from './watcher.js';
 
 export interface ForwarderSettings {
@@ -105,7 +106,9 @@ export async function startForwarder(s: ForwarderSettings, deps: { kc: KubeConfi
         // The publisher rejects only once closed, after the watcher has stopped: these are watch errors.
         onError: (e) => {
           metrics.watchRestarted();
-          log.warn('watch failed; restarting it with a relist', errorFields(e));
+          // The Status of an ERROR event says why: its code and reason go on the line as fields.
+          const status = e instanceof WatchStatusError ? { code: e.statusCode, reason: e.reason } : {};
+          log.warn('watch failed; restarting it with backoff', { ...errorFields(e), ...status });
         },
       }),
     s.resyncMs,

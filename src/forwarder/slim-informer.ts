@@ -7,11 +7,14 @@
  * Semantics (those of client-go's reflector): list, then watch from the list's resourceVersion with
  * bookmarks; a watch that ends normally is resumed from the last resourceVersion seen; 410 Gone (an
  * expired resourceVersion) relists, and the relist reports objects deleted meanwhile as deletions; any
- * other failure is reported and retried with capped exponential backoff.
+ * other failure, an ERROR event with another Status included (see watch-status.ts), is reported and
+ * retried with capped exponential backoff.
  */
 import { type KubeConfig, Watch } from '@kubernetes/client-node';
+import { Backoff } from '../cluster/backoff.js';
 import { KubeHttpClient } from '../cluster/http.js';
 import { httpStatusOf } from '../cluster/retry.js';
+import { watchStatusError } from './watch-status.js';
 
 export interface ObjectMeta {
   metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string };
@@ -26,7 +29,12 @@ export interface SlimInformerOptions<T extends ObjectMeta> {
   onUpsert: (obj: T, previous: T | undefined) => void;
   onDelete: (obj: T) => void;
   onError?: (e: unknown) => void;
+  /** Backoff between failed watches, in [0, 1); injectable for tests. Default Math.random. */
+  random?: () => number;
 }
+
+/** Waits between failed watches: full jitter under a ceiling from 1 s doubling to 30 s, as client-go's reflector caps at 30 s. */
+const WATCH_BACKOFF = { baseMs: 1_000, maxMs: 30_000 };
 
 interface List {
   items?: unknown[];
@@ -44,12 +52,14 @@ export class SlimInformer<T extends ObjectMeta> {
   private abort: AbortController | undefined;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  private readonly backoff: Backoff;
   /** Lists done (the first sync, and one per 410) and watch failures. */
   readonly counters = { lists: 0, failures: 0 };
 
   constructor(private readonly o: SlimInformerOptions<T>) {
     this.http = new KubeHttpClient(o.kc);
     this.watch = new Watch(o.kc);
+    this.backoff = new Backoff({ ...WATCH_BACKOFF, random: o.random });
   }
 
   get(name: string, namespace = ''): T | undefined {
@@ -105,22 +115,20 @@ export class SlimInformer<T extends ObjectMeta> {
   }
 
   private async run(): Promise<void> {
-    let failures = 0;
     while (!this.stopped) {
       try {
         if (!this.resourceVersion) await this.relist();
         await this.watchOnce();
-        failures = 0;
+        this.backoff.reset();
       } catch (e) {
         if (this.stopped) return;
-        if (httpStatusOf(e) === 410 || (e as { statusCode?: number }).statusCode === 410) {
+        if (httpStatusOf(e) === 410) {
           this.resourceVersion = '';
           continue;
         }
         this.counters.failures++;
         this.o.onError?.(e);
-        failures++;
-        await this.pause(Math.min(30_000, 250 * 2 ** Math.min(failures, 7)));
+        await this.pause(this.backoff.next());
       }
     }
   }
@@ -128,14 +136,17 @@ export class SlimInformer<T extends ObjectMeta> {
   private watchOnce(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const done = (err: unknown) => (err && !this.stopped ? reject(err) : resolve());
+      let stream: AbortController | undefined;
       this.watch
         .watch(
           this.o.path,
           { resourceVersion: this.resourceVersion, allowWatchBookmarks: true, labelSelector: this.o.labelSelector },
-          (phase: string, raw: { code?: number; metadata?: { resourceVersion?: string } }) => {
+          (phase: string, raw: { metadata?: { resourceVersion?: string } }) => {
             if (phase === 'ERROR') {
-              // 410 arrives as an ERROR event; the stream then ends and run() relists.
-              if (raw.code === 410) this.resourceVersion = '';
+              // The server's last word on this watch; run() relists on 410 and backs off on anything else.
+              // Stop reading: the stream may still end normally after it, which must not count as success.
+              done(watchStatusError(this.o.path, raw));
+              stream?.abort();
               return;
             }
             if (phase === 'BOOKMARK') {
@@ -154,7 +165,7 @@ export class SlimInformer<T extends ObjectMeta> {
           done,
         )
         .then((ac) => {
-          this.abort = ac;
+          stream = this.abort = ac;
           if (this.stopped) ac.abort();
         }, reject);
     });

@@ -41,11 +41,14 @@ export function lambdaSinks(o: {
   notifyWindowMs: number;
   /** Default: an EventBridge client with the function's credentials. */
   bus?: Pick<EventBridgeClient, 'send'>;
+  /** The notification window's clock; injectable for tests. */
+  now?: () => Date;
 }): OutcomeSink[] {
   const sinks = [logSink(logger), metricsSink(metrics)];
   if (o.eventBusName) {
     const gate = notificationGate(o.ledger, {
       windowMs: o.notifyWindowMs,
+      now: o.now,
       onClaimError: (e, outcome) => logger.warn('could not check for a repeated notification; notifying', { error: (e as Error).message, outcome }),
       onSuppressed: (outcome) => logger.info('repeat of a recent notification: published with notify=false', { outcome }),
     });

@@ -171,11 +171,11 @@ describe('the Alertmanager webhook on the real cluster, as the relocator identit
    * The webhook wired like the Lambda, with the Lambdas' own sinks (the result-event sink behind the
    * notification gate) and a recording bus client (`published`; `notified`: those with notify=true).
    */
-  function webhook(o: { windowMs?: number } = {}) {
+  function webhook(o: { windowMs?: number; now?: () => Date } = {}) {
     const { bus, published } = recordingBus();
     const kc = s.cp.kubeConfig('relocator');
     const cluster = clusterFor(kc, TEST_CONFIG);
-    const sinks = lambdaSinks({ ledger: cluster, cluster: 'test', eventBusName: 'affinity-relocator-test', notifyWindowMs: o.windowMs ?? DEFAULT_DEDUPE_WINDOW_MS, bus });
+    const sinks = lambdaSinks({ ledger: cluster, cluster: 'test', eventBusName: 'affinity-relocator-test', notifyWindowMs: o.windowMs ?? DEFAULT_DEDUPE_WINDOW_MS, bus, now: o.now });
     const { relocator } = createRelocator({ kc, cluster, config: TEST_CONFIG, sinks });
     const deps = { relocator, cluster: 'test' };
     const send = async (event: ReturnType<typeof httpEvent>): Promise<{ status: number; body: WebhookResponse }> => {
@@ -308,7 +308,9 @@ describe('the Alertmanager webhook on the real cluster, as the relocator identit
     const { sts, ns, pod } = await s.assistant('stranded', { startOn: only!, others: [] });
     await setReady(s.admin, only!, 'False', new Date(Date.now() - 60_000));
     const windowMs = 5_000;
-    const w = webhook({ windowMs });
+    // The notification window's clock, which the test moves on instead of waiting out the window.
+    let laterMs = 0;
+    const w = webhook({ windowMs, now: () => new Date(Date.now() + laterMs) });
 
     // Three notifications at once (Alertmanager HA peers, each sending), then one more.
     const alert = [{ node: only!, fingerprint: '0718293a4b5c6d7e' }];
@@ -327,7 +329,7 @@ describe('the Alertmanager webhook on the real cluster, as the relocator identit
 
     // The window slides: once it has passed, the next blocked outcome is notified again (the apiserver
     // stores Event times in whole seconds, hence the extra second).
-    await new Promise((r) => setTimeout(r, windowMs + 1_500));
+    laterMs = windowMs + 1_500;
     await w.post(alert);
     expect(w.notified).toHaveLength(2);
     expect(w.published).toHaveLength(5);

@@ -145,8 +145,12 @@ describe('AWS interruption notices', () => {
     const ttlMs = 4_000;
     const config = { ...TEST_CONFIG, interruptionTaintTtlMs: ttlMs };
     const logged: string[] = [];
-    const { relocator } = createRelocator({ kc: s.cp.kubeConfig('relocator'), config, log: (_level, message) => void logged.push(message) });
-    const sweep = () => relocator.handle({ id: 'sweep', source: 'sweep', observedAt: new Date().toISOString(), target: { kind: 'all' } });
+    // The relocator's clock, which the test moves on past the TTL instead of waiting it out.
+    let laterMs = 0;
+    const now = () => new Date(Date.now() + laterMs);
+    const { cluster } = s.recordingCluster();
+    const relocator = new Relocator({ cluster, config, sinks: [kubeEventSink(cluster)], log: (_level, message) => void logged.push(message), now });
+    const sweep = () => relocator.handle({ id: 'sweep', source: 'sweep', observedAt: now().toISOString(), target: { kind: 'all' } });
     const ours = async () => ((await s.admin.core.readNode({ name: a })).spec?.taints ?? []).filter((t) => t.key === INTERRUPTION_TAINT_KEY);
 
     await onAwsEvent(notice('health-scheduled-change', instanceOfA), { relocator, cluster: 'test' }, ALL_RELOCATE);
@@ -154,8 +158,8 @@ describe('AWS interruption notices', () => {
     await sweep();
     expect(await ours()).toHaveLength(1); // younger than the TTL
 
-    // The taint's time has whole seconds: wait the TTL and one second more.
-    await new Promise((r) => setTimeout(r, ttlMs + 1_000));
+    // The taint's time has whole seconds: the TTL and one second more.
+    laterMs = ttlMs + 1_000;
     await sweep();
     expect(await ours()).toEqual([]);
     expect(logged).toContainEqual(expect.stringMatching(new RegExp(`^lifted the interruption taint of node ${a}: ${INTERRUPTION_TAINT_KEY}=aws-health-scheduled-change\\.`)));

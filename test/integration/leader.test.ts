@@ -90,24 +90,34 @@ class Leadership {
 
 /**
  * The relocator identity's Lease API with the failures a test injects: cut off from the API server, and a
- * rendezvous that holds each replica's first read until all have read (so all decide on the same state).
+ * rendezvous that holds one read of each replica until all have read (so all decide on the same state): the
+ * first read, or with `hold` the first read starting `from` ms after the first one, returned no earlier than
+ * `until` ms after the first one.
  */
 class TestLeaseApi implements LeaseApi {
   cut = false;
   /** HTTP status of every create and replace. */
   readonly writes: number[] = [];
+  private firstReadAt: number | undefined;
 
-  constructor(private rendezvous?: Rendezvous) {}
+  constructor(
+    private rendezvous?: Rendezvous,
+    private readonly hold = { from: 0, until: 0 },
+  ) {}
 
   async readNamespacedLease(p: Parameters<LeaseApi['readNamespacedLease']>[0]): Promise<V1Lease> {
     this.failIfCut();
+    const started = Date.now();
     const read = await relocator.coordination.readNamespacedLease(p).then(
       (lease) => ({ lease }),
       (error: unknown) => ({ error }),
     );
-    const rendezvous = this.rendezvous;
-    this.rendezvous = undefined;
+    const first = (this.firstReadAt ??= Date.now());
+    const held = started >= first + this.hold.from;
+    const rendezvous = held ? this.rendezvous : undefined;
+    if (held) this.rendezvous = undefined;
     await rendezvous?.arrive();
+    if (rendezvous) await new Promise((r) => setTimeout(r, first + this.hold.until - Date.now()));
     if ('error' in read) throw read.error;
     return read.lease;
   }
@@ -286,8 +296,12 @@ describe('leader election on a Lease', () => {
     });
     const leadership = new Leadership();
     const both = new Rendezvous(2);
-    const a = replica('pod-a', ns, leadership, new TestLeaseApi(both));
-    const b = replica('pod-b', ns, leadership, new TestLeaseApi(both));
+    // A replica takes a lease over one lease duration after it saw the record last change (its first read
+    // here, the record being abandoned), however old the renewTime: hold a read of each from shortly before
+    // then (no read started earlier can see the lease expired), and let it return only once it has.
+    const hold = { from: TIMINGS.leaseDurationMs - 2 * TIMINGS.retryPeriodMs, until: TIMINGS.leaseDurationMs + TIMINGS.retryPeriodMs };
+    const a = replica('pod-a', ns, leadership, new TestLeaseApi(both, hold));
+    const b = replica('pod-b', ns, leadership, new TestLeaseApi(both, hold));
     a.elector.start();
     b.elector.start();
 

@@ -73,3 +73,37 @@ export function fakeTime(start = 1_000_000) {
       }),
   };
 }
+
+/**
+ * A clock the test moves: each sleep waits until advance() takes the clock past its end (or its signal
+ * aborts), so what the publisher does before and after a wait can be checked without the wall clock.
+ */
+export function manualTime(start = 1_000_000) {
+  let now = start;
+  const timers: { at: number; ms: number; resolve: () => void }[] = [];
+  return {
+    now: () => now,
+    /** Lengths of the sleeps still waiting, oldest first. */
+    pending: () => timers.map((t) => t.ms),
+    sleep: (ms: number, signal: AbortSignal) =>
+      new Promise<void>((resolve, reject) => {
+        // A wait of nothing is over at the next turn, as on a real clock (close(0) in an afterEach).
+        if (ms <= 0) return void setImmediate(resolve);
+        const timer = { at: now + ms, ms, resolve };
+        timers.push(timer);
+        signal.addEventListener('abort', () => {
+          timers.splice(timers.indexOf(timer), 1);
+          reject(signal.reason as Error);
+        }, { once: true });
+      }),
+    /** Moves the clock on and wakes every sleep that has ended, then lets their continuations run. */
+    async advance(ms: number): Promise<void> {
+      now += ms;
+      for (const timer of timers.filter((t) => t.at <= now)) {
+        timers.splice(timers.indexOf(timer), 1);
+        timer.resolve();
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    },
+  };
+}

@@ -1,10 +1,14 @@
 /**
  * Leader election against an in-memory Lease API that keeps the API server's rules (404 when absent, 409
  * on create when present and on a stale resourceVersion, times on the wire as strings): the cases the real
- * control plane cannot stage easily. test/integration/leader.test.ts runs the rest on a real API server.
+ * control plane cannot stage easily, skewed clocks among them. test/integration/leader.test.ts runs the rest
+ * on a real API server.
+ *
+ * Time is vitest's fake clock (Date and the timers the elector waits on), so every duration asserted here is
+ * exact, however busy the machine.
  */
-import type { V1Lease } from '@kubernetes/client-node';
-import { afterEach, describe, expect, it } from 'vitest';
+import { type V1Lease, V1MicroTime } from '@kubernetes/client-node';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type LeaderElectionTimings, LeaderElector, type LeaseApi } from '../../../src/forwarder/leader.js';
 
 const TIMINGS: LeaderElectionTimings = { leaseDurationMs: 1_000, renewDeadlineMs: 500, retryPeriodMs: 100 };
@@ -35,6 +39,11 @@ class MemoryLeases implements LeaseApi {
     return this.store(body);
   }
 
+  /** Another replica, with a clock of its own, writing the lease: a new resourceVersion, as the server gives. */
+  writeAsOtherReplica(spec: V1Lease['spec']): void {
+    this.store({ metadata: { ...this.stored?.metadata, name: 'lease', namespace: 'ns' }, spec });
+  }
+
   private store(body: V1Lease): V1Lease {
     this.stored = wire({ ...body, metadata: { ...body.metadata, resourceVersion: String(++this.version) } });
     return wire(this.stored);
@@ -52,8 +61,13 @@ function wire(lease: V1Lease): V1Lease {
 
 const electors: LeaderElector[] = [];
 
+beforeEach(() => {
+  vi.useFakeTimers({ now: Date.parse('2026-11-26T12:00:00Z') });
+});
+
 afterEach(async () => {
-  await Promise.all(electors.splice(0).map((e) => e.stop()));
+  await settled(Promise.all(electors.splice(0).map((e) => e.stop())));
+  vi.useRealTimers();
 });
 
 function elector(api: LeaseApi, identity: string, events: string[] = [], errors: unknown[] = []): LeaderElector {
@@ -66,17 +80,30 @@ function elector(api: LeaseApi, identity: string, events: string[] = [], errors:
     onStartedLeading: () => events.push('started'),
     onStoppedLeading: () => events.push('stopped'),
     onError: (err) => errors.push(err),
+    // Waits of exactly 1.6 retry periods.
+    random: () => 0.5,
   });
   electors.push(e);
   return e;
 }
 
+const STEP_MS = 10;
+
+/** Moves the fake clock on in steps until `check` holds; at most `timeoutMs` of fake time. */
 async function until(what: string, check: () => boolean, timeoutMs = 3_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
+    await vi.advanceTimersByTimeAsync(STEP_MS);
   }
+}
+
+/** Moves the fake clock on until the promise settles (at most 60 s of fake time); its value. */
+async function settled<T>(promise: Promise<T>): Promise<T> {
+  let done = false;
+  const watched = promise.finally(() => (done = true));
+  await until('a promise to settle', () => done, 60_000);
+  return watched;
 }
 
 describe('the leader elector', () => {
@@ -104,7 +131,7 @@ describe('the leader elector', () => {
     const before = elector(api, 'pod-a');
     before.start();
     await until('leading', () => before.isLeader());
-    await before.stop({ release: false });
+    await settled(before.stop({ release: false }));
 
     const after = elector(api, 'pod-a');
     const started = Date.now();
@@ -131,7 +158,7 @@ describe('the leader elector', () => {
 
     // Shutdown does not hang on the API server either: the try in flight and the release are bounded.
     const stopping = Date.now();
-    await a.stop();
+    await settled(a.stop());
     expect(Date.now() - stopping).toBeLessThanOrEqual(TIMINGS.renewDeadlineMs + TIMINGS.retryPeriodMs + 100);
     expect(String(errors.at(-1))).toMatch(/releasing lease ns\/lease timed out/);
   });
@@ -145,8 +172,8 @@ describe('the leader elector', () => {
     const b = elector(api, 'pod-b', [], errors);
     b.start();
     await until('the standby to see the leader', () => b.leader() === 'pod-a');
-    await new Promise((r) => setTimeout(r, 3 * TIMINGS.retryPeriodMs));
-    await b.stop();
+    await vi.advanceTimersByTimeAsync(3 * TIMINGS.retryPeriodMs);
+    await settled(b.stop());
 
     expect(b.isLeader()).toBe(false);
     expect(errors).toEqual([]);
@@ -159,9 +186,67 @@ describe('the leader elector', () => {
     const a = elector(api, 'pod-a', events);
     a.start();
     await until('leading', () => a.isLeader());
-    await a.stop();
+    await settled(a.stop());
 
     expect(events).toEqual(['started', 'stopped']);
     expect(api.stored?.spec).toMatchObject({ holderIdentity: '', leaseDurationSeconds: 1, leaseTransitions: 0 });
+  });
+
+  describe('with clocks that disagree', () => {
+    const HOUR = 3_600_000;
+    const held = (renewTime: number, leaseTransitions = 2): V1Lease['spec'] => ({
+      holderIdentity: 'pod-b',
+      leaseDurationSeconds: TIMINGS.leaseDurationMs / 1000,
+      acquireTime: new V1MicroTime(renewTime),
+      renewTime: new V1MicroTime(renewTime),
+      leaseTransitions,
+    });
+
+    it.each([
+      ['an hour behind ours', -HOUR],
+      ['an hour ahead of ours', HOUR],
+      ['the same as ours', 0],
+    ])(
+      'takes over a lease whose holder stopped renewing one lease duration after it last saw the record change, its clock being %s',
+      async (_clock, skewMs) => {
+        const api = new MemoryLeases();
+        api.writeAsOtherReplica(held(Date.now() + skewMs));
+        const events: string[] = [];
+        const a = elector(api, 'pod-a', events);
+        const started = Date.now();
+        a.start();
+
+        await until('the standby to see the holder', () => a.leader() === 'pod-b');
+        await until('leading', () => a.isLeader(), 10 * TIMINGS.leaseDurationMs);
+
+        // Not before one lease duration since it first read the record, nor much after: the next try.
+        const tookOver = Date.now() - started;
+        expect(tookOver).toBeGreaterThanOrEqual(TIMINGS.leaseDurationMs);
+        expect(tookOver).toBeLessThanOrEqual(TIMINGS.leaseDurationMs + 2.2 * TIMINGS.retryPeriodMs + STEP_MS);
+        expect(api.stored?.spec).toMatchObject({ holderIdentity: 'pod-a', leaseTransitions: 3 });
+      },
+    );
+
+    it('never takes over from a holder that keeps renewing, though its renewTime, by our clock, expired an hour ago', async () => {
+      const api = new MemoryLeases();
+      api.writeAsOtherReplica(held(Date.now() - HOUR));
+      // pod-b renews every retry period with a clock an hour behind ours.
+      const renewing = setInterval(() => api.writeAsOtherReplica(held(Date.now() - HOUR)), TIMINGS.retryPeriodMs);
+      const errors: unknown[] = [];
+      const a = elector(api, 'pod-a', [], errors);
+      a.start();
+
+      await until('the standby to see the holder', () => a.leader() === 'pod-b');
+      await vi.advanceTimersByTimeAsync(10 * TIMINGS.leaseDurationMs);
+      expect(a.isLeader()).toBe(false);
+      expect(api.stored?.spec?.holderIdentity).toBe('pod-b');
+
+      // Once pod-b stops renewing, pod-a takes over after a lease duration.
+      clearInterval(renewing);
+      const stopped = Date.now();
+      await until('leading', () => a.isLeader(), 10 * TIMINGS.leaseDurationMs);
+      expect(Date.now() - stopped).toBeGreaterThanOrEqual(TIMINGS.leaseDurationMs - TIMINGS.retryPeriodMs);
+      expect(errors).toEqual([]);
+    });
   });
 });
