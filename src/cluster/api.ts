@@ -28,6 +28,8 @@ import type { ClusterPort, DeleteResult, RelocationHistory, TaintUpdateResult } 
 import { DELETE_EVENT_REASON, eventTime, recordAnnotations, recordOf, SETTLEMENT_REASONS } from './deletion-events.js';
 import { type KubeAccess, KubeHttpClient, type KubeRequest, segment as seg } from './http.js';
 import { createLimiter } from './limit.js';
+import { CLUSTER_AUTOSCALER_STATUS, NODEPOOLS_PATH, nodePoolsOf } from './nodepools.js';
+import type { NodePool } from '../domain/growth.js';
 import { statefulSetEvent } from './statefulset-event.js';
 import { httpStatusOf, withRetry } from './retry.js';
 
@@ -161,6 +163,21 @@ export class KubernetesCluster implements ClusterPort {
 
   getPersistentVolume(name: string): Promise<V1PersistentVolume | undefined> {
     return this.read(`/api/v1/persistentvolumes/${seg(name)}`);
+  }
+
+  async listNodePools(): Promise<NodePool[]> {
+    try {
+      return nodePoolsOf(await this.listAll<unknown>(NODEPOOLS_PATH));
+    } catch (e) {
+      // No karpenter.sh/v1 API here: no Karpenter.
+      if (httpStatusOf(e) === 404) return [];
+      throw e;
+    }
+  }
+
+  async clusterAutoscalerStatusExists(): Promise<boolean> {
+    const { namespace, name } = CLUSTER_AUTOSCALER_STATUS;
+    return (await this.read(`/api/v1/namespaces/${seg(namespace)}/configmaps/${seg(name)}`)) !== undefined;
   }
 
   async deletePod(namespace: string, name: string, o: { uid: string; force: boolean; dryRun: boolean }): Promise<DeleteResult> {

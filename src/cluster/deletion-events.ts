@@ -34,6 +34,7 @@ const RecordSchema = z.object({
   reasonCodes: z.array(z.string()),
   reasons: z.string(),
   forced: z.boolean(),
+  expectedGrowth: z.optional(z.string()),
 });
 
 /** The annotations that carry a record. */

@@ -2,6 +2,7 @@
 import type { V1Namespace, V1Node, V1PersistentVolume, V1PersistentVolumeClaim, V1Pod, V1StatefulSet, V1Taint } from '@kubernetes/client-node';
 import type { PipelineRunLike } from '../domain/assistant.js';
 import type { DeletionRecord, SettlementKind } from '../domain/deletion-record.js';
+import type { NodePool } from '../domain/growth.js';
 import type { Outcome } from '../domain/outcome.js';
 
 export type DeleteResult = 'deleted' | 'not-found' | 'conflict';
@@ -27,6 +28,10 @@ export interface ClusterPort {
   getPipelineRun(namespace: string, name: string, apiVersion: string): Promise<PipelineRunLike | undefined>;
   getPersistentVolumeClaim(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined>;
   getPersistentVolume(name: string): Promise<V1PersistentVolume | undefined>;
+  /** Karpenter's NodePools (karpenter.sh/v1); [] when Karpenter's CRD is not installed. */
+  listNodePools(): Promise<NodePool[]>;
+  /** Whether the cluster autoscaler's status ConfigMap (kube-system/cluster-autoscaler-status) exists. */
+  clusterAutoscalerStatusExists(): Promise<boolean>;
   /** Deletes with a uid precondition. `force`: grace period 0. `dryRun`: server-side dry run. */
   deletePod(namespace: string, name: string, o: { uid: string; force: boolean; dryRun: boolean }): Promise<DeleteResult>;
   /**
