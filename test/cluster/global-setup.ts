@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { ensureControlPlaneBinary } from './binary.js';
 import { ensureChartTools } from './helm.js';
 import { RUN_MARKER_ENV } from './process.js';
+import { ensureKarpenter } from './karpenter.js';
 import { ensureTektonController } from './tekton.js';
 import { findMarkedProcesses } from './orphans.js';
 
@@ -18,6 +19,7 @@ export async function setup(): Promise<() => void> {
   await ensureControlPlaneBinary();
   await ensureChartTools();
   await ensureTektonController('v1.15.0');
+  await ensureKarpenter();
   return () => {
     const orphans = findMarkedProcesses(runId);
     if (orphans.length > 0) {
