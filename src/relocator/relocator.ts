@@ -66,6 +66,9 @@ const DEADLINE_MARGIN_MS = 10_000;
 /** The sweep settles the deletion records of the last hour (the apiserver's Event TTL keeps no more). */
 const SETTLEMENT_HORIZON_MS = 60 * 60_000;
 
+/** The Event on the StatefulSet of an assistant whose replacement waits for a new node. */
+export const WAITING_FOR_CAPACITY_EVENT_REASON = 'AssistantWaitingForCapacity';
+
 /** Beyond this many unschedulable nodes, one list of every assistant is cheaper than a list per node. */
 const STRANDED_PER_NODE_LISTS = 20;
 
@@ -539,9 +542,16 @@ export class Relocator {
     if (settled?.has('relocated')) return undefined;
     const judgement = judgeReplacement(record, pod, verdict, isOverdue(record, now, this.d.config.confirmTimeoutMs), this.d.config.confirmTimeoutMs, capacityWait(record, now, this.d.config.capacityTimeoutMs));
     if (judgement.kind === 'waiting-for-capacity') {
-      // Not a settlement (nothing claimed): each sweep that finds it still waiting says so.
+      // Not a settlement (nothing claimed): each sweep that finds it still waiting says so, on the
+      // StatefulSet too (`kubectl describe`), as its deletion record and claims are.
       const outcome = settledOutcome(record, judgement, now);
-      await this.report(outcome, undefined);
+      const sts = { metadata: { namespace: record.namespace, name: record.statefulSet, uid: record.statefulSetUid } };
+      await Promise.all([
+        this.report(outcome, undefined),
+        this.d.cluster.recordEvent(sts, { type: 'Normal', reason: WAITING_FOR_CAPACITY_EVENT_REASON, message: outcome.message }).catch((e: unknown) =>
+          this.d.log?.('warn', `could not record that ${record.namespace}/${record.pod} waits for capacity: ${e instanceof Error ? e.message : String(e)}`),
+        ),
+      ]);
       return outcome;
     }
     const kind = settlementOf(judgement);

@@ -64,6 +64,7 @@ describe('a delete that relies on the cluster growing', () => {
 
     const waiting = (await sweep(CONFIG)).find(about(name, 'started', 'waiting-for-capacity'));
     expect(waiting?.message).toMatch(/was deleted from ca-1 and its replacement is Pending while cluster-autoscaler adds a node \(0\/\d+ nodes are available/);
+    expect(await s.eventReasons(ns, name.replace(/-0$/, ''))).toContain('AssistantWaitingForCapacity');
     // Not a settlement: a second sweep says it again, and nothing is stuck.
     const again = await sweep(CONFIG);
     // (The Pending replacement itself is looked at too, and skipped as not bound yet.)
