@@ -86,10 +86,8 @@ const MAX_COMBINATIONS = 10_000;
 
 /** Whether something can grow the cluster for the pod, and who; the reasons when nothing can. */
 export function growthFor(i: GrowthInput): Growth {
-  const pinned = i.volumes.find((pv) => pinnedTo(pv, i.badNode));
-  if (pinned) {
-    return { canGrow: false, message: `volume ${pinned.metadata?.name ?? '?'} is local to ${i.badNode}: no new node can take it` };
-  }
+  const pinned = localVolumeOn(i.volumes, i.badNode);
+  if (pinned) return { canGrow: false, message: pinned };
   const why: string[] = [];
   for (const pool of [...i.nodePools].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
     const r = poolRejection(pool, i);
@@ -218,6 +216,15 @@ function asNewNodeOfGroup(n: V1Node, i: GrowthInput): V1Node {
     spec: { taints: (n.spec?.taints ?? []).filter((t) => !bad(t)) },
     status: { conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: i.now }] },
   };
+}
+
+/**
+ * Why no new node can ever take the pod: one of its volumes lives on the node being left (a local PV, whose
+ * node affinity admits that node alone). Undefined when none does.
+ */
+export function localVolumeOn(volumes: V1PersistentVolume[], node: string): string | undefined {
+  const pv = volumes.find((v) => pinnedTo(v, node));
+  return pv ? `volume ${pv.metadata?.name ?? '?'} is local to ${node}: no new node can take it` : undefined;
 }
 
 /** A volume whose node affinity admits only the named node (a local or hostPath PV). */

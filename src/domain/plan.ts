@@ -6,7 +6,7 @@ import type { V1Node, V1PersistentVolume, V1Pod, V1StatefulSet, V1Taint } from '
 import { checkAssistantPod, checkOwnership, type PipelineRunLike } from './assistant.js';
 import type { RelocatorConfig } from './config.js';
 import { type Feasibility, findFeasibleNodes, nodeRejection } from './feasibility.js';
-import type { Growth } from './growth.js';
+import { type Growth, localVolumeOn } from './growth.js';
 import type { SkipReason } from './outcome.js';
 import { assessNode, type NodeReason } from './schedulability.js';
 import { NOT_READY_TAINT_KEY, OUT_OF_SERVICE_TAINT_KEY, UNREACHABLE_TAINT_KEY } from './tolerations.js';
@@ -161,6 +161,9 @@ export function planRelocation(o: Observation, config: RelocatorConfig): Decisio
       message: `delete ${podName} (uid ${uid}) from ${nodeName}${force ? ' with grace period 0' : ''} because ${why}; no node can take it now (${summary}), ${because}`,
     });
     if (config.whenNoNodeFits === 'block') return blocked();
+    // Not even WHEN_NO_NODE_FITS=delete deletes a pod whose volume only the node being left can mount.
+    const pinned = localVolumeOn(o.volumes, nodeName);
+    if (pinned) return blocked(`; ${pinned}`);
     if (config.whenNoNodeFits === 'delete') return grow(FORCED_GROWTH, 'and WHEN_NO_NODE_FITS=delete deletes it anyway');
     if (!o.growth) return { action: 'find-growth', reasons };
     if (o.growth.canGrow) return grow(o.growth.by, `but ${o.growth.message}`);

@@ -188,6 +188,13 @@ describe('planning the relocation of one assistant', () => {
       expect(forced).toMatchObject({ action: 'delete', targets: [], growth: 'an autoscaler (WHEN_NO_NODE_FITS=delete)' });
       expect(planRelocation(noneFits(), { ...DEFAULT_CONFIG, whenNoNodeFits: 'block' })).toMatchObject({ outcome: 'blocked', reason: 'no-feasible-node' });
     });
+    it('never deletes, whatever the setting, an assistant whose local volume is on the node being left', () => {
+      for (const whenNoNodeFits of ['delete', 'auto'] as const) {
+        const d = planRelocation({ ...noneFits(), volumes: [aLocalVolume('local-pv', 'w1')] }, { ...DEFAULT_CONFIG, whenNoNodeFits });
+        expect(d).toMatchObject({ outcome: 'blocked', reason: 'no-feasible-node' });
+        expect(msg(d)).toMatch(/; volume local-pv is local to w1: no new node can take it$/);
+      }
+    });
     it('never lets growth override the loop guard, or a replacement that would come straight back', () => {
       const growth = { canGrow: true as const, by: 'cluster-autoscaler', message: 'cluster-autoscaler can add a node like w2' };
       expect(planRelocation({ ...noneFits(), growth, recentRelocations: 3 }, DEFAULT_CONFIG)).toMatchObject({ outcome: 'blocked', reason: 'loop-guard' });
