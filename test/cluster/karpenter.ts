@@ -25,6 +25,7 @@ import { type Clients, clientsFor, mergePatch, statusOf } from './fixtures/clien
 import { createIgnoringConflict, installCrds } from './fixtures/crds.js';
 import { readyCondition } from './fixtures/nodes.js';
 import { ComponentProcess, waitUntilReady } from './process.js';
+import { dieWithParent } from './tekton.js';
 
 export const KARPENTER_VERSION = 'v1.8.0';
 export const KARPENTER_MODULE = 'sigs.k8s.io/karpenter';
@@ -193,10 +194,12 @@ export class Karpenter {
       HEALTH_PROBE_PORT: String(probePort),
       // Its pod's namespace in an install; where it would keep what is namespaced.
       SYSTEM_NAMESPACE: 'kube-system',
-      // A Pending pod is provisioned for after 1 s without another (the default): kept, it is the product.
+      // Batching stays as released (a node is launched 1 s after the last new Pending pod): it is part of
+      // what the scale-up figure measures.
       LOG_LEVEL: 'info',
     };
-    const proc = new ComponentProcess(`karpenter-${KARPENTER_VERSION}`, binary, [], join(cp.workDir, `karpenter-${KARPENTER_VERSION}.log`), env);
+    const [cmd, args] = dieWithParent(binary, []);
+    const proc = new ComponentProcess(`karpenter-${KARPENTER_VERSION}`, cmd, args, join(cp.workDir, `karpenter-${KARPENTER_VERSION}.log`), env);
     try {
       await waitUntilReady(proc, () => httpOk(`http://127.0.0.1:${probePort}/readyz`), o.readyTimeoutMs ?? 90_000);
     } catch (e) {

@@ -137,7 +137,7 @@ function imageFlags(version: TektonVersion): string[] {
 }
 
 /** The kernel SIGKILLs the controller when the test process dies (util-linux setpriv), where it can. */
-function dieWithParent(binary: string, args: string[]): [string, string[]] {
+export function dieWithParent(binary: string, args: string[]): [string, string[]] {
   return existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', ['--pdeathsig', 'KILL', '--', binary, ...args]] : [binary, args];
 }
 
