@@ -19,6 +19,8 @@ import { DELETE_EVENT_REASON, eventTime, recordAnnotations, recordOf, SETTLEMENT
 import { type KubeAccess, KubeHttpClient, type KubeRequest, segment as seg } from './http.js';
 import { createLimiter } from './limit.js';
 import { claimPrefix, claimReason, lastClaim } from './notification-events.js';
+import { CLUSTER_AUTOSCALER_STATUS, NODEPOOLS_PATH, nodePoolsOf } from './nodepools.js';
+import type { NodePool } from '../domain/growth.js';
 import { statefulSetEvent } from './statefulset-event.js';
 import { httpStatusOf, withRetry } from './retry.js';
 
@@ -225,6 +227,21 @@ export class KubernetesCluster implements ClusterPort, NotificationLedger {
     }
     await Promise.all([...wanted].filter((name) => !found.has(name)).map(async (name) => found.set(name, await one(name))));
     return found;
+  }
+
+  async listNodePools(): Promise<NodePool[]> {
+    try {
+      return nodePoolsOf(await this.listAll<unknown>(NODEPOOLS_PATH));
+    } catch (e) {
+      // No karpenter.sh/v1 API here: no Karpenter.
+      if (httpStatusOf(e) === 404) return [];
+      throw e;
+    }
+  }
+
+  async clusterAutoscalerStatusExists(): Promise<boolean> {
+    const { namespace, name } = CLUSTER_AUTOSCALER_STATUS;
+    return (await this.read(`/api/v1/namespaces/${seg(namespace)}/configmaps/${seg(name)}`)) !== undefined;
   }
 
   async deletePod(namespace: string, name: string, o: { uid: string; force: boolean; dryRun: boolean }): Promise<DeleteResult> {

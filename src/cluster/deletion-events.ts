@@ -35,6 +35,7 @@ const RecordSchema = z.object({
   reasons: z.string(),
   forced: z.boolean(),
   disruption: z.optional(z.object({ kind: z.string(), detail: z.string(), notAfter: z.optional(z.string()) })),
+  expectedGrowth: z.optional(z.string()),
 });
 
 /** The annotations that carry a record. */

@@ -18,6 +18,10 @@ const selector = z.pipe(
   z.transform((pairs) => Object.fromEntries(pairs.map((p) => p.split('=') as [string, string]))),
 );
 
+/** An enum whose error names the allowed values (zod's default message lists them too, but less plainly). */
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { error: () => `expected one of ${values.join(', ')}` });
+
 const RelocatorEnv = z.object({
   ASSISTANT_SELECTOR: z.optional(selector),
   TAINT_INCLUDE: z.optional(list),
@@ -37,6 +41,9 @@ const RelocatorEnv = z.object({
     ),
   ),
   CONFIRM_TIMEOUT_SECONDS: z.optional(seconds),
+  WHEN_NO_NODE_FITS: z.optional(oneOf(['auto', 'delete', 'block'])),
+  CLUSTER_AUTOSCALER: z.optional(oneOf(['auto', 'present', 'absent'])),
+  CAPACITY_TIMEOUT_SECONDS: z.optional(seconds),
   MAX_DELETES_PER_MINUTE: z.optional(z.coerce.number().check(z.int(), z.gte(1), z.lte(100_000))),
   DRY_RUN: z.optional(boolean),
   INTERRUPTION_TAINT: z.optional(boolean),
@@ -59,6 +66,9 @@ export function configFromEnv(env: Env = process.env, overrides: Partial<Relocat
     ...(e.LOOP_GUARD_MAX !== undefined && { loopGuardMax: e.LOOP_GUARD_MAX }),
     ...(e.LOOP_GUARD_WINDOW_MINUTES !== undefined && { loopGuardWindowMs: e.LOOP_GUARD_WINDOW_MINUTES }),
     ...(e.CONFIRM_TIMEOUT_SECONDS !== undefined && { confirmTimeoutMs: e.CONFIRM_TIMEOUT_SECONDS }),
+    ...(e.WHEN_NO_NODE_FITS && { whenNoNodeFits: e.WHEN_NO_NODE_FITS }),
+    ...(e.CLUSTER_AUTOSCALER && { clusterAutoscaler: e.CLUSTER_AUTOSCALER }),
+    ...(e.CAPACITY_TIMEOUT_SECONDS !== undefined && { capacityTimeoutMs: e.CAPACITY_TIMEOUT_SECONDS }),
     ...(e.MAX_DELETES_PER_MINUTE !== undefined && { maxDeletesPerMinute: e.MAX_DELETES_PER_MINUTE }),
     ...(e.DRY_RUN !== undefined && { dryRun: e.DRY_RUN }),
     ...(e.INTERRUPTION_TAINT !== undefined && { interruptionTaint: e.INTERRUPTION_TAINT }),

@@ -1,3 +1,5 @@
+import type { WhenNoNodeFits } from './growth.js';
+
 /** Settings of a decision. Read and validated once at start-up (see src/config/relocator.ts). */
 
 export interface SchedulabilityConfig {
@@ -34,6 +36,18 @@ export interface RelocatorConfig extends SchedulabilityConfig {
   interruptionTaint: boolean;
   /** The sweep lifts our interruption taint once it is this old. */
   interruptionTaintTtlMs: number;
+  /**
+   * When no existing node can take the replacement (./growth.ts): `auto` deletes when a Karpenter NodePool
+   * or the cluster autoscaler can add a node that can, `delete` always deletes, `block` never does.
+   */
+  whenNoNodeFits: WhenNoNodeFits;
+  /** Whether the cluster autoscaler runs: `auto` looks for its status ConfigMap. */
+  clusterAutoscaler: 'auto' | 'present' | 'absent';
+  /**
+   * How long a replacement whose node is expected from Karpenter or the cluster autoscaler may stay
+   * Pending before it is `stuck` (reported `waiting-for-capacity` meanwhile, once past `confirmTimeoutMs`).
+   */
+  capacityTimeoutMs: number;
 }
 
 /** Taints that mean "this node is going away or must not take work" on EKS and common add-ons. */
@@ -65,4 +79,9 @@ export const DEFAULT_CONFIG: RelocatorConfig = {
   // Spot and ASG notices end with the instance within minutes; this bounds the others (rebalance
   // recommendations, maintenance announced days ahead) without tainting the node for good.
   interruptionTaintTtlMs: 6 * 60 * 60_000,
+  whenNoNodeFits: 'auto',
+  clusterAutoscaler: 'auto',
+  // Karpenter gives up on a node that has not registered within 15 min (its NodeClaim registration TTL),
+  // and the cluster autoscaler by default too (--max-node-provision-time=15m): no sooner is it stuck.
+  capacityTimeoutMs: 15 * 60_000,
 };

@@ -33,6 +33,12 @@ export interface DeletionRecord {
   forced: boolean;
   /** The announcement that made us leave the node (AWS notice, alert), when there was one. */
   disruption?: ExternalDisruption;
+  /**
+   * Who was expected to add the node that takes the replacement, when no node could when it was deleted
+   * ("NodePool default", "cluster-autoscaler"): its Pending replacement is `waiting-for-capacity`, not
+   * `stuck`, until the capacity timeout.
+   */
+  expectedGrowth?: string;
 }
 
 /** The two ways a record is settled; each at most once (a stuck one may still be relocated later). */
@@ -54,14 +60,24 @@ export type Judgement =
   /** Back on the node it left: fine if that node is schedulable again, stuck otherwise. */
   | { kind: 'bound-back'; node: string; healthy: boolean }
   | { kind: 'stuck'; reason: 'bound-to-bad-node' | 'old-pod-terminating' | 'not-recreated' | 'pending'; message: string }
+  /** Pending past the confirmation timeout while a new node is expected (not a settlement: reported, not claimed). */
+  | { kind: 'waiting-for-capacity'; message: string }
   /** Too early to say (no replacement bound yet, within the confirmation timeout). */
   | { kind: 'wait' };
 
 /**
  * Judges the replacement of a deleted assistant. `verdict` is the schedulability of the node it is bound to
- * (required when it is bound); `overdue`: the confirmation timeout has passed since the delete.
+ * (required when it is bound); `overdue`: the confirmation timeout has passed since the delete. `capacity`:
+ * for a record that expects a new node, whether the (longer) capacity timeout has passed too.
  */
-export function judgeReplacement(record: DeletionRecord, pod: ReplacementView | undefined, verdict: NodeVerdict | undefined, overdue: boolean, timeoutMs: number): Judgement {
+export function judgeReplacement(
+  record: DeletionRecord,
+  pod: ReplacementView | undefined,
+  verdict: NodeVerdict | undefined,
+  overdue: boolean,
+  timeoutMs: number,
+  capacity?: { overdue: boolean; timeoutMs: number },
+): Judgement {
   const replacement = pod && pod.uid !== record.oldPodUid ? pod : undefined;
   if (replacement?.nodeName) {
     if (!verdict) throw new Error(`internal: no verdict for node ${replacement.nodeName}`);
@@ -74,21 +90,27 @@ export function judgeReplacement(record: DeletionRecord, pod: ReplacementView | 
     };
   }
   if (!overdue) return { kind: 'wait' };
-  const after = `${Math.round(timeoutMs / 1000)} s`;
+  const growing = record.expectedGrowth && replacement && !replacement.terminating && capacity;
+  if (growing && !capacity.overdue) {
+    return { kind: 'waiting-for-capacity', message: `its replacement is Pending while ${record.expectedGrowth} adds a node${replacement.pendingMessage ? ` (${replacement.pendingMessage})` : ''}` };
+  }
+  const after = `${Math.round((growing ? capacity.timeoutMs : timeoutMs) / 1000)} s`;
   if (pod && !replacement) return { kind: 'stuck', reason: 'old-pod-terminating', message: `the old pod is still there (terminating) after ${after}` };
   if (!replacement) return { kind: 'stuck', reason: 'not-recreated', message: `the StatefulSet has not recreated it after ${after}` };
-  return { kind: 'stuck', reason: 'pending', message: `its replacement is still Pending after ${after}${replacement.pendingMessage ? `: ${replacement.pendingMessage}` : ''}` };
+  const waited = growing ? `, and ${record.expectedGrowth} has added no node that took it` : '';
+  return { kind: 'stuck', reason: 'pending', message: `its replacement is still Pending after ${after}${waited}${replacement.pendingMessage ? `: ${replacement.pendingMessage}` : ''}` };
 }
 
 /** The settlement a judgement calls for (none while waiting). */
 export function settlementOf(j: Judgement): SettlementKind | undefined {
-  if (j.kind === 'wait') return undefined;
+  if (j.kind === 'wait' || j.kind === 'waiting-for-capacity') return undefined;
   if (j.kind === 'relocated' || (j.kind === 'bound-back' && j.healthy)) return 'relocated';
   return 'stuck';
 }
 
 /** The outcome reported once a judgement's settlement is claimed. */
 export function settledOutcome(record: DeletionRecord, j: Exclude<Judgement, { kind: 'wait' }>, now: Date): Outcome {
+  const grown = record.expectedGrowth ? `; the node was expected from ${record.expectedGrowth}` : '';
   const ns = record.namespace;
   const name = `${ns}/${record.pod}`;
   const base = {
@@ -106,7 +128,7 @@ export function settledOutcome(record: DeletionRecord, j: Exclude<Judgement, { k
         ...base,
         kind: 'relocated',
         reason: record.reasonCodes[0] ?? 'relocated',
-        message: `${name} moved from ${record.fromNode} to ${j.toNode} (${record.reasons})`,
+        message: `${name} moved from ${record.fromNode} to ${j.toNode} (${record.reasons}${grown})`,
         toNode: j.toNode,
         newPodUid: j.newPodUid,
         boundLatencyMs: sinceTrigger(record, j.boundAt ?? now.toISOString()),
@@ -118,6 +140,9 @@ export function settledOutcome(record: DeletionRecord, j: Exclude<Judgement, { k
         : { ...base, kind: 'stuck', reason: 'bound-back', message: `${name} was deleted from ${j.node} but its replacement was bound back to it, and it is still unschedulable` };
     case 'stuck':
       return { ...base, kind: 'stuck', reason: j.reason, message: `${name} was deleted from ${record.fromNode} but ${j.message}` };
+    case 'waiting-for-capacity':
+      // Still under way: a `started` outcome, with the reason that says what it waits for.
+      return { ...base, kind: 'started', reason: 'waiting-for-capacity', message: `${name} was deleted from ${record.fromNode} and ${j.message}` };
   }
 }
 
@@ -134,6 +159,11 @@ export function replacementView(pod: Pod | undefined, boundAt?: string): Replace
     terminating: !!pod.metadata?.deletionTimestamp,
     pendingMessage: scheduled?.status === 'False' ? scheduled.message : undefined,
   };
+}
+
+/** For a record that expects a new node: whether the capacity timeout has passed since its delete. */
+export function capacityWait(record: DeletionRecord, now: Date, capacityTimeoutMs: number): { overdue: boolean; timeoutMs: number } | undefined {
+  return record.expectedGrowth ? { overdue: isOverdue(record, now, capacityTimeoutMs), timeoutMs: capacityTimeoutMs } : undefined;
 }
 
 /** Whether the confirmation timeout has passed since the record's delete. */

@@ -6,6 +6,7 @@ import type { Node, PersistentVolume, Pod, StatefulSet, Taint } from './k8s.js';
 import { checkAssistantPod, checkOwnership, type PipelineRunLike } from './assistant.js';
 import type { RelocatorConfig } from './config.js';
 import { type Feasibility, findFeasibleNodes, nodeRejection } from './feasibility.js';
+import { type Growth, localVolumeOn } from './growth.js';
 import type { SkipReason } from './outcome.js';
 import { assessNode, type NodeReason } from './schedulability.js';
 import { NOT_READY_TAINT_KEY, OUT_OF_SERVICE_TAINT_KEY, UNREACHABLE_TAINT_KEY } from './tolerations.js';
@@ -35,6 +36,11 @@ export interface Observation {
    * pods of the candidate nodes: the caller computes it when a first call answers `find-placement`.
    */
   placement?: Placement;
+  /**
+   * Whether Karpenter or the cluster autoscaler could add a node that takes the replacement (./growth.ts):
+   * the caller works it out when a call answers `find-growth`.
+   */
+  growth?: Growth;
   now: Date;
 }
 
@@ -53,10 +59,14 @@ export type Decision =
       /** Grace period 0: the node's kubelet will never confirm a graceful delete. */
       force: boolean;
       reasons: NodeReason[];
-      /** A node that can take the pod (the scheduler picks among all that can). */
+      /** A node that can take the pod (the scheduler picks among all that can); none when it relies on growth. */
       targets: string[];
+      /** Who is expected to add the node that takes it ("NodePool default", "cluster-autoscaler"), when no node can now. */
+      growth?: string;
       message: string;
     }
+  /** No existing node fits and WHEN_NO_NODE_FITS is auto: find out whether the cluster can grow, then plan again. */
+  | { action: 'find-growth'; reasons: NodeReason[] }
   /** Every other check passed and stage 1 left candidates: find a placement among them, then plan again. */
   | {
       action: 'find-placement';
@@ -135,10 +145,32 @@ export function planRelocation(o: Observation, config: RelocatorConfig): Decisio
 
   const excluded = new Set([nodeName, ...(o.doomedNodes ?? [])]);
   const feasible = findFeasibleNodes({ pod, nodes: o.nodes, volumes: o.volumes, excluded, now: o.now, config });
+  const force =
+    reasons.some((r) => r.code === 'NotReady' || r.code === 'Deleting' || r.code === 'Gone') ||
+    (o.node?.spec?.taints ?? []).some((t) => t.key === OUT_OF_SERVICE_TAINT_KEY);
+  /** No existing node fits: blocked, or a delete that relies on the cluster growing (WHEN_NO_NODE_FITS). */
+  const noNodeFits = (summary: string): Decision => {
+    const blocked = (more = ''): Decision => ({ action: 'none', outcome: 'blocked', reason: 'no-feasible-node', message: noneFits(podName, summary, nodeName, why) + more, reasons });
+    const grow = (by: string, because: string): Decision => ({
+      action: 'delete',
+      podUid: uid,
+      force,
+      reasons,
+      targets: [],
+      growth: by,
+      message: `delete ${podName} (uid ${uid}) from ${nodeName}${force ? ' with grace period 0' : ''} because ${why}; no node can take it now (${summary}), ${because}`,
+    });
+    if (config.whenNoNodeFits === 'block') return blocked();
+    // Not even WHEN_NO_NODE_FITS=delete deletes a pod whose volume only the node being left can mount.
+    const pinned = localVolumeOn(o.volumes, nodeName);
+    if (pinned) return blocked(`; ${pinned}`);
+    if (config.whenNoNodeFits === 'delete') return grow(FORCED_GROWTH, 'and WHEN_NO_NODE_FITS=delete deletes it anyway');
+    if (!o.growth) return { action: 'find-growth', reasons };
+    if (o.growth.canGrow) return grow(o.growth.by, `but ${o.growth.message}`);
+    return blocked(`; nothing can add a node for it: ${o.growth.message}`);
+  };
   if (!o.placement) {
-    if (feasible.nodes.length === 0 && !mayComeBack) {
-      return { action: 'none', outcome: 'blocked', reason: 'no-feasible-node', message: noneFits(podName, feasible.summary, nodeName, why), reasons };
-    }
+    if (feasible.nodes.length === 0 && !mayComeBack) return noNodeFits(feasible.summary);
     return { action: 'find-placement', candidates: feasible.nodes, feasibility: feasible, reasons, ...(mayComeBack ? { badNode: o.node! } : {}) };
   }
   // Unknown counts as "would come back": only a probe of the bad node clears it.
@@ -152,17 +184,15 @@ export function planRelocation(o: Observation, config: RelocatorConfig): Decisio
     };
   }
   const placement = o.placement;
-  if (placement.node === undefined) {
-    return { action: 'none', outcome: 'blocked', reason: 'no-feasible-node', message: noneFits(podName, placement.summary, nodeName, why), reasons };
-  }
+  if (placement.node === undefined) return noNodeFits(placement.summary);
 
-  const force =
-    reasons.some((r) => r.code === 'NotReady' || r.code === 'Deleting' || r.code === 'Gone') ||
-    (o.node?.spec?.taints ?? []).some((t) => t.key === OUT_OF_SERVICE_TAINT_KEY);
   const message = `delete ${podName} (uid ${uid}) from ${nodeName}${force ? ' with grace period 0' : ''} because ${why}; ${placement.summary}`;
   // Dry-run is the relocator's business: it still asks the apiserver to dry-run this very delete.
   return { action: 'delete', podUid: uid, force, reasons, targets: [placement.node], message };
 }
+
+/** Who is expected to add a node when WHEN_NO_NODE_FITS=delete deleted without asking. */
+export const FORCED_GROWTH = 'an autoscaler (WHEN_NO_NODE_FITS=delete)';
 
 function noneFits(podName: string, summary: string, nodeName: string, why: string): string {
   return `no healthy node can take ${podName} (${summary}); it stays on ${nodeName} (${why})`;

@@ -1,11 +1,12 @@
 /**
  * `npm run controlplane:build` / `npm run tekton:build`: build (or find cached) the Go programs the tests
- * run and print their paths. Arguments: `controlplane` (the default), `tekton-<version>`.
+ * run and print their paths. Arguments: `controlplane` (the default), `karpenter`, `tekton-<version>`.
  */
 import { ensureControlPlaneBinary, GoBuildError } from './binary.js';
+import { ensureKarpenter } from './karpenter.js';
 import { ensureTektonController, TEKTON_VERSIONS, type TektonVersion } from './tekton.js';
 
-const known = ['controlplane', ...TEKTON_VERSIONS.map((v) => `tekton-${v}`)];
+const known = ['controlplane', 'karpenter', ...TEKTON_VERSIONS.map((v) => `tekton-${v}`)];
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((w) => !known.includes(w));
 if (unknown.length > 0) {
@@ -14,7 +15,8 @@ if (unknown.length > 0) {
 }
 try {
   for (const w of wanted.length ? wanted : ['controlplane']) {
-    const path = w === 'controlplane' ? await ensureControlPlaneBinary() : await ensureTektonController(w.slice('tekton-'.length) as TektonVersion);
+    const path =
+      w === 'controlplane' ? await ensureControlPlaneBinary() : w === 'karpenter' ? await ensureKarpenter() : await ensureTektonController(w.slice('tekton-'.length) as TektonVersion);
     process.stdout.write(`${path}\n`);
   }
 } catch (e) {

@@ -28,7 +28,8 @@ import { fileURLToPath } from 'node:url';
 import { loadAllYaml, type V1ConfigMap, type V1CustomResourceDefinition, type V1Deployment } from '@kubernetes/client-node';
 import { type BuildOptions, ensureGoProgram, type GoProgram, GoBuildError, moduleSourceDir } from './binary.js';
 import { type ControlPlane, freePort, httpOk } from './controlplane.js';
-import { type Clients, clientsFor, eventually, mergePatch, statusOf } from './fixtures/clients.js';
+import { type Clients, clientsFor, mergePatch } from './fixtures/clients.js';
+import { createIgnoringConflict, installCrds } from './fixtures/crds.js';
 import type { CoscheduleMode } from './fixtures/tekton.js';
 import { ComponentProcess, waitUntilReady } from './process.js';
 
@@ -95,25 +96,9 @@ export function tektonConfigMaps(version: TektonVersion): V1ConfigMap[] {
     });
 }
 
-async function createIgnoringConflict(create: () => Promise<unknown>): Promise<void> {
-  try {
-    await create();
-  } catch (e) {
-    if (statusOf(e) !== 409) throw e;
-  }
-}
-
 /** Installs the CRDs and ConfigMaps of a release (idempotent) and waits until the CRDs are served. */
 export async function installTekton(c: Clients, version: TektonVersion): Promise<void> {
-  const crds = tektonCrds(version);
-  for (const crd of crds) await createIgnoringConflict(() => c.apiext.createCustomResourceDefinition({ body: crd }));
-  for (const crd of crds) {
-    await eventually(
-      `CRD ${crd.metadata?.name} to be established`,
-      () => c.apiext.readCustomResourceDefinition({ name: crd.metadata!.name! }),
-      (x) => (x.status?.conditions ?? []).some((k) => k.type === 'Established' && k.status === 'True'),
-    );
-  }
+  await installCrds(c, tektonCrds(version));
   await createIgnoringConflict(() => c.core.createNamespace({ body: { metadata: { name: TEKTON_NAMESPACE } } }));
   for (const cm of tektonConfigMaps(version)) {
     await createIgnoringConflict(() => c.core.createNamespacedConfigMap({ namespace: TEKTON_NAMESPACE, body: { ...cm, metadata: { ...cm.metadata, namespace: TEKTON_NAMESPACE } } }));
@@ -152,7 +137,7 @@ function imageFlags(version: TektonVersion): string[] {
 }
 
 /** The kernel SIGKILLs the controller when the test process dies (util-linux setpriv), where it can. */
-function dieWithParent(binary: string, args: string[]): [string, string[]] {
+export function dieWithParent(binary: string, args: string[]): [string, string[]] {
   return existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', ['--pdeathsig', 'KILL', '--', binary, ...args]] : [binary, args];
 }
 

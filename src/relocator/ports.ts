@@ -2,6 +2,7 @@
 import type { Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, StatefulSet, Taint } from '../domain/k8s.js';
 import type { PipelineRunLike } from '../domain/assistant.js';
 import type { DeletionRecord, SettlementKind } from '../domain/deletion-record.js';
+import type { NodePool } from '../domain/growth.js';
 import type { Outcome, OutcomeKind } from '../domain/outcome.js';
 
 export type DeleteResult = 'deleted' | 'not-found' | 'conflict';
@@ -35,6 +36,10 @@ export interface ClusterPort {
   getPipelineRuns(namespace: string, names: string[], apiVersion: string): Promise<Map<string, PipelineRunLike | undefined>>;
   getPersistentVolumeClaims(namespace: string, names: string[]): Promise<Map<string, PersistentVolumeClaim | undefined>>;
   getPersistentVolumes(names: string[]): Promise<Map<string, PersistentVolume | undefined>>;
+  /** Karpenter's NodePools (karpenter.sh/v1); [] when Karpenter's CRD is not installed. */
+  listNodePools(): Promise<NodePool[]>;
+  /** Whether the cluster autoscaler's status ConfigMap (kube-system/cluster-autoscaler-status) exists. */
+  clusterAutoscalerStatusExists(): Promise<boolean>;
   /** Deletes with a uid precondition. `force`: grace period 0. `dryRun`: server-side dry run. */
   deletePod(namespace: string, name: string, o: { uid: string; force: boolean; dryRun: boolean }): Promise<DeleteResult>;
   /**

@@ -16,6 +16,7 @@ import {
 } from '../domain/interruption-taint.js';
 import {
   type DeletionRecord,
+  capacityWait,
   deletionRecordId,
   isOverdue,
   judgeReplacement,
@@ -27,7 +28,8 @@ import {
 } from '../domain/deletion-record.js';
 import type { AssistantRef, Outcome } from '../domain/outcome.js';
 import { findFeasibleNodes } from '../domain/feasibility.js';
-import { type Decision, planRelocation } from '../domain/plan.js';
+import type { GrowthInput } from '../domain/growth.js';
+import { type Decision, type Observation, planRelocation } from '../domain/plan.js';
 import { assessNode, describeTaint, type NodeVerdict } from '../domain/schedulability.js';
 import type { ObservedPodRef, RelocationTrigger } from '../domain/trigger.js';
 import { CAP_WINDOW_MS, DeleteCap } from './delete-cap.js';
@@ -35,6 +37,7 @@ import { ReadCache } from './read-cache.js';
 import { RecentDeletes } from './recent-deletes.js';
 import { NodeView } from './node-view.js';
 import { OwnerReads } from './owner-reads.js';
+import { GrowthView } from './growth-view.js';
 import { PlacementFinder } from './placement.js';
 import type { ClusterPort, OutcomeSink, RelocationHistory } from './ports.js';
 
@@ -64,6 +67,9 @@ const DEADLINE_MARGIN_MS = 10_000;
 /** The sweep settles the deletion records of the last hour (the apiserver's Event TTL keeps no more). */
 const SETTLEMENT_HORIZON_MS = 60 * 60_000;
 
+/** The Event on the StatefulSet of an assistant whose replacement waits for a new node. */
+export const WAITING_FOR_CAPACITY_EVENT_REASON = 'AssistantWaitingForCapacity';
+
 /** Beyond this many unschedulable nodes, one list of every assistant is cheaper than a list per node. */
 const STRANDED_PER_NODE_LISTS = 20;
 
@@ -77,6 +83,7 @@ interface TriggerContext {
   placements: PlacementFinder;
   /** Set once the trigger's candidates are known. */
   owners?: OwnerReads;
+  growth: GrowthView;
 }
 
 export interface HandleOptions {
@@ -117,6 +124,7 @@ export class Relocator {
       marks: new Map(),
       nodes: new NodeView(this.d.cluster),
       placements: new PlacementFinder(this.d.cluster, { maxProbes: this.d.maxPlacementProbes }),
+      growth: new GrowthView(this.d.cluster, this.d.config),
     };
     const t = trigger.target;
     // A pod reported deleted needs nothing: its replacement, if any, has events of its own.
@@ -303,6 +311,9 @@ export class Relocator {
         const candidates = obs.nodes.filter((n) => names.has(n.metadata?.name ?? ''));
         const placement = await ctx.placements.find(c.pod!, candidates, obs.nodes, decision.feasibility, decision.badNode);
         decision = planRelocation({ ...obs, placement }, this.d.config);
+        if (decision.action === 'find-growth') decision = planRelocation({ ...obs, placement, growth: await ctx.growth.judge(growthInput(obs, this.d.config)) }, this.d.config);
+      } else if (decision.action === 'find-growth') {
+        decision = planRelocation({ ...obs, growth: await ctx.growth.judge(growthInput(obs, this.d.config)) }, this.d.config);
       }
       const outcome = await this.act(trigger, c, decision, sts, base, options, ctx);
       await this.report(outcome, sts);
@@ -360,7 +371,7 @@ export class Relocator {
     ctx: TriggerContext,
   ): Promise<Outcome> {
     const reasonsOf = (d: Decision) => ('reasons' in d && d.reasons ? { nodeReasons: d.reasons.map((r) => r.code) } : {});
-    if (decision.action === 'find-placement') throw new Error('internal: a placement was asked for twice');
+    if (decision.action === 'find-placement' || decision.action === 'find-growth') throw new Error(`internal: ${decision.action} was asked for twice`);
     if (decision.action === 'none') {
       return {
         ...base,
@@ -430,6 +441,7 @@ export class Relocator {
           forced: decision.force,
           // A bind back to an announced node (only our taint keeps the scheduler off it) is judged with it.
           ...(trigger.disruption && { disruption: trigger.disruption }),
+          ...(decision.growth ? { expectedGrowth: decision.growth } : {}),
         }
       : undefined;
     // The record (what the confirmation needs, and what the loop guard and the cap count) and the delete
@@ -452,7 +464,7 @@ export class Relocator {
       ...reasonsOf(decision),
       kind: 'started',
       reason: decision.reasons[0]?.code ?? 'deleted',
-      message: `${ns}/${name} deleted from ${base.fromNode} (${decision.reasons.map((r) => r.message).join('; ')}); its StatefulSet recreates it, ${decision.targets[0]} can take it${andTaint}`,
+      message: `${ns}/${name} deleted from ${base.fromNode} (${decision.reasons.map((r) => r.message).join('; ')}); its StatefulSet recreates it, ${decision.targets[0] ? `${decision.targets[0]} can take it` : `no node can take it now: ${decision.growth ?? 'nobody'} is expected to add one`}${andTaint}`,
       deleteLatencyMs,
       forced: decision.force,
     };
@@ -547,7 +559,20 @@ export class Relocator {
   private async settle(record: DeletionRecord, history: RelocationHistory, pod: ReplacementView | undefined, verdict: NodeVerdict | undefined, now: Date): Promise<Outcome | undefined> {
     const settled = history.settled.get(record.id);
     if (settled?.has('relocated')) return undefined;
-    const judgement = judgeReplacement(record, pod, verdict, isOverdue(record, now, this.d.config.confirmTimeoutMs), this.d.config.confirmTimeoutMs);
+    const judgement = judgeReplacement(record, pod, verdict, isOverdue(record, now, this.d.config.confirmTimeoutMs), this.d.config.confirmTimeoutMs, capacityWait(record, now, this.d.config.capacityTimeoutMs));
+    if (judgement.kind === 'waiting-for-capacity') {
+      // Not a settlement (nothing claimed): each sweep that finds it still waiting says so, on the
+      // StatefulSet too (`kubectl describe`), as its deletion record and claims are.
+      const outcome = settledOutcome(record, judgement, now);
+      const sts = { metadata: { namespace: record.namespace, name: record.statefulSet, uid: record.statefulSetUid } };
+      await Promise.all([
+        this.report(outcome, undefined),
+        this.d.cluster.recordEvent(sts, { type: 'Normal', reason: WAITING_FOR_CAPACITY_EVENT_REASON, message: outcome.message }).catch((e: unknown) =>
+          this.d.log?.('warn', `could not record that ${record.namespace}/${record.pod} waits for capacity: ${e instanceof Error ? e.message : String(e)}`),
+        ),
+      ]);
+      return outcome;
+    }
     const kind = settlementOf(judgement);
     if (!kind || judgement.kind === 'wait' || settled?.has(kind)) return undefined;
     const outcome = settledOutcome(record, judgement, now);
@@ -579,7 +604,7 @@ export class Relocator {
     const view = replacementView(live);
     const mine = await this.settle(record, history, view, verdict, now);
     if (mine) return mine;
-    const judgement = judgeReplacement(record, view, verdict, true, this.d.config.confirmTimeoutMs);
+    const judgement = judgeReplacement(record, view, verdict, true, this.d.config.confirmTimeoutMs, capacityWait(record, now, this.d.config.capacityTimeoutMs));
     return judgement.kind === 'wait' ? started : settledOutcome(record, judgement, now);
   }
 
@@ -587,6 +612,11 @@ export class Relocator {
     // One sink failing (e.g. the bus is unreachable) must not hide the outcome from the others.
     await Promise.allSettled(this.d.sinks.map((s) => s(outcome, { statefulSet })));
   }
+}
+
+/** What the growth decision needs of an observation. */
+function growthInput(obs: Observation, config: RelocatorConfig): Omit<GrowthInput, 'nodePools' | 'clusterAutoscaler'> {
+  return { pod: obs.pod!, volumes: obs.volumes, badNode: obs.pod?.spec?.nodeName ?? '', nodes: obs.nodes, now: obs.now, config };
 }
 
 function refOf(pod: Pod): AssistantRef {

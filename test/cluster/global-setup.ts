@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { ensureControlPlaneBinary } from '../../src/local-cluster/binary.js';
 import { ensureChartTools } from './helm.js';
 import { RUN_MARKER_ENV } from '../../src/local-cluster/process.js';
+import { ensureKarpenter } from '../../src/local-cluster/karpenter.js';
 import { ensureTektonController } from '../../src/local-cluster/tekton.js';
 import { findMarkedProcesses } from '../../src/local-cluster/orphans.js';
 
@@ -18,6 +19,7 @@ export async function setup(): Promise<() => void> {
   await ensureControlPlaneBinary();
   await ensureChartTools();
   await ensureTektonController('v1.15.0');
+  await ensureKarpenter();
   return () => {
     const orphans = findMarkedProcesses(runId);
     if (orphans.length > 0) {

@@ -140,6 +140,8 @@ describe('the Helm chart', () => {
       [
         'ClusterRole/affinity-relocator',
         'ClusterRoleBinding/affinity-relocator',
+        'Role/affinity-relocator-cluster-autoscaler-status',
+        'RoleBinding/affinity-relocator-cluster-autoscaler-status',
         'ConfigMap/affinity-relocator-forwarder-dashboard',
         'PodDisruptionBudget/affinity-relocator-forwarder',
         'ValidatingAdmissionPolicy/affinity-relocator-deletes-only-assistants',

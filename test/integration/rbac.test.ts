@@ -100,6 +100,10 @@ describe('the shipped relocator ClusterRole (infra/kubernetes/relocator)', () =>
     // Patching a node (its interruption taint; the admission policy narrows it to that) is granted.
     expect(await status(relocator.core.patchNode({ name: 'none', body: { spec: { taints: [] } } }, mergePatch))).toBe(404);
     expect(await status(relocator.custom.getNamespacedCustomObject({ group: 'tekton.dev', version: 'v1', namespace: ns, plural: 'pipelineruns', name: 'none' }))).toBe(404);
+    // What can grow the cluster: Karpenter's NodePools (listed; no CRD here, so 404 past authorization),
+    // and the cluster autoscaler's status ConfigMap, that one only.
+    expect(await status(relocator.custom.listClusterCustomObject({ group: 'karpenter.sh', version: 'v1', plural: 'nodepools' }))).toBe(404);
+    expect(await status(relocator.core.readNamespacedConfigMap({ namespace: 'kube-system', name: 'cluster-autoscaler-status' }))).toBe(404);
 
     const refused: [string, () => Promise<unknown>][] = [
       ['delete a Deployment', () => relocator.apps.deleteNamespacedDeployment({ namespace: ns, name: 'd' })],
@@ -110,6 +114,10 @@ describe('the shipped relocator ClusterRole (infra/kubernetes/relocator)', () =>
       ['delete a StatefulSet', () => relocator.apps.deleteNamespacedStatefulSet({ namespace: ns, name: 'any' })],
       ['create a pod', () => relocator.core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'q' }, spec: { containers: [{ name: 'c', image: 'x' }] } } })],
       ['watch statefulsets', () => relocator.apps.listNamespacedStatefulSet({ namespace: ns, watch: true, timeoutSeconds: 1 })],
+      ['read another ConfigMap of kube-system', () => relocator.core.readNamespacedConfigMap({ namespace: 'kube-system', name: 'kube-root-ca.crt' })],
+      ['list the ConfigMaps of kube-system', () => relocator.core.listNamespacedConfigMap({ namespace: 'kube-system' })],
+      ['read the autoscaler status elsewhere', () => relocator.core.readNamespacedConfigMap({ namespace: ns, name: 'cluster-autoscaler-status' })],
+      ['delete a NodePool', () => relocator.custom.deleteClusterCustomObject({ group: 'karpenter.sh', version: 'v1', plural: 'nodepools', name: 'any' })],
       ['delete a PipelineRun', () => relocator.custom.deleteNamespacedCustomObject({ group: 'tekton.dev', version: 'v1', namespace: ns, plural: 'pipelineruns', name: 'any' })],
     ];
     for (const [what, call] of refused) expect(await status(call()), what).toBe(403);

@@ -24,6 +24,9 @@ describe('configFromEnv', () => {
         DRY_RUN: 'false',
         INTERRUPTION_TAINT: '0',
         INTERRUPTION_TAINT_TTL_MINUTES: '120',
+        WHEN_NO_NODE_FITS: 'block',
+        CLUSTER_AUTOSCALER: 'present',
+        CAPACITY_TIMEOUT_SECONDS: '1200',
       }),
     ).toEqual({
       assistantSelector: { 'app.kubernetes.io/component': 'affinity-assistant', team: 'ci' },
@@ -37,7 +40,16 @@ describe('configFromEnv', () => {
       dryRun: false,
       interruptionTaint: false,
       interruptionTaintTtlMs: 7_200_000,
+      whenNoNodeFits: 'block',
+      clusterAutoscaler: 'present',
+      capacityTimeoutMs: 1_200_000,
     });
+  });
+
+  it('refuses a WHEN_NO_NODE_FITS or CLUSTER_AUTOSCALER it does not know, naming the variable and the values allowed', () => {
+    expect(() => configFromEnv({ WHEN_NO_NODE_FITS: 'grow' })).toThrow(/^invalid configuration: WHEN_NO_NODE_FITS: expected one of auto, delete, block \(got "grow"\)$/);
+    expect(() => configFromEnv({ CLUSTER_AUTOSCALER: 'yes' })).toThrow(/^invalid configuration: CLUSTER_AUTOSCALER: expected one of auto, present, absent \(got "yes"\)$/);
+    expect(configFromEnv({}).whenNoNodeFits).toBe('auto');
   });
 
   it.each([
@@ -48,6 +60,7 @@ describe('configFromEnv', () => {
     ['NOT_READY_GRACE_SECONDS', '-1'],
     ['LOOP_GUARD_MAX', '1000'],
     ['CONFIRM_TIMEOUT_SECONDS', '86401'],
+    ['CAPACITY_TIMEOUT_SECONDS', '15m'],
     ['MAX_DELETES_PER_MINUTE', '0'],
     ['ASSISTANT_SELECTOR', 'no-equals-sign'],
   ])('refuses %s=%s with a ConfigError naming the variable', (name, value) => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  capacityWait,
   type DeletionRecord,
   deletionRecordId,
   isOverdue,
@@ -115,5 +116,37 @@ describe('names and views', () => {
     });
     expect(pending).toMatchObject({ nodeName: undefined, boundAt: undefined, pendingMessage: '0/3 nodes are available' });
     expect(replacementView(undefined)).toBeUndefined();
+  });
+});
+
+describe('a delete that relies on a new node (Karpenter, cluster autoscaler)', () => {
+  const growing: DeletionRecord = { ...record, expectedGrowth: 'NodePool default' };
+  const CAPACITY = 900_000;
+  const at = (ms: number) => new Date(Date.parse(growing.deletedAt) + ms);
+  const pending = { uid: 'new-uid', pendingMessage: '0/3 nodes are available' };
+
+  it('is waiting for capacity, not stuck, while Pending past the confirmation timeout and within the capacity timeout', () => {
+    const j = judgeReplacement(growing, pending, undefined, true, TIMEOUT, capacityWait(growing, at(TIMEOUT), CAPACITY));
+    expect(j).toEqual({ kind: 'waiting-for-capacity', message: 'its replacement is Pending while NodePool default adds a node (0/3 nodes are available)' });
+    expect(settlementOf(j)).toBeUndefined();
+    const o = settledOutcome(growing, j as Exclude<typeof j, { kind: 'wait' }>, at(TIMEOUT));
+    expect(o).toMatchObject({ kind: 'started', reason: 'waiting-for-capacity', deleteLatencyMs: 80 });
+  });
+
+  it('is stuck past the capacity timeout, saying who added no node', () => {
+    const j = judgeReplacement(growing, pending, undefined, true, TIMEOUT, capacityWait(growing, at(CAPACITY), CAPACITY));
+    expect(j).toEqual({ kind: 'stuck', reason: 'pending', message: 'its replacement is still Pending after 900 s, and NodePool default has added no node that took it: 0/3 nodes are available' });
+  });
+
+  it('is relocated once bound, with the latency from the trigger (node creation included) and who made the node', () => {
+    const j = judgeReplacement(growing, { uid: 'new-uid', nodeName: 'default-x7k2p', boundAt: '2026-11-26T10:00:41.000Z' }, healthy, true, TIMEOUT, capacityWait(growing, at(TIMEOUT), CAPACITY));
+    const o = settledOutcome(growing, j as Exclude<typeof j, { kind: 'wait' }>, at(TIMEOUT));
+    expect(o).toMatchObject({ kind: 'relocated', toNode: 'default-x7k2p', boundLatencyMs: 41_000 });
+    expect(o.message).toBe('builds/affinity-assistant-1f3c-0 moved from worker1 to default-x7k2p (node worker1 is cordoned; the node was expected from NodePool default)');
+  });
+
+  it('a record that expects no node is stuck at the confirmation timeout, as before', () => {
+    expect(capacityWait(record, at(TIMEOUT), CAPACITY)).toBeUndefined();
+    expect(judgeReplacement(record, pending, undefined, true, TIMEOUT, capacityWait(record, at(TIMEOUT), CAPACITY))).toMatchObject({ kind: 'stuck', reason: 'pending' });
   });
 });

@@ -32,7 +32,8 @@ function observe(o: Partial<Observation> = {}): Observation {
  */
 function plan(o: Partial<Observation>, c: Partial<RelocatorConfig> = {}, podsOn: Record<string, V1Pod[]> = {}): Decision {
   const obs = observe(o);
-  const config = { ...DEFAULT_CONFIG, ...c };
+  // What can grow the cluster has tests of its own (growth.test.ts): here nothing can.
+  const config: RelocatorConfig = { ...DEFAULT_CONFIG, whenNoNodeFits: 'block', ...c };
   const first = planRelocation(obs, config);
   if (first.action !== 'find-placement') return first;
   const byName = new Map(obs.nodes.map((n) => [n.metadata!.name!, n]));
@@ -167,8 +168,40 @@ describe('planning the relocation of one assistant', () => {
   it('asks for a placement only when the node filters leave candidates, and decides nothing before', () => {
     const first = planRelocation(observe({ node: cordonedW1() }), DEFAULT_CONFIG);
     expect(first).toMatchObject({ action: 'find-placement', candidates: ['w2'] });
-    const none = planRelocation(observe({ node: cordonedW1(), doomedNodes: new Set(['w2']) }), DEFAULT_CONFIG);
+    const none = planRelocation(observe({ node: cordonedW1(), doomedNodes: new Set(['w2']) }), { ...DEFAULT_CONFIG, whenNoNodeFits: 'block' });
     expect(none).toMatchObject({ outcome: 'blocked', reason: 'no-feasible-node' });
+  });
+
+  describe('when no node fits (WHEN_NO_NODE_FITS)', () => {
+    const noneFits = () => observe({ node: cordonedW1(), doomedNodes: new Set(['w2']) });
+    it('auto: asks whether the cluster can grow, then deletes relying on who can, or blocks saying why nothing can', () => {
+      expect(planRelocation(noneFits(), DEFAULT_CONFIG)).toEqual({ action: 'find-growth', reasons: [expect.objectContaining({ code: 'Cordoned' })] });
+      const grows = planRelocation({ ...noneFits(), growth: { canGrow: true, by: 'NodePool default', message: 'NodePool default can create a node that takes it' } }, DEFAULT_CONFIG);
+      expect(grows).toMatchObject({ action: 'delete', podUid: 'pod-uid-1', targets: [], growth: 'NodePool default' });
+      expect(msg(grows)).toMatch(/no node can take it now \(0\/3 nodes fit: .*\), but NodePool default can create a node that takes it$/);
+      const cannot = planRelocation({ ...noneFits(), growth: { canGrow: false, message: 'NodePool gpu has reached its limits (cpu: 10, 10 in use)' } }, DEFAULT_CONFIG);
+      expect(cannot).toMatchObject({ action: 'none', outcome: 'blocked', reason: 'no-feasible-node' });
+      expect(msg(cannot)).toMatch(/; nothing can add a node for it: NodePool gpu has reached its limits/);
+    });
+    it('delete: deletes without asking; block: blocks without asking', () => {
+      const forced = planRelocation(noneFits(), { ...DEFAULT_CONFIG, whenNoNodeFits: 'delete' });
+      expect(forced).toMatchObject({ action: 'delete', targets: [], growth: 'an autoscaler (WHEN_NO_NODE_FITS=delete)' });
+      expect(planRelocation(noneFits(), { ...DEFAULT_CONFIG, whenNoNodeFits: 'block' })).toMatchObject({ outcome: 'blocked', reason: 'no-feasible-node' });
+    });
+    it('never deletes, whatever the setting, an assistant whose local volume is on the node being left', () => {
+      for (const whenNoNodeFits of ['delete', 'auto'] as const) {
+        const d = planRelocation({ ...noneFits(), volumes: [aLocalVolume('local-pv', 'w1')] }, { ...DEFAULT_CONFIG, whenNoNodeFits });
+        expect(d).toMatchObject({ outcome: 'blocked', reason: 'no-feasible-node' });
+        expect(msg(d)).toMatch(/; volume local-pv is local to w1: no new node can take it$/);
+      }
+    });
+    it('never lets growth override the loop guard, or a replacement that would come straight back', () => {
+      const growth = { canGrow: true as const, by: 'cluster-autoscaler', message: 'cluster-autoscaler can add a node like w2' };
+      expect(planRelocation({ ...noneFits(), growth, recentRelocations: 3 }, DEFAULT_CONFIG)).toMatchObject({ outcome: 'blocked', reason: 'loop-guard' });
+      const tolerant = anAssistantOf(sts).on('w1').tolerating({ key: 'node.kubernetes.io/unschedulable', operator: 'Exists', effect: 'NoSchedule' }).build();
+      const back = { node: undefined, summary: 'it would come back', backOnBadNode: true };
+      expect(planRelocation({ ...noneFits(), pod: tolerant, growth, placement: back }, DEFAULT_CONFIG)).toMatchObject({ outcome: 'blocked', reason: 'tolerates-bad-node' });
+    });
   });
 
   it('blocks when the only other node has no room for the assistant (cpu, pod count)', () => {

@@ -79,9 +79,13 @@ describe('the relocator ClusterRole', () => {
     expect(verbsOn('tekton.dev', 'pipelineruns')).toEqual(['get', 'list']);
     // Inter-pod affinity terms with a namespaceSelector: namespaces are matched by their labels.
     expect(verbsOn('', 'namespaces')).toEqual(['list']);
+    // When no node fits now: could a Karpenter NodePool make one?
+    expect(verbsOn('karpenter.sh', 'nodepools')).toEqual(['get', 'list']);
+    expect(verbsOn('karpenter.sh', 'nodeclaims')).toEqual([]);
+    expect(verbsOn('', 'configmaps')).toEqual([]);
     const granted = clusterRole().rules!.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => `${g}/${res}`)));
     expect([...new Set(granted)].sort()).toEqual(
-      ['/nodes', '/pods', 'apps/statefulsets', '/persistentvolumeclaims', '/persistentvolumes', '/events', '/namespaces', 'tekton.dev/pipelineruns'].sort(),
+      ['/nodes', '/pods', 'apps/statefulsets', '/persistentvolumeclaims', '/persistentvolumes', '/events', '/namespaces', 'tekton.dev/pipelineruns', 'karpenter.sh/nodepools'].sort(),
     );
   });
 
@@ -97,6 +101,24 @@ describe('the relocator ClusterRole', () => {
     const bindings = manifests.filter((m) => m.kind === 'ClusterRoleBinding');
     expect(bindings).toHaveLength(1);
     expect(bindings[0]!.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'affinity-relocator' });
+    expect(bindings[0]!.subjects).toEqual([{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'affinity-relocator' }]);
+  });
+});
+
+describe("the Role that reads the cluster autoscaler's status", () => {
+  const role = () => manifests.find((m) => m.kind === 'Role')! as Manifest & { metadata: { namespace?: string } };
+
+  it('grants get on the ConfigMap kube-system/cluster-autoscaler-status, by name, and nothing else', () => {
+    expect(manifests.filter((m) => m.kind === 'Role')).toHaveLength(1);
+    expect(role().metadata.namespace).toBe('kube-system');
+    expect(role().rules).toEqual([{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['cluster-autoscaler-status'], verbs: ['get'] }]);
+  });
+
+  it('is bound in kube-system to the group affinity-relocator', () => {
+    const bindings = manifests.filter((m) => m.kind === 'RoleBinding') as (Manifest & { metadata: { namespace?: string } })[];
+    expect(bindings).toHaveLength(1);
+    expect(bindings[0]!.metadata.namespace).toBe('kube-system');
+    expect(bindings[0]!.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role().metadata.name });
     expect(bindings[0]!.subjects).toEqual([{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'affinity-relocator' }]);
   });
 });
