@@ -74,23 +74,11 @@ export class OwnerReads {
   }
 
   private claimBatch(ns: string, name: string | undefined): Batch<PersistentVolumeClaim> {
-    let batch = this.claims.get(ns);
-    if (!batch) {
-      const names = new Set([...(this.claimNames.get(ns) ?? []), ...(name ? [name] : [])]);
-      batch = this.cluster.getPersistentVolumeClaims(ns, [...names]).catch(() => undefined);
-      this.claims.set(ns, batch);
-    }
-    return batch;
+    return batchOf(this.claims, this.claimNames, ns, name, (names) => this.cluster.getPersistentVolumeClaims(ns, names));
   }
 
   private setBatch(ns: string, name: string | undefined): Batch<StatefulSet> {
-    let batch = this.sets.get(ns);
-    if (!batch) {
-      const names = new Set([...(this.setNames.get(ns) ?? []), ...(name ? [name] : [])]);
-      batch = this.cluster.getStatefulSets(ns, [...names]).catch(() => undefined);
-      this.sets.set(ns, batch);
-    }
-    return batch;
+    return batchOf(this.sets, this.setNames, ns, name, (names) => this.cluster.getStatefulSets(ns, names));
   }
 
   /** The batch's answer for `name`, or a read of its own when the batch failed or did not ask for it. */
@@ -104,4 +92,21 @@ function add(m: Map<string, Set<string>>, key: string, value: string): void {
   let s = m.get(key);
   if (!s) m.set(key, (s = new Set()));
   s.add(value);
+}
+
+/** The namespace's batch, started on first use for the names known up front and `name`. */
+function batchOf<T>(
+  batches: Map<string, Batch<T>>,
+  known: Map<string, Set<string>>,
+  ns: string,
+  name: string | undefined,
+  read: (names: string[]) => Promise<Map<string, T | undefined>>,
+): Batch<T> {
+  let batch = batches.get(ns);
+  if (!batch) {
+    const names = new Set([...(known.get(ns) ?? []), ...(name ? [name] : [])]);
+    batch = read([...names]).catch(() => undefined);
+    batches.set(ns, batch);
+  }
+  return batch;
 }
