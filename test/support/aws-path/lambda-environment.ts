@@ -17,6 +17,11 @@ export interface InvocationResult {
   error?: { name: string; message: string };
   timedOut: boolean;
   durationMs: number;
+  /**
+   * CPU time the environment spent on the invocation (user + system): what the code costs, whatever the
+   * shared machine left it; Lambda gives a 256 MB function about 0.15 vCPU (1 vCPU per 1,769 MB).
+   */
+  cpuMs?: number;
   /** Peak resident set of the environment so far (its VmHWM: see ../peak-rss.ts). */
   maxRssKb: number;
   heapUsedBytes: number;
@@ -69,7 +74,7 @@ export class LambdaEnvironment {
       const { resolve } = this.pending;
       this.pending = undefined;
       this.lastMaxRssKb = m.maxRssKb;
-      resolve({ ok: m.ok, value: m.value, error: m.error, timedOut: false, durationMs: m.durationMs, maxRssKb: m.maxRssKb, heapUsedBytes: m.heapUsedBytes });
+      resolve({ ok: m.ok, value: m.value, error: m.error, timedOut: false, durationMs: m.durationMs, cpuMs: m.cpuMs, maxRssKb: m.maxRssKb, heapUsedBytes: m.heapUsedBytes });
     });
     child.on('exit', (code, signal) => {
       this.dead ??= `the environment exited (${signal ?? `code ${String(code)}`})`;

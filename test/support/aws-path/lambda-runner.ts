@@ -5,7 +5,7 @@
  *
  *   argv: <bundle path> <export name>
  *   parent -> child: { type: 'invoke', id, event, context: { awsRequestId, functionName, ..., deadlineMs } }
- *   child -> parent: { type: 'ready', initMs } once, then { type: 'result', id, ok, value | error, durationMs, maxRssKb, heapUsedBytes }
+ *   child -> parent: { type: 'ready', initMs } once, then { type: 'result', id, ok, value | error, durationMs, cpuMs, maxRssKb, heapUsedBytes }
  */
 import { pathToFileURL } from 'node:url';
 import { peakRssKb } from '../peak-rss.js';
@@ -43,8 +43,11 @@ process.on('message', (m: InvokeMessage) => {
     succeed: () => undefined,
   };
   const started = performance.now();
-  const finish = (r: { ok: true; value: unknown } | { ok: false; error: { name: string; message: string } }) =>
-    send({ type: 'result', id: m.id, ...r, durationMs: performance.now() - started, maxRssKb: peakRssKb(), heapUsedBytes: process.memoryUsage().heapUsed });
+  const cpuBefore = process.cpuUsage();
+  const finish = (r: { ok: true; value: unknown } | { ok: false; error: { name: string; message: string } }) => {
+    const cpu = process.cpuUsage(cpuBefore);
+    send({ type: 'result', id: m.id, ...r, durationMs: performance.now() - started, cpuMs: (cpu.user + cpu.system) / 1000, maxRssKb: peakRssKb(), heapUsedBytes: process.memoryUsage().heapUsed });
+  };
   (handler as Handler)(m.event, context).then(
     (value) => finish({ ok: true, value }),
     (e: unknown) => finish({ ok: false, error: { name: e instanceof Error ? e.name : 'Error', message: e instanceof Error ? e.message : String(e) } }),
