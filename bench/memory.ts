@@ -14,7 +14,11 @@ import { mergePatch } from '../src/local-cluster/fixtures/clients.js';
 import { nodeObject, setUnschedulable } from '../src/local-cluster/fixtures/nodes.js';
 import { createNamespace } from '../src/local-cluster/fixtures/pods.js';
 import { Scenario } from '../test/integration/support.js';
+import { lambdaHeapFlags } from '../test/support/aws-path/lambda-environment.js';
 import { type Bench, bundleChild, type Result } from './lib.js';
+
+/** The functions' memory size in serverless.yml. */
+const FUNCTION_MEMORY_MB = 256;
 
 interface ChildReport {
   rssBeforeMb: number;
@@ -79,7 +83,9 @@ export const memory: Bench = {
 
 function invoke(outfile: string, kubeconfig: string, what: string): Promise<ChildReport> {
   return new Promise((resolve, reject) => {
-    const child = fork(outfile, [kubeconfig, what], { execArgv: ['--expose-gc'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    // Lambda's Node.js bootstrap runs every function with --expose-gc and heap limits derived from its
+    // memory (serverless.yml: 256 MB): the same here, so that V8 collects as it would there.
+    const child = fork(outfile, [kubeconfig, what], { execArgv: ['--expose-gc', ...lambdaHeapFlags(String(FUNCTION_MEMORY_MB))], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     child.once('message', (m: ChildReport) => resolve(m));
     child.once('exit', (code) => reject(new Error(`the invocation's process exited with ${String(code)} before reporting`)));
   });

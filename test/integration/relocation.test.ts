@@ -11,7 +11,7 @@ import { Relocator } from '../../src/relocator/relocator.js';
 import { fixtureFiles, fixtureJson } from '../unit/events/fixtures.js';
 import { createRelocator } from '../../src/runtime/relocator.js';
 import { eventually } from '../../src/local-cluster/fixtures/clients.js';
-import { addTaint, setReady, setUnschedulable } from '../../src/local-cluster/fixtures/nodes.js';
+import { addTaint, createNode, setReady, setUnschedulable } from '../../src/local-cluster/fixtures/nodes.js';
 import { readPodOrUndefined } from '../../src/local-cluster/fixtures/pods.js';
 import { setPipelineRunCondition, taskRunPod } from '../../src/local-cluster/fixtures/tekton.js';
 import { ownEvent, Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
@@ -105,8 +105,11 @@ describe('relocating affinity assistants in local mode', () => {
   });
 
   it('reports, and never deletes in a loop, an assistant that tolerates the cordon', async () => {
-    const [a, b] = await s.pool('tolerant', 2);
-    const { sts, ns, pod } = await s.assistant('tolerant', { startOn: a!, others: [b!], podTemplate: { tolerations: [{ operator: 'Exists' }] } });
+    // The assistant tolerates everything, so a cordon of the other node would not keep it off there: that
+    // node joins only once the assistant is bound.
+    const [a] = await s.pool('tolerant', 1);
+    const { sts, ns, pod } = await s.assistant('tolerant', { startOn: a!, others: [], podTemplate: { tolerations: [{ operator: 'Exists' }] } });
+    await createNode(s.admin, 'tolerant-2', { labels: { pool: 'tolerant' } });
     await setUnschedulable(s.admin, a!, true);
     const o = await s.waitForOutcome('a blocked outcome', (x) => x.assistant.pod === `${sts}-0` && x.kind === 'blocked');
     expect(o.reason).toBe('tolerates-bad-node');
