@@ -42,6 +42,11 @@ function slim<T>(item: T): T {
   return item;
 }
 
+/** A continue token expired while paging (410 Gone on a page after the first). */
+class ContinueExpired extends Error {
+  override name = 'ContinueExpired';
+}
+
 /** Fewer names than this are read with a GET each: a list is worth it only for more. */
 const BATCH_MIN = 4;
 
@@ -91,26 +96,41 @@ export class KubernetesCluster implements ClusterPort, NotificationLedger {
   }
 
   /**
-   * Every item of a list, page by page (`limit`/`continue`). A continue token that expired while paging
-   * (410) starts the list over: a list is a snapshot, and half of two snapshots is neither.
+   * Walks a list page by page (`limit`/`continue`), each item slimmed, until the last page or until
+   * `onPage` returns false. A 410 on a continue token (it expired while paging) is thrown as
+   * ContinueExpired, which callers treat as they must (a list is a snapshot: half of two is neither).
    */
+  private async walk<T>(
+    path: string,
+    query: Record<string, string | undefined>,
+    onPage: (items: T[], remainingItemCount: number | undefined) => boolean,
+  ): Promise<void> {
+    let next: string | undefined;
+    do {
+      let page: { items: T[]; metadata?: { continue?: string; remainingItemCount?: number } };
+      try {
+        page = await this.call({ method: 'GET', path, query: { ...query, limit: String(LIST_PAGE_SIZE), continue: next } });
+      } catch (e) {
+        if (next !== undefined && httpStatusOf(e) === 410) throw new ContinueExpired();
+        throw e;
+      }
+      next = page.metadata?.continue || undefined;
+      if (!onPage(page.items.map(slim), next ? page.metadata?.remainingItemCount : 0)) return;
+    } while (next);
+  }
+
+  /** Every item of a list; an expired continue token starts it over (at most three times). */
   private async listAll<T>(path: string, query: Record<string, string | undefined> = {}): Promise<T[]> {
     for (let attempt = 1; ; attempt++) {
       const items: T[] = [];
-      let next: string | undefined;
       try {
-        do {
-          const page = await this.call<{ items: T[]; metadata?: { continue?: string } }>({
-            method: 'GET',
-            path,
-            query: { ...query, limit: String(LIST_PAGE_SIZE), continue: next },
-          });
-          for (const item of page.items) items.push(slim(item));
-          next = page.metadata?.continue || undefined;
-        } while (next);
+        await this.walk<T>(path, query, (page) => {
+          items.push(...page);
+          return true;
+        });
         return items;
       } catch (e) {
-        if (httpStatusOf(e) !== 410 || next === undefined || attempt >= 3) throw e;
+        if (!(e instanceof ContinueExpired) || attempt >= 3) throw e;
       }
     }
   }
@@ -199,30 +219,21 @@ export class KubernetesCluster implements ClusterPort, NotificationLedger {
     const found = new Map<string, T | undefined>();
     if (wanted.size >= BATCH_MIN && !this.listRefused.has(kind)) {
       try {
-        let next: string | undefined;
-        for (;;) {
-          const page = await this.call<{ items: T[]; metadata?: { continue?: string; remainingItemCount?: number } }>({
-            method: 'GET',
-            path: collection,
-            query: { limit: String(LIST_PAGE_SIZE), continue: next },
-          });
-          for (const item of page.items) {
+        let complete = false;
+        await this.walk<T>(collection, {}, (page, remaining) => {
+          for (const item of page) {
             const name = item.metadata?.name;
-            if (name && wanted.has(name)) found.set(name, keep(slim(item)));
+            if (name && wanted.has(name)) found.set(name, keep(item));
           }
-          next = page.metadata?.continue || undefined;
-          if (!next) {
-            for (const name of wanted) if (!found.has(name)) found.set(name, undefined);
-            break;
-          }
-          const pagesLeft = Math.ceil((page.metadata?.remainingItemCount ?? Number.POSITIVE_INFINITY) / LIST_PAGE_SIZE);
-          if (pagesLeft >= wanted.size - found.size) break;
-        }
+          complete = remaining === 0;
+          // Go on while the pages to come are fewer than the GETs they would replace.
+          return !complete && Math.ceil((remaining ?? Number.POSITIVE_INFINITY) / LIST_PAGE_SIZE) < wanted.size - found.size;
+        });
+        if (complete) for (const name of wanted) if (!found.has(name)) found.set(name, undefined);
       } catch (e) {
-        const status = httpStatusOf(e);
-        if (status === 403) this.listRefused.add(kind);
-        // 410: the continue token expired while paging; what is missing is read one by one.
-        else if (status !== 410) throw e;
+        if (httpStatusOf(e) === 403) this.listRefused.add(kind);
+        // An expired continue token: what is missing is read one by one.
+        else if (!(e instanceof ContinueExpired)) throw e;
       }
     }
     await Promise.all([...wanted].filter((name) => !found.has(name)).map(async (name) => found.set(name, await one(name))));
