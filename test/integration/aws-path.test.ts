@@ -72,5 +72,20 @@ describe('the AWS-shaped path', () => {
     // Every function started cold once at least, from the bundle built by scripts/build.ts.
     expect(path.lambdas.invocations.some((i) => i.fn === 'on-node-event' && i.cold)).toBe(true);
     expect(path.bus.routingErrors).toEqual([]);
+
+    // The forwarder published both changes of the pod; only the replacement's bind invoked on-pod-event
+    // (a deletion needs nothing of it), and that invocation confirmed the relocation.
+    const podChanges = path.bus.endpoint.accepted
+      .filter((e) => e.DetailType === 'Assistant Pod Changed')
+      .map((e) => ({ id: e.EventId, detail: JSON.parse(e.Detail!) as { change: string; pod: { name: string; uid: string } } }))
+      .filter((e) => e.detail.pod.name === name);
+    const deleted = podChanges.find((e) => e.detail.change === 'deleted' && e.detail.pod.uid === oldUid);
+    const bound = podChanges.find((e) => e.detail.change === 'bound' && e.detail.pod.uid === replacement!.metadata!.uid);
+    expect(deleted, JSON.stringify(podChanges)).toBeDefined();
+    expect(bound, JSON.stringify(podChanges)).toBeDefined();
+    expect(path.bus.deliveries.filter((d) => d.eventId === deleted!.id)).toEqual([]);
+    expect(path.bus.deliveries.filter((d) => d.eventId === bound!.id).map((d) => d.rules)).toEqual([[`affinity-relocator-${AWS_PATH_STAGE}-assistant-pod`]]);
+    const confirming = invocations.filter((i) => i.fn === 'on-pod-event' && i.eventId === bound!.id).map((i) => i.requestId);
+    expect(mine.filter((o) => o.fn === 'on-pod-event' && o.outcome.kind === 'relocated').map((o) => o.requestId)).toEqual([expect.toBeOneOf(confirming)]);
   });
 });

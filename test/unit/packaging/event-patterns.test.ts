@@ -34,7 +34,8 @@ const INTENT: Record<string, { bus: Bus; takes: (e: Event) => boolean }> = {
   // The forwarder's transitions and manual or alert-driven requests -> on-node-event / on-pod-event.
   'node-schedulability': { bus: 'relocator', takes: (e) => e.source === SOURCE && e['detail-type'] === NODE_SCHEDULABILITY_CHANGED },
   'relocation-requested': { bus: 'relocator', takes: (e) => e.source === SOURCE && e['detail-type'] === RELOCATION_REQUESTED },
-  'assistant-pod': { bus: 'relocator', takes: (e) => e.source === SOURCE && e['detail-type'] === ASSISTANT_POD_CHANGED },
+  // A bind or a move only: a deleted pod needs nothing (its replacement's bind is an event of its own).
+  'assistant-pod': { bus: 'relocator', takes: (e) => e.source === SOURCE && e['detail-type'] === ASSISTANT_POD_CHANGED && ['bound', 'moved'].includes(e.detail.change as string) },
   // AWS's notices that an instance is going away -> on-aws-event.
   'aws-spot-interruption': { bus: 'default', takes: (e) => e.source === 'aws.ec2' && e['detail-type'] === 'EC2 Spot Instance Interruption Warning' },
   'aws-rebalance-recommendation': { bus: 'default', takes: (e) => e.source === 'aws.ec2' && e['detail-type'] === 'EC2 Instance Rebalance Recommendation' },
@@ -131,6 +132,15 @@ describe(`event patterns, matched by Event Ruler ${EVENT_RULER_VERSION}`, () => 
       ]),
       { label: 'result skipped notify-only', bus: 'relocator', event: resultEvent({ ...anOutcome('skipped'), reason: 'notify-only' }) as Event },
       { label: 'result skipped notify-only, a repeat', bus: 'relocator', event: resultEvent({ ...anOutcome('skipped'), reason: 'notify-only' }, { notify: false }) as Event },
+      // Every change of an assistant pod: a bind or a move is the function's, a delete is not.
+      ...(['bound', 'moved', 'deleted'] as const).map((change) => ({
+        label: `assistant pod ${change}`,
+        bus: 'relocator' as Bus,
+        event: clone(inbound.find(([, e]) => e['detail-type'] === ASSISTANT_POD_CHANGED)![1], (c) => {
+          c.detail.change = change;
+          if (change !== 'moved') delete c.detail.previousNodeName;
+        }),
+      })),
       // Near misses.
       { label: 'health event of another service', bus: 'default', event: clone(health, (c) => (c.detail.service = 'RDS')) },
       { label: 'EC2 health issue, not a scheduled change', bus: 'default', event: clone(health, (c) => (c.detail.eventTypeCategory = 'issue')) },
@@ -172,6 +182,13 @@ describe(`event patterns, matched by Event Ruler ${EVENT_RULER_VERSION}`, () => 
     // The bus is part of the routing: these samples match a pattern, on the bus they never arrive on.
     const offBus = samples.filter((s, i) => matches[i]!.some((name) => rules.find((r) => r.name === name)!.bus !== s.bus)).map((s) => s.label);
     expect(offBus).toEqual(expect.arrayContaining(['a spot warning on the relocator bus', 'a transition on the default bus']));
+  });
+
+  it('invokes on-pod-event for a bind or a move of an assistant pod, not for its deletion', () => {
+    const takers = (label: string) => matches[samples.findIndex((s) => s.label === label)]!;
+    expect(takers('assistant pod bound')).toEqual(['assistant-pod']);
+    expect(takers('assistant pod moved')).toEqual(['assistant-pod']);
+    expect(takers('assistant pod deleted')).toEqual([]);
   });
 
   it('routes every kind of result event deliberately: problems alert, successes and notify-only notices inform, other skips and repeats stay quiet', () => {

@@ -104,9 +104,10 @@ describe('npm run package', () => {
     }
   });
 
-  const patterns: Record<string, { 'detail-type': string[] }[]> = {
+  const patterns: Record<string, { 'detail-type': string[]; detail?: Record<string, string[]> }[]> = {
     'on-node-event': [{ 'detail-type': ['Node Schedulability Changed'] }, { 'detail-type': ['Relocation Requested'] }],
-    'on-pod-event': [{ 'detail-type': ['Assistant Pod Changed'] }],
+    // A deleted pod needs nothing of the function (the handler returns no outcome for it).
+    'on-pod-event': [{ 'detail-type': ['Assistant Pod Changed'], detail: { change: ['bound', 'moved'] } }],
   };
 
   it.each(Object.entries(patterns))('routes the bus events %s handles to it, and only those', (name, expected) => {
