@@ -119,13 +119,20 @@ export class KubernetesCluster implements ClusterPort, NotificationLedger {
     } while (next);
   }
 
-  /** Every item of a list; an expired continue token starts it over (at most three times). */
-  private async listAll<T>(path: string, query: Record<string, string | undefined> = {}): Promise<T[]> {
+  /**
+   * Every item of a list, or what `map` makes of each (undefined: left out), page by page so that the
+   * whole list never sits in memory; an expired continue token starts it over (at most three times).
+   */
+  private async listAll<T, U = T>(path: string, query: Record<string, string | undefined> = {}, map?: (item: T) => U | undefined): Promise<U[]> {
     for (let attempt = 1; ; attempt++) {
-      const items: T[] = [];
+      const items: U[] = [];
       try {
         await this.walk<T>(path, query, (page) => {
-          items.push(...page);
+          if (!map) items.push(...(page as unknown as U[]));
+          else for (const item of page) {
+            const u = map(item);
+            if (u !== undefined) items.push(u);
+          }
           return true;
         });
         return items;
@@ -139,9 +146,11 @@ export class KubernetesCluster implements ClusterPort, NotificationLedger {
     return this.listAll('/api/v1/nodes');
   }
 
-  listAssistantPods(o: { nodeName?: string } = {}): Promise<Pod[]> {
+  listAssistantPods(o?: { nodeName?: string }): Promise<Pod[]>;
+  listAssistantPods<U>(o: { nodeName?: string; map: (pod: Pod) => U | undefined }): Promise<U[]>;
+  listAssistantPods<U>(o: { nodeName?: string; map?: (pod: Pod) => U | undefined } = {}): Promise<(Pod | U)[]> {
     const fieldSelector = o.nodeName ? `spec.nodeName=${o.nodeName}` : undefined;
-    return this.listAll('/api/v1/pods', { labelSelector: this.selector, fieldSelector });
+    return this.listAll<Pod, Pod | U>('/api/v1/pods', { labelSelector: this.selector, fieldSelector }, o.map);
   }
 
   listPodsOnNode(nodeName: string): Promise<Pod[]> {

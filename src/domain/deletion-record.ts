@@ -131,7 +131,7 @@ export function settledOutcome(record: DeletionRecord, j: Exclude<Judgement, { k
         message: `${name} moved from ${record.fromNode} to ${j.toNode} (${record.reasons}${grown})`,
         toNode: j.toNode,
         newPodUid: j.newPodUid,
-        boundLatencyMs: sinceTrigger(record, j.boundAt ?? now.toISOString()),
+        boundLatencyMs: sinceTrigger(record, boundAfterDelete(record, j.boundAt ?? now.toISOString())),
       };
     case 'bound-back':
       // A node schedulable again (a cordon undone while the delete was on its way) is as good as any.
@@ -187,6 +187,14 @@ export function settlementClaimId(recordId: string, kind: SettlementKind): strin
 /** The StatefulSet a pod of it is named after (`<set>-<ordinal>`); undefined for another name. */
 export function statefulSetOfPodName(pod: string): string | undefined {
   return /^(.+)-\d+$/.exec(pod)?.[1];
+}
+
+/**
+ * A replacement is bound after its delete; a PodScheduled condition's time (whole seconds: the sweep's
+ * only clue when the bind event was lost) can read earlier, and is then taken as the delete's.
+ */
+function boundAfterDelete(record: DeletionRecord, boundAt: string): string {
+  return Date.parse(boundAt) < Date.parse(record.deletedAt) ? record.deletedAt : boundAt;
 }
 
 function sinceTrigger(record: DeletionRecord, at: string): number {

@@ -14,6 +14,11 @@ export interface ClusterPort {
   listNodes(): Promise<Node[]>;
   /** Pods matching the assistant selector, optionally only those bound to one node. */
   listAssistantPods(o?: { nodeName?: string }): Promise<Pod[]>;
+  /**
+   * The same, each pod turned by `map` into what the caller keeps of it (undefined: nothing) as its page
+   * arrives: 10,000 assistants need not all be held whole (the sweep's memory).
+   */
+  listAssistantPods<U>(o: { nodeName?: string; map: (pod: Pod) => U | undefined }): Promise<U[]>;
   /** Non-terminal pods bound to the node (what the scheduler counts there), every namespace. */
   listPodsOnNode(nodeName: string): Promise<Pod[]>;
   /** Non-terminal pods matching a label selector (`a=b,c in (d)`), every namespace. */

@@ -84,6 +84,17 @@ interface TriggerContext {
   /** Set once the trigger's candidates are known. */
   owners?: OwnerReads;
   growth: GrowthView;
+  /**
+   * The sweep's: what the settlement of overdue deletes reads of each assistant, by `namespace/name`
+   * (most of them on schedulable nodes, whose whole pods the sweep does not keep).
+   */
+  settlementViews?: Map<string, SettlementView>;
+}
+
+/** What the settlement of a delete reads of the pod there now. */
+interface SettlementView {
+  replacement: ReplacementView | undefined;
+  tolerations: Toleration[] | undefined;
 }
 
 export interface HandleOptions {
@@ -141,7 +152,7 @@ export class Relocator {
 
   private async relocateAll(trigger: RelocationTrigger, options: HandleOptions, ctx: TriggerContext): Promise<Outcome[]> {
     const nodesRead = ctx.nodes.all();
-    const [nodes, candidates] = await Promise.all([nodesRead, this.candidates(trigger, nodesRead)]);
+    const [nodes, candidates] = await Promise.all([nodesRead, this.candidates(trigger, nodesRead, ctx)]);
     // Not the sinks' business (like a trigger for another cluster sharing the bus): no assistant of ours.
     if (!Array.isArray(candidates)) return [candidates];
     // The assistants that will be read (their nodes look bad) have their owners and volumes read together.
@@ -154,7 +165,7 @@ export class Relocator {
     const lifting = sweep ? this.liftExpiredInterruptionTaints(nodes) : undefined;
     // The sweep also settles deletes whose replacement nobody confirmed in time (stuck), or whose pod
     // event was lost (relocated, late).
-    const overdue = sweep ? this.settleOverdue(trigger, candidates.map((c) => c.pod).filter((p): p is Pod => !!p), nodes) : [];
+    const overdue = sweep ? this.settleOverdue(trigger, ctx.settlementViews ?? new Map(), nodes) : [];
     const outcomes: Outcome[] = [];
     const queue = [...candidates];
     const workers = Array.from({ length: Math.min(this.d.concurrency ?? 4, queue.length) }, async () => {
@@ -233,13 +244,28 @@ export class Relocator {
   }
 
   /** What the trigger points at, read live; an outcome instead when it points at no node of this cluster. */
-  private async candidates(trigger: RelocationTrigger, nodesRead: Promise<Node[]>): Promise<Candidate[] | Outcome> {
+  private async candidates(trigger: RelocationTrigger, nodesRead: Promise<Node[]>, ctx: TriggerContext): Promise<Candidate[] | Outcome> {
     const t = trigger.target;
     const fromPods = (pods: Pod[], expected?: Partial<ObservedPodRef>): Candidate[] =>
       pods.map((pod) => ({ pod, expected, ref: refOf(pod) }));
     switch (t.kind) {
-      case 'all':
-        return fromPods(await this.d.cluster.listAssistantPods());
+      case 'all': {
+        // An assistant on a node that is schedulable now needs nothing and is not reported (relocateOne's
+        // first check, with the same node list): of those only what the settlement reads is kept, page by
+        // page. 10,000 whole pods would be most of a 256 MB function.
+        const now = this.now();
+        const schedulable = new Set((await nodesRead).filter((n) => assessNode(n, { now, config: this.d.config }).schedulable).map((n) => n.metadata?.name));
+        const listed = await this.d.cluster.listAssistantPods({
+          map: (pod) => {
+            const key = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+            const view: SettlementView = { replacement: replacementView(pod), tolerations: pod.spec?.tolerations };
+            const idle = !!pod.spec?.nodeName && schedulable.has(pod.spec.nodeName) && !pod.metadata?.deletionTimestamp;
+            return { key, view, pod: idle ? undefined : pod };
+          },
+        });
+        ctx.settlementViews = new Map(listed.map((l) => [l.key, l.view]));
+        return fromPods(listed.flatMap((l) => (l.pod ? [l.pod] : [])));
+      }
       case 'stranded': {
         // Only the assistants of nodes that are unschedulable now: those are the ones that may have been
         // blocked, and a capacity event must not cost a look at every assistant of the cluster.
@@ -248,7 +274,7 @@ export class Relocator {
         if (bad.length === 0) return [];
         if (bad.length > STRANDED_PER_NODE_LISTS) {
           const set = new Set(bad);
-          return fromPods((await this.d.cluster.listAssistantPods()).filter((p) => set.has(p.spec?.nodeName ?? '')));
+          return fromPods(await this.d.cluster.listAssistantPods({ map: (p) => (set.has(p.spec?.nodeName ?? '') ? p : undefined) }));
         }
         const lists = await Promise.all(bad.map(async (name) => fromPods(await this.d.cluster.listAssistantPods({ nodeName: name }), { nodeName: name })));
         return lists.flat();
@@ -513,7 +539,7 @@ export class Relocator {
    * unconfirmed past the timeout is judged against the pod there now (stuck, or relocated when its bind
    * event was lost). A stuck record is reported stuck once; it may still be relocated later.
    */
-  private async settleOverdue(trigger: RelocationTrigger, pods: Pod[], nodes: Node[]): Promise<Outcome[]> {
+  private async settleOverdue(trigger: RelocationTrigger, views: Map<string, SettlementView>, nodes: Node[]): Promise<Outcome[]> {
     const now = this.now();
     let history: RelocationHistory;
     try {
@@ -524,16 +550,16 @@ export class Relocator {
     }
     const newest = new Map<string, DeletionRecord>();
     for (const r of history.records) if (!newest.has(`${r.namespace}/${r.pod}`)) newest.set(`${r.namespace}/${r.pod}`, r);
-    const byName = new Map(pods.map((p) => [`${p.metadata?.namespace}/${p.metadata?.name}`, p]));
+    const nodeByName = new Map(nodes.map((n) => [n.metadata?.name, n]));
     const outcomes = await Promise.all(
       [...newest.entries()]
         .filter(([, r]) => !history.settled.get(r.id)?.has('relocated') && isOverdue(r, now, this.d.config.confirmTimeoutMs))
         .map(async ([key, record]) => {
-          const pod = byName.get(key);
-          const nodeName = pod?.spec?.nodeName;
-          const verdict = nodeName ? this.replacementVerdict(record, nodes.find((n) => n.metadata?.name === nodeName), now, pod?.spec?.tolerations) : undefined;
+          const pod = views.get(key);
+          const nodeName = pod?.replacement?.nodeName;
+          const verdict = nodeName ? this.replacementVerdict(record, nodeByName.get(nodeName), now, pod?.tolerations) : undefined;
           try {
-            return await this.settle(record, history, replacementView(pod), verdict, now);
+            return await this.settle(record, history, pod?.replacement, verdict, now);
           } catch (e) {
             this.d.log?.('warn', `could not confirm the delete of ${key}: ${e instanceof Error ? e.message : String(e)}`, { record: record.id });
             return undefined;

@@ -127,6 +127,27 @@ describe('asynchronous confirmation', () => {
     expect((await s.eventReasons(ns, sts)).filter((r) => r === 'AssistantRelocationStuck')).toHaveLength(1);
   });
 
+  it('confirms from the sweep a relocation whose bind event was lost, and reports nothing else about the assistant on its healthy node', async () => {
+    const config = { ...TEST_CONFIG, confirmTimeoutMs: 2_000 };
+    const [a, b] = await s.pool('lost-bind', 2);
+    const { sts, ns, pod } = await s.assistant('lost-bind', { startOn: a!, others: [b!] });
+    await setUnschedulable(s.admin, a!, true);
+    const [started] = await relocator(config).handle(nodeTrigger(a!));
+    expect(started).toMatchObject({ kind: 'started', fromNode: a });
+    const bound = await waitForBoundPod(s.admin, ns, `${sts}-0`, { notUid: pod.metadata!.uid! });
+    expect(bound.spec?.nodeName).toBe(b);
+
+    // No bind trigger is handled (the event was lost). Past the timeout the sweep, which keeps only a
+    // view of assistants on schedulable nodes, judges the replacement from that view.
+    await new Promise((r) => setTimeout(r, config.confirmTimeoutMs));
+    const swept = (await relocator(config).handle(sweepTrigger())).filter(about(`${sts}-0`));
+    expect(swept).toEqual([expect.objectContaining({ kind: 'relocated', fromNode: a, toNode: b, newPodUid: bound.metadata!.uid, triggerId: started!.triggerId })]);
+    // Its bind time is the PodScheduled condition's (whole seconds), never before the delete.
+    expect(swept[0]!.boundLatencyMs).toBeGreaterThanOrEqual(swept[0]!.deleteLatencyMs!);
+    // Once: the next sweep finds the claim, and says nothing of an assistant on a healthy node.
+    expect((await relocator(config).handle(sweepTrigger())).filter(about(`${sts}-0`))).toEqual([]);
+  });
+
   it('calls a replacement bound back to the node it left fine when that node is schedulable again, and stuck when it is not', async () => {
     for (const [name, healthy] of [['back-fine', true], ['back-bad', false]] as const) {
       const [a, b] = await s.pool(name, 2);

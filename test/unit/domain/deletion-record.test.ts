@@ -52,6 +52,13 @@ describe('judgeReplacement', () => {
     });
   });
 
+  it("never reports a bind before the delete: a PodScheduled time in whole seconds that reads earlier counts as the delete's", () => {
+    // The sweep judges a replacement whose bind event was lost by its PodScheduled condition, truncated to the second.
+    const j = judgeReplacement(record, replacementView({ metadata: { uid: 'new-uid' }, spec: { nodeName: 'worker2', containers: [] }, status: { conditions: [{ type: 'PodScheduled', status: 'True', lastTransitionTime: '2026-11-26T10:00:00Z' }] } }), healthy, false, TIMEOUT);
+    expect(j).toMatchObject({ kind: 'relocated', boundAt: '2026-11-26T10:00:00.000Z' });
+    expect(settledOutcome(record, j as Exclude<typeof j, { kind: 'wait' }>, new Date())).toMatchObject({ deleteLatencyMs: 80, boundLatencyMs: 80 });
+  });
+
   it('waits while no replacement is bound and the timeout has not passed, whatever is there', () => {
     for (const pod of [undefined, { uid: 'old-uid', nodeName: 'worker1' }, { uid: 'new-uid' }]) {
       expect(judgeReplacement(record, pod, pod?.nodeName ? cordoned : undefined, false, TIMEOUT)).toEqual({ kind: 'wait' });
