@@ -1,39 +1,39 @@
 /**
  * The memory of one invocation at scale (issue 10: 5,000 nodes and 10,000 assistants; goal <= 150 MB of
  * the functions' 256 MB): MEMORY_NODES nodes (default 5,000) and MEMORY_ASSISTANTS assistant pods (default
- * 10,000, bound straight to the nodes, two per node) on the real control plane, then, each in a fresh
- * process bundled as shipped, as the relocator identity:
+ * 10,000, bound straight to the nodes, two per node) on the real control plane, then each invocation in a
+ * fresh Lambda environment of the AWS-shaped path (test/support/aws-path/): the BUILT bundle, serverless.yml's
+ * environment and memory, Lambda's V8 heap limits, reaching the apiserver as the function's role through EKS
+ * tokens, publishing its results to a loopback EventBridge:
  *   - the sweep: every node, every assistant and the recent deletion records, the heaviest invocation;
  *   - a node event: a cordoned node with two real assistants (PipelineRun -> StatefulSet -> pod), moved.
- * Figures: peak RSS (what Lambda bills and kills on) and peak heap, and the time the invocation took. The
- * child reaches the cluster through a kubeconfig, so it carries client-node's KubeConfig, which the Lambda
- * bundles do not (they use the EKS token path): its RSS is an upper bound of theirs.
+ * Figures: peak RSS (VmHWM: what Lambda bills and kills on), the RSS after Init (the bundle imported, before
+ * the event), and the time the invocation took.
  */
-import { fork } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { NODE_SCHEDULABILITY_CHANGED, SOURCE } from '../src/events/contract.js';
+import { nodeSchedulabilityChangedDetail } from '../src/events/node-schedulability-changed.js';
+import { delivered } from '../src/local/delivered.js';
 import { mergePatch } from '../src/local-cluster/fixtures/clients.js';
 import { nodeObject, setUnschedulable } from '../src/local-cluster/fixtures/nodes.js';
 import { createNamespace } from '../src/local-cluster/fixtures/pods.js';
 import { Scenario } from '../test/integration/support.js';
-import { lambdaHeapFlags } from '../test/support/aws-path/lambda-environment.js';
-import { type Bench, bundleChild, type Result } from './lib.js';
+import { AWS_PATH_CLUSTER, AWS_PATH_REGION, AWS_PATH_STAGE, startShippedFunctions } from '../test/support/aws-path/aws-path.js';
+import { ACCOUNT, startLambdaIdentity } from '../test/support/aws-path/lambda-identity.js';
+import { FakeEventBridge } from '../test/support/eventbridge-server.js';
+import type { Bench, Result } from './lib.js';
 
-/** The functions' memory size in serverless.yml. */
-const FUNCTION_MEMORY_MB = 256;
-
-interface ChildReport {
-  rssBeforeMb: number;
-  maxRssMb: number;
-  heapPeakMb: number;
-  ms: number;
-  kinds: Record<string, number>;
-}
+const FUNCTIONS = ['on-node-event', 'sweep'];
 
 export const memory: Bench = {
   name: 'memory',
   async run() {
     const nodes = Number(process.env.MEMORY_NODES ?? 5_000);
     const assistants = Number(process.env.MEMORY_ASSISTANTS ?? 10_000);
-    const s = await Scenario.start();
+    const identity = await startLambdaIdentity({ clusterId: AWS_PATH_CLUSTER, stage: AWS_PATH_STAGE, region: AWS_PATH_REGION, functions: FUNCTIONS });
+    const s = await Scenario.start(identity.controlPlaneOptions);
+    const bus = await FakeEventBridge.start();
     try {
       const t0 = performance.now();
       const [home, spare] = await s.pool('home', 2);
@@ -60,36 +60,51 @@ export const memory: Bench = {
       );
       console.log(`bench: memory: ${nodes} nodes and ${assistants} assistants created in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
       await setUnschedulable(s.admin, home!, true);
+      const cordoned = await s.admin.core.readNode({ name: home! });
 
-      const outfile = await bundleChild(new URL('./invocation-child.ts', import.meta.url));
       const results: Result[] = [];
-      for (const [label, what] of [['node_event', `node:${home}`], ['sweep', 'sweep']] as const) {
+      const events = {
+        node_event: delivered(
+          {
+            Source: SOURCE,
+            DetailType: NODE_SCHEDULABILITY_CHANGED,
+            Detail: JSON.stringify(nodeSchedulabilityChangedDetail({ cluster: AWS_PATH_CLUSTER, observedAt: new Date().toISOString(), node: { name: home!, uid: cordoned.metadata!.uid!, resourceVersion: cordoned.metadata!.resourceVersion! }, schedulable: false, reasons: [{ code: 'Cordoned', message: 'spec.unschedulable is true' }], previousReasons: [] })),
+          },
+          { account: ACCOUNT, region: AWS_PATH_REGION },
+        ),
+        sweep: delivered({ Source: 'aws.events', DetailType: 'Scheduled Event', Detail: '{}' }, { account: ACCOUNT, region: AWS_PATH_REGION }),
+      };
+      for (const [label, fn] of [['node_event', 'on-node-event'], ['sweep', 'sweep']] as const) {
+        // A fresh set of environments per invocation: a cold start, as the first event after a quiet spell.
+        const { lambdas, bundleDir } = await startShippedFunctions({ cp: s.cp, identity, busUrl: () => bus.url, functions: FUNCTIONS, lambda: { keepLogs: false } });
         try {
-          const r = await invoke(outfile, s.cp.kubeconfigPath, what);
-          console.log(`bench: memory: ${label}: ${JSON.stringify(r)}`);
+          lambdas.invokeAsync(fn, events[label], randomUUID());
+          await lambdas.drain();
+          const [i] = lambdas.invocations;
+          if (!i?.result.ok) throw new Error(`${fn}: ${i ? `${i.result.error?.name}: ${i.result.error?.message}` : 'not invoked'}`);
+          const outcomes = (i.result.value as { outcomes?: { kind: string }[] }).outcomes ?? [];
+          const kinds: Record<string, number> = {};
+          for (const o of outcomes) kinds[o.kind] = (kinds[o.kind] ?? 0) + 1;
+          const mb = (kb: number | undefined) => Math.round((kb ?? NaN) / 1024);
+          console.log(`bench: memory: ${label}: peak RSS ${mb(i.result.maxRssKb)} MB (${mb(i.initRssKb)} MB after Init), ${i.result.durationMs.toFixed(0)} ms, ${(i.result.cpuMs ?? 0).toFixed(0)} ms CPU, outcomes ${JSON.stringify(kinds)}`);
           const row = (name: string, unit: string, v: number): Result => ({ name: `${name}_${label}@${nodes}_nodes_${assistants}_assistants`, unit, p50: v, p99: v, n: 1 });
-          results.push(row('invocation_max_rss', 'MB', r.maxRssMb), row('invocation_heap_peak', 'MB', r.heapPeakMb), row('invocation_ms', 'ms', r.ms));
+          results.push(row('invocation_max_rss', 'MB', mb(i.result.maxRssKb)), row('invocation_init_rss', 'MB', mb(i.initRssKb)), row('invocation_ms', 'ms', Math.round(i.result.durationMs)));
         } catch (e) {
           console.error(`bench memory ${label}: ${e instanceof Error ? e.message : String(e)}`);
           results.push({ name: `invocation_failures_${label}`, unit: 'runs', p50: 1, p99: 1, n: 1 });
+        } finally {
+          await lambdas.stop();
+          rmSync(bundleDir, { recursive: true, force: true });
         }
       }
       return results;
     } finally {
+      await bus.close();
       await s.stop();
+      await identity.authenticator.close();
     }
   },
 };
-
-function invoke(outfile: string, kubeconfig: string, what: string): Promise<ChildReport> {
-  return new Promise((resolve, reject) => {
-    // Lambda's Node.js bootstrap runs every function with --expose-gc and heap limits derived from its
-    // memory (serverless.yml: 256 MB): the same here, so that V8 collects as it would there.
-    const child = fork(outfile, [kubeconfig, what], { execArgv: ['--expose-gc', ...lambdaHeapFlags(String(FUNCTION_MEMORY_MB))], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-    child.once('message', (m: ChildReport) => resolve(m));
-    child.once('exit', (code) => reject(new Error(`the invocation's process exited with ${String(code)} before reporting`)));
-  });
-}
 
 async function inParallel(count: number, width: number, fn: (i: number) => Promise<unknown>): Promise<void> {
   let next = 0;

@@ -28,6 +28,12 @@
  *                                    rotation_outcomes_<kind>:<reason> by kind and reason
  *   rotation_invocations:<fn>         invocations per function (the sweep's among them)
  *   rotation_duplicate_deliveries     deliveries EventBridge made twice (at least once: ROTATION_DUPLICATE_FRACTION, 0.01)
+ *   rotation_requests:<client>        requests of the StatefulSet controller / the scheduler from the cordon on (what
+ *                                    recreating and binding the replacements cost), and rotation_requests_per_s:<client>
+ *                                    their rate between the first and the last
+ * ROTATION_CONTROLLER_MANAGER_QPS (unset: kube-controller-manager's defaults, 20 requests/s, burst 30) runs
+ * the StatefulSet controller that recreates the 1,000 pods with a higher client rate: a labelled variant
+ * (every figure ends in `_kcm_qps<N>`), never the headline.
  */
 import { makeInformer, type V1Pod } from '@kubernetes/client-node';
 import { eventually } from '../src/local-cluster/fixtures/clients.js';
@@ -38,9 +44,11 @@ import { provisionVolume } from '../src/local-cluster/fixtures/volumes.js';
 import { Scenario } from '../test/integration/support.js';
 import { AWS_PATH_CLUSTER, AWS_PATH_REGION, AWS_PATH_STAGE, AwsPath, PATH_FUNCTIONS } from '../test/support/aws-path/aws-path.js';
 import { startLambdaIdentity } from '../test/support/aws-path/lambda-identity.js';
-import { type Bench, count, inBatches, positiveInt, type Result, summarize } from './lib.js';
+import { type Bench, controllerManagerQps, count, inBatches, positiveInt, type Result, summarize } from './lib.js';
 
 const NS = 'rotation';
+/** The control plane's clients whose requests the replacements cost (figures rotation_requests:<key>). */
+const CONTROL_PLANE_USERS = { 'statefulset-controller': 'system:serviceaccount:kube-system:statefulset-controller', 'kube-scheduler': 'system:kube-scheduler' };
 const POOL = 'rotation';
 
 export const rotation: Bench = {
@@ -54,7 +62,10 @@ export const rotation: Bench = {
     const total = nodes * perNode;
     const log = (m: string) => console.log(`bench: rotation: ${m}`);
     const identity = await startLambdaIdentity({ clusterId: AWS_PATH_CLUSTER, stage: AWS_PATH_STAGE, region: AWS_PATH_REGION, functions: PATH_FUNCTIONS });
-    const s = await Scenario.start(identity.controlPlaneOptions);
+    const { label, controllerManagerArgs } = controllerManagerQps('ROTATION_CONTROLLER_MANAGER_QPS');
+    // The StatefulSet controller (its own service account: --use-service-account-credentials) recreates
+    // every deleted pod and the scheduler binds it: audited too, so that their share is a figure.
+    const s = await Scenario.start({ ...identity.controlPlaneOptions, audit: { users: [...identity.usernames, ...Object.values(CONTROL_PLANE_USERS)] }, controllerManagerArgs });
     let path: AwsPath | undefined;
     try {
       const t0 = performance.now();
@@ -140,7 +151,17 @@ export const rotation: Bench = {
 
       // What the apiserver saw of the functions from the cordon on.
       const users = new Set(identity.usernames);
-      const audit = s.cp.auditEvents().filter((e) => users.has(e.user.username) && Date.parse(e.requestReceivedTimestamp) >= cordonWall);
+      const audited = s.cp.auditEvents();
+      const audit = audited.filter((e) => users.has(e.user.username) && Date.parse(e.requestReceivedTimestamp) >= cordonWall);
+      // What recreating and binding the replacements cost the control plane's own clients, and at what rate
+      // (kube-controller-manager's client is limited to 20 requests/s by default, the scheduler's to 50).
+      const controlPlane = Object.entries(CONTROL_PLANE_USERS).flatMap(([key, user]) => {
+        const of = audited.filter((e) => e.user.username === user && Date.parse(e.requestReceivedTimestamp) >= cordonWall);
+        if (of.length === 0) return [];
+        const times = of.map((e) => Date.parse(e.requestReceivedTimestamp));
+        const spanS = (Math.max(...times) - Math.min(...times)) / 1000;
+        return [count(`rotation_requests:${key}`, of.length, total, 'requests'), count(`rotation_requests_per_s:${key}`, spanS > 0 ? Math.round((of.length / spanS) * 10) / 10 : NaN, of.length, 'requests/s')];
+      });
       const firstDelete = new Map<string, number>();
       for (const e of audit) {
         if (e.verb !== 'delete' || e.objectRef?.resource !== 'pods' || e.objectRef.subresource || e.objectRef.namespace !== NS) continue;
@@ -164,7 +185,7 @@ export const rotation: Bench = {
       const perRelocation = (x: number) => (relocations > 0 ? x / relocations : NaN);
       const rows = (name: string, unit: string, samples: number[]): Result[] => (samples.length > 0 ? [summarize(name, unit, samples)] : []);
       const inits = invocations.flatMap((i) => (i.initMs === undefined ? [] : [i.initMs]));
-      return [
+      const results: Result[] = [
         ...(allBoundMs === undefined ? [] : [summarize('rotation_cordon_to_all_bound_ms', 'ms', [allBoundMs])]),
         ...rows('rotation_cordon_to_bound_ms', 'ms', cordonToBound),
         ...rows('rotation_trigger_to_delete_ms', 'ms', triggerToDelete),
@@ -201,7 +222,9 @@ export const rotation: Bench = {
         ...Object.keys(p.settings.functions)
           .filter((fn) => fn in p.lambdas.throttles)
           .map((fn) => count(`rotation_invocations:${fn}`, invocations.filter((i) => i.fn === fn).length, invocations.length, 'invocations')),
+        ...controlPlane,
       ];
+      return results.map((r) => ({ ...r, name: `${r.name}${label}` }));
     } finally {
       await path?.stop();
       await s.stop();

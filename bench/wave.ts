@@ -19,17 +19,15 @@ import { createNamespace } from '../src/local-cluster/fixtures/pods.js';
 import { affinityAssistantName, createAssistant, createPipelineRun } from '../src/local-cluster/fixtures/tekton.js';
 import { eventually } from '../src/local-cluster/fixtures/clients.js';
 import { Scenario, TEST_CONFIG } from '../test/integration/support.js';
-import { type Bench, type Result, summarize } from './lib.js';
+import { type Bench, controllerManagerQps, type Result, summarize } from './lib.js';
 
 export const wave: Bench = {
   name: 'wave',
   async run() {
     const count = Number(process.env.WAVE_ASSISTANTS ?? 150);
     const timeoutMs = Number(process.env.WAVE_TIMEOUT_MS ?? 60_000);
-    const kcmQps = process.env.WAVE_CONTROLLER_MANAGER_QPS ? Number(process.env.WAVE_CONTROLLER_MANAGER_QPS) : undefined;
-    if (kcmQps !== undefined && !(Number.isInteger(kcmQps) && kcmQps > 0)) throw new Error(`WAVE_CONTROLLER_MANAGER_QPS must be a positive whole number, got ${process.env.WAVE_CONTROLLER_MANAGER_QPS}`);
-    const label = kcmQps ? `_kcm_qps${kcmQps}` : '';
-    const s = await Scenario.start(kcmQps ? { controllerManagerArgs: [`--kube-api-qps=${kcmQps}`, `--kube-api-burst=${kcmQps * 2}`] } : {});
+    const { label, controllerManagerArgs } = controllerManagerQps('WAVE_CONTROLLER_MANAGER_QPS');
+    const s = await Scenario.start({ controllerManagerArgs });
     const request = KubeHttpClient.prototype.request;
     try {
       const [a, b] = await s.pool('wave', 2, { pods: '1000', cpu: '64', memory: '256Gi' }); // room for every assistant on either node

@@ -70,54 +70,12 @@ export class AwsPath {
   ) {}
 
   static async start(o: AwsPathOptions): Promise<AwsPath> {
-    const { cp, identity } = o;
-    const settings = readServerlessSettings({
-      stage: AWS_PATH_STAGE,
-      region: AWS_PATH_REGION,
-      params: {
-        clusterName: identity.clusterId,
-        eksEndpoint: cp.server,
-        eksCaData: readFileSync(path.join(cp.workDir, 'ca.crt')).toString('base64'),
-        dryRun: 'false',
-        ...o.params,
-      },
-    });
-    const bundleDir = await mkdtemp(path.join(tmpdir(), 'aws-path-bundles-'));
-    const built = await buildFunctions({ outDir: bundleDir, log: false });
-    const functions = Object.fromEntries(
-      PATH_FUNCTIONS.map((name) => {
-        const f = settings.functions[name];
-        const b = built.find((x) => x.name === path.basename(f?.bundle ?? '', '.mjs'));
-        if (!f || !b) throw new Error(`aws-path: serverless.yml has no function ${name}, or scripts/build.ts built no bundle for it`);
-        return [name, { ...f, bundle: b.bundle, environment: { ...f.environment, ...o.functionEnv } }];
-      }),
-    );
     // baseEnv is read when an environment starts, after the bus below exists.
-    const lambdas = new LambdaService({
-      ...o.lambda,
-      functions,
-      account: ACCOUNT,
-      region: AWS_PATH_REGION,
-      baseEnv: (fn) => {
-        const p = identity.principals[fn];
-        if (!p) throw new Error(`aws-path: no identity for ${fn}`);
-        return {
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
-          TZ: ':UTC',
-          LAMBDA_TASK_ROOT: bundleDir,
-          AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
-          AWS_REGION: AWS_PATH_REGION,
-          AWS_DEFAULT_REGION: AWS_PATH_REGION,
-          AWS_ACCESS_KEY_ID: p.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: p.secretAccessKey,
-          AWS_SESSION_TOKEN: p.sessionToken ?? '',
-          // In AWS the SDK finds the regional endpoint; here, the loopback bus (result events land there).
-          AWS_ENDPOINT_URL_EVENTBRIDGE: bus.url,
-        };
-      },
-    });
+    const { cp, identity } = o;
+    const { settings, lambdas, bundleDir } = await startShippedFunctions({ ...o, busUrl: () => bus.url });
+    const inPath = (fn: string) => PATH_FUNCTIONS.includes(fn);
     const bus = await RulesBus.start({
-      rules: settings.rules.filter((r) => r.target in functions),
+      rules: settings.rules.filter((r) => inPath(r.target)),
       deliver: (fn, event, id) => lambdas.invokeAsync(fn, event, id),
       account: ACCOUNT,
       region: AWS_PATH_REGION,
@@ -146,7 +104,7 @@ export class AwsPath {
       rmSync(bundleDir, { recursive: true, force: true });
       throw e;
     }
-    const timers = (o.schedules === false ? [] : settings.schedules.filter((x) => x.target in functions)).map((x) =>
+    const timers = (o.schedules === false ? [] : settings.schedules.filter((x) => inPath(x.target))).map((x) =>
       setInterval(() => {
         const event = delivered({ Source: 'aws.events', DetailType: 'Scheduled Event', Detail: '{}' }, { account: ACCOUNT, region: AWS_PATH_REGION, resources: [`arn:aws:events:${AWS_PATH_REGION}:${ACCOUNT}:rule/${x.name}`] });
         lambdas.invokeAsync(x.target, event, event.id);
@@ -207,4 +165,66 @@ export class AwsPath {
     await this.bus.stop();
     rmSync(this.bundleDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The built bundles as Lambdas (./lambda-service.ts) with serverless.yml's settings for this control plane,
+ * each reaching the apiserver as its role (EKS tokens) and publishing to `busUrl()`: the Lambda half of the
+ * path, for a bench that invokes a function itself (bench/memory.ts). `bundleDir` is the caller's to remove.
+ */
+export async function startShippedFunctions(o: {
+  cp: ControlPlane;
+  identity: LambdaIdentity;
+  busUrl: () => string;
+  params?: Record<string, string>;
+  functionEnv?: Record<string, string>;
+  lambda?: AwsPathOptions['lambda'];
+  functions?: string[];
+}): Promise<{ settings: ServerlessSettings; lambdas: LambdaService; bundleDir: string }> {
+  const { cp, identity } = o;
+  const settings = readServerlessSettings({
+    stage: AWS_PATH_STAGE,
+    region: AWS_PATH_REGION,
+    params: {
+      clusterName: identity.clusterId,
+      eksEndpoint: cp.server,
+      eksCaData: readFileSync(path.join(cp.workDir, 'ca.crt')).toString('base64'),
+      dryRun: 'false',
+      ...o.params,
+    },
+  });
+  const bundleDir = await mkdtemp(path.join(tmpdir(), 'aws-path-bundles-'));
+  const built = await buildFunctions({ outDir: bundleDir, log: false });
+  const functions = Object.fromEntries(
+    (o.functions ?? PATH_FUNCTIONS).map((name) => {
+      const f = settings.functions[name];
+      const b = built.find((x) => x.name === path.basename(f?.bundle ?? '', '.mjs'));
+      if (!f || !b) throw new Error(`aws-path: serverless.yml has no function ${name}, or scripts/build.ts built no bundle for it`);
+      return [name, { ...f, bundle: b.bundle, environment: { ...f.environment, ...o.functionEnv } }];
+    }),
+  );
+  const lambdas = new LambdaService({
+    ...o.lambda,
+    functions,
+    account: ACCOUNT,
+    region: AWS_PATH_REGION,
+    baseEnv: (fn) => {
+      const p = identity.principals[fn];
+      if (!p) throw new Error(`aws-path: no identity for ${fn}`);
+      return {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        TZ: ':UTC',
+        LAMBDA_TASK_ROOT: bundleDir,
+        AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
+        AWS_REGION: AWS_PATH_REGION,
+        AWS_DEFAULT_REGION: AWS_PATH_REGION,
+        AWS_ACCESS_KEY_ID: p.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: p.secretAccessKey,
+        AWS_SESSION_TOKEN: p.sessionToken ?? '',
+        // In AWS the SDK finds the regional endpoint; here, the loopback bus (result events land there).
+        AWS_ENDPOINT_URL_EVENTBRIDGE: o.busUrl(),
+      };
+    },
+  });
+  return { settings, lambdas, bundleDir };
 }

@@ -68,6 +68,8 @@ export class LambdaEnvironment {
   private constructor(
     private readonly child: ChildProcess,
     readonly initMs: number,
+    /** Resident set right after the bundle was imported: what the function weighs before its first event. */
+    readonly initRssKb: number,
   ) {
     child.on('message', (m: { type: string; id: number } & Omit<InvocationResult, 'timedOut'>) => {
       if (m.type !== 'result' || m.id !== this.pending?.id) return;
@@ -100,11 +102,11 @@ export class LambdaEnvironment {
         for (const l of lines) if (l.trim()) o.onLine(l, stream);
       });
     }
-    const initMs = await new Promise<number>((resolve, reject) => {
-      child.once('message', (m: { type: string; initMs: number }) => resolve(m.initMs));
+    const init = await new Promise<{ initMs: number; initRssKb: number }>((resolve, reject) => {
+      child.once('message', (m: { type: string; initMs: number; initRssKb: number }) => resolve(m));
       child.once('exit', (code) => reject(new Error(`${o.bundle}: the environment exited during init (code ${String(code)})`)));
     });
-    return new LambdaEnvironment(child, initMs);
+    return new LambdaEnvironment(child, init.initMs, init.initRssKb);
   }
 
   get alive(): boolean {

@@ -5,7 +5,7 @@
  *
  *   argv: <bundle path> <export name>
  *   parent -> child: { type: 'invoke', id, event, context: { awsRequestId, functionName, ..., deadlineMs } }
- *   child -> parent: { type: 'ready', initMs } once, then { type: 'result', id, ok, value | error, durationMs, cpuMs, maxRssKb, heapUsedBytes }
+ *   child -> parent: { type: 'ready', initMs, initRssKb } once, then { type: 'result', id, ok, value | error, durationMs, cpuMs, maxRssKb, heapUsedBytes }
  */
 import { pathToFileURL } from 'node:url';
 import { peakRssKb } from '../peak-rss.js';
@@ -29,7 +29,7 @@ const initStarted = performance.now();
 const mod = (await import(pathToFileURL(bundle!).href)) as Record<string, unknown>;
 const handler = mod[exportName!];
 if (typeof handler !== 'function') throw new Error(`${bundle} exports no function ${exportName}`);
-send({ type: 'ready', initMs: performance.now() - initStarted });
+send({ type: 'ready', initMs: performance.now() - initStarted, initRssKb: process.memoryUsage().rss / 1024 });
 
 process.on('message', (m: InvokeMessage) => {
   if (m.type !== 'invoke') return;

@@ -27,6 +27,8 @@ export interface Invocation {
   endedAt: number;
   cold: boolean;
   initMs?: number;
+  /** A cold start's resident set after Init (the bundle imported), before the invocation. */
+  initRssKb?: number;
   result: InvocationResult;
 }
 
@@ -174,12 +176,14 @@ export class LambdaService {
     const startedAt = performance.now();
     let env = pool.idle.pop();
     let initMs: number | undefined;
+    let initRssKb: number | undefined;
     let result: InvocationResult;
     try {
       if (!env) {
         env = await this.createEnvironment(s);
         pool.all.add(env);
         initMs = env.initMs;
+        initRssKb = env.initRssKb;
       }
       const functionName = `affinity-relocator-${s.name}`;
       result = await env.invoke(
@@ -204,7 +208,7 @@ export class LambdaService {
       await env.stop();
       result = { ...result, ok: false, error: { name: 'Runtime.OutOfMemory', message: `Max Memory Used ${Math.round(result.maxRssKb / 1024)} MB > ${s.memoryMb} MB` } };
     }
-    this.invocations.push({ fn: s.name, requestId, eventId: q.eventId, attempt: q.attempts, startedAt, endedAt: performance.now(), cold: initMs !== undefined, initMs, result });
+    this.invocations.push({ fn: s.name, requestId, eventId: q.eventId, attempt: q.attempts, startedAt, endedAt: performance.now(), cold: initMs !== undefined, initMs, initRssKb, result });
     if (env?.alive) pool.idle.push(env);
     else if (env) pool.all.delete(env);
     if (result.ok) return;
