@@ -6,6 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { AuditEvent } from '../src/local-cluster/controlplane.js';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -63,6 +64,33 @@ export function controllerManagerQps(name: string): { label: string; controllerM
   if (!process.env[name]) return { label: '', controllerManagerArgs: [] };
   const qps = positiveInt(name, 0);
   return { label: `_kcm_qps${qps}`, controllerManagerArgs: [`--kube-api-qps=${qps}`, `--kube-api-burst=${qps * 2}`] };
+}
+
+/**
+ * The control plane's clients a relocation wave waits on: the StatefulSet controller recreates each deleted
+ * pod (its own service account: --use-service-account-credentials) and the scheduler binds it. Audit
+ * them (ControlPlaneOptions.audit) and pass the log to controlPlaneRequests.
+ */
+export const CONTROL_PLANE_USERS: Record<string, string> = {
+  'statefulset-controller': 'system:serviceaccount:kube-system:statefulset-controller',
+  'kube-scheduler': 'system:kube-scheduler',
+};
+
+/**
+ * Figures `<prefix>_requests:<client>` (requests since `sinceMs`, out of `outOf` relocations) and
+ * `<prefix>_requests_per_s:<client>` (their rate from the first to the last): a client pinned at its rate
+ * limit (kube-controller-manager's default is 20 requests/s) sets the wave's pace, whatever the relocator does.
+ */
+export function controlPlaneRequests(audit: readonly AuditEvent[], sinceMs: number, prefix: string, outOf: number, label = ''): Result[] {
+  return Object.entries(CONTROL_PLANE_USERS).flatMap(([key, user]) => {
+    const times = audit.filter((e) => e.user.username === user).map((e) => Date.parse(e.requestReceivedTimestamp)).filter((t) => t >= sinceMs);
+    if (times.length === 0) return [];
+    const spanS = (Math.max(...times) - Math.min(...times)) / 1000;
+    return [
+      count(`${prefix}_requests:${key}${label}`, times.length, outOf, 'requests'),
+      count(`${prefix}_requests_per_s:${key}${label}`, spanS > 0 ? Math.round((times.length / spanS) * 10) / 10 : NaN, times.length, 'requests/s'),
+    ];
+  });
 }
 
 /** Runs `fn` over `items`, at most `concurrency` at a time. */

@@ -44,11 +44,9 @@ import { provisionVolume } from '../src/local-cluster/fixtures/volumes.js';
 import { Scenario } from '../test/integration/support.js';
 import { AWS_PATH_CLUSTER, AWS_PATH_REGION, AWS_PATH_STAGE, AwsPath, PATH_FUNCTIONS } from '../test/support/aws-path/aws-path.js';
 import { startLambdaIdentity } from '../test/support/aws-path/lambda-identity.js';
-import { type Bench, controllerManagerQps, count, inBatches, positiveInt, type Result, summarize } from './lib.js';
+import { type Bench, CONTROL_PLANE_USERS, controllerManagerQps, controlPlaneRequests, count, inBatches, positiveInt, type Result, summarize } from './lib.js';
 
 const NS = 'rotation';
-/** The control plane's clients whose requests the replacements cost (figures rotation_requests:<key>). */
-const CONTROL_PLANE_USERS = { 'statefulset-controller': 'system:serviceaccount:kube-system:statefulset-controller', 'kube-scheduler': 'system:kube-scheduler' };
 const POOL = 'rotation';
 
 export const rotation: Bench = {
@@ -63,8 +61,7 @@ export const rotation: Bench = {
     const log = (m: string) => console.log(`bench: rotation: ${m}`);
     const identity = await startLambdaIdentity({ clusterId: AWS_PATH_CLUSTER, stage: AWS_PATH_STAGE, region: AWS_PATH_REGION, functions: PATH_FUNCTIONS });
     const { label, controllerManagerArgs } = controllerManagerQps('ROTATION_CONTROLLER_MANAGER_QPS');
-    // The StatefulSet controller (its own service account: --use-service-account-credentials) recreates
-    // every deleted pod and the scheduler binds it: audited too, so that their share is a figure.
+    // The StatefulSet controller and the scheduler are audited too, so that their share is a figure.
     const s = await Scenario.start({ ...identity.controlPlaneOptions, audit: { users: [...identity.usernames, ...Object.values(CONTROL_PLANE_USERS)] }, controllerManagerArgs });
     let path: AwsPath | undefined;
     try {
@@ -153,15 +150,6 @@ export const rotation: Bench = {
       const users = new Set(identity.usernames);
       const audited = s.cp.auditEvents();
       const audit = audited.filter((e) => users.has(e.user.username) && Date.parse(e.requestReceivedTimestamp) >= cordonWall);
-      // What recreating and binding the replacements cost the control plane's own clients, and at what rate
-      // (kube-controller-manager's client is limited to 20 requests/s by default, the scheduler's to 50).
-      const controlPlane = Object.entries(CONTROL_PLANE_USERS).flatMap(([key, user]) => {
-        const of = audited.filter((e) => e.user.username === user && Date.parse(e.requestReceivedTimestamp) >= cordonWall);
-        if (of.length === 0) return [];
-        const times = of.map((e) => Date.parse(e.requestReceivedTimestamp));
-        const spanS = (Math.max(...times) - Math.min(...times)) / 1000;
-        return [count(`rotation_requests:${key}`, of.length, total, 'requests'), count(`rotation_requests_per_s:${key}`, spanS > 0 ? Math.round((of.length / spanS) * 10) / 10 : NaN, of.length, 'requests/s')];
-      });
       const firstDelete = new Map<string, number>();
       for (const e of audit) {
         if (e.verb !== 'delete' || e.objectRef?.resource !== 'pods' || e.objectRef.subresource || e.objectRef.namespace !== NS) continue;
@@ -222,7 +210,7 @@ export const rotation: Bench = {
         ...Object.keys(p.settings.functions)
           .filter((fn) => fn in p.lambdas.throttles)
           .map((fn) => count(`rotation_invocations:${fn}`, invocations.filter((i) => i.fn === fn).length, invocations.length, 'invocations')),
-        ...controlPlane,
+        ...controlPlaneRequests(audited, cordonWall, 'rotation', total),
       ];
       return results.map((r) => ({ ...r, name: `${r.name}${label}` }));
     } finally {

@@ -8,6 +8,8 @@
  *   wave_requests_per_relocation  the relocator's apiserver requests (deletes, records, confirmations) / moves
  *   wave_relocated_reported       `relocated` outcomes reported, out of the assistants (the confirmations)
  *   wave_failures                 1 when not every replacement was bound within WAVE_TIMEOUT_MS (60 s)
+ *   wave@N_requests:<client>      requests of the StatefulSet controller / the scheduler from the cordon on, and
+ *                                 wave@N_requests_per_s:<client> their rate (the controller's is limited to 20/s)
  * WAVE_CONTROLLER_MANAGER_QPS (unset: kube-controller-manager's defaults, 20 requests/s, burst 30) runs the
  * controller manager, whose StatefulSet controller recreates the pods, with a higher client rate: a labelled
  * variant (figures end in `_kcm_qps<N>`) that tells its share of the wave from the relocator's, never the
@@ -19,7 +21,7 @@ import { createNamespace } from '../src/local-cluster/fixtures/pods.js';
 import { affinityAssistantName, createAssistant, createPipelineRun } from '../src/local-cluster/fixtures/tekton.js';
 import { eventually } from '../src/local-cluster/fixtures/clients.js';
 import { Scenario, TEST_CONFIG } from '../test/integration/support.js';
-import { type Bench, controllerManagerQps, type Result, summarize } from './lib.js';
+import { type Bench, CONTROL_PLANE_USERS, controllerManagerQps, controlPlaneRequests, type Result, summarize } from './lib.js';
 
 export const wave: Bench = {
   name: 'wave',
@@ -27,7 +29,7 @@ export const wave: Bench = {
     const count = Number(process.env.WAVE_ASSISTANTS ?? 150);
     const timeoutMs = Number(process.env.WAVE_TIMEOUT_MS ?? 60_000);
     const { label, controllerManagerArgs } = controllerManagerQps('WAVE_CONTROLLER_MANAGER_QPS');
-    const s = await Scenario.start({ controllerManagerArgs });
+    const s = await Scenario.start({ controllerManagerArgs, audit: { users: Object.values(CONTROL_PLANE_USERS) } });
     const request = KubeHttpClient.prototype.request;
     try {
       const [a, b] = await s.pool('wave', 2, { pods: '1000', cpu: '64', memory: '256Gi' }); // room for every assistant on either node
@@ -61,6 +63,7 @@ export const wave: Bench = {
         return request.apply(this, args) as Promise<T>;
       };
       const t0 = performance.now();
+      const cordonWall = Date.now();
       await setUnschedulable(s.admin, a!, true);
       let failures = 0;
       const done = await eventually(
@@ -87,6 +90,7 @@ export const wave: Bench = {
       if (relocated.length > 0) rows.push({ name: `wave_requests_per_relocation@${count}${label}`, unit: 'requests', p50: requests / relocated.length, p99: requests / relocated.length, n: relocated.length });
       rows.push({ name: `wave_relocated_reported@${count}${label}`, unit: 'assistants', p50: relocated.length, p99: relocated.length, n: count });
       rows.push({ name: `wave_failures${label}`, unit: 'runs', p50: failures, p99: failures, n: 1 });
+      rows.push(...controlPlaneRequests(s.cp.auditEvents(), cordonWall, `wave@${count}`, count, label));
       return rows;
     } finally {
       KubeHttpClient.prototype.request = request;
