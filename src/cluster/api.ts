@@ -47,6 +47,9 @@ class ContinueExpired extends Error {
   override name = 'ContinueExpired';
 }
 
+/** Parsed deletion records kept per container (a few hundred bytes each). */
+const PARSED_RECORDS_MAX = 20_000;
+
 /** Fewer names than this are read with a GET each: a list is worth it only for more. */
 const BATCH_MIN = 4;
 
@@ -68,6 +71,12 @@ export class KubernetesCluster implements ClusterPort, NotificationLedger {
   private readonly component: string;
   /** Collections whose `list` RBAC refused: read with GETs from then on. */
   private readonly listRefused = new Set<string>();
+  /**
+   * Records already parsed, by Event uid and resourceVersion (an Event's annotation cannot change without
+   * a new resourceVersion): a container re-reads the cluster's records every second while it deletes, and
+   * parsing and checking each record again was most of that read's CPU time.
+   */
+  private readonly parsedRecords = new Map<string, DeletionRecord | undefined>();
 
   constructor(kc: KubeAccess, o: KubernetesClusterOptions) {
     this.http = new KubeHttpClient(kc);
@@ -341,7 +350,7 @@ export class KubernetesCluster implements ClusterPort, NotificationLedger {
       if (ev.reason === DELETE_EVENT_REASON) {
         const at = eventTime(ev);
         if (at) deletes.push({ at, statefulSetUid: ev.involvedObject?.uid });
-        const record = recordOf(ev);
+        const record = this.recordOf(ev);
         if (record) records.push(record);
       }
     }
@@ -354,6 +363,17 @@ export class KubernetesCluster implements ClusterPort, NotificationLedger {
     }
     records.sort((a, b) => Date.parse(b.deletedAt) - Date.parse(a.deletedAt));
     return { records, deletes, settled };
+  }
+
+  private recordOf(ev: KubeEvent): DeletionRecord | undefined {
+    const key = `${ev.metadata?.uid}/${ev.metadata?.resourceVersion}`;
+    if (!ev.metadata?.uid || !ev.metadata.resourceVersion) return recordOf(ev);
+    if (this.parsedRecords.has(key)) return this.parsedRecords.get(key);
+    // Bounded: Events live an hour; a container that saw more than this many starts over.
+    if (this.parsedRecords.size >= PARSED_RECORDS_MAX) this.parsedRecords.clear();
+    const record = recordOf(ev);
+    this.parsedRecords.set(key, record);
+    return record;
   }
 
   async recordDeletion(sts: StatefulSet, record: DeletionRecord, message: string): Promise<void> {

@@ -10,6 +10,11 @@ export class ReadCache<K, V> {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
+  /** The read of `key` already made (or under way), whatever its age; undefined when there is none. */
+  peek(key: K): { at: number; value: Promise<V> } | undefined {
+    return this.entries.get(key);
+  }
+
   /** `notBefore`: a read sent before this time does not do (it cannot have seen what happened since). */
   get(key: K, read: () => Promise<V>, notBefore = -Infinity): Promise<V> {
     const now = this.now();

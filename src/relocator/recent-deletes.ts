@@ -25,6 +25,11 @@ export class RecentDeletes {
     this.cache = new ReadCache(1_000, () => this.now().getTime());
   }
 
+  /** The view this relocator read last (or is reading), however old; never a new read. */
+  async latest(): Promise<RecentView | undefined> {
+    return this.cache.peek('recent')?.value.catch(() => undefined);
+  }
+
   get(): Promise<RecentView> {
     return this.cache.get('recent', async () => {
       const sentAt = this.now().getTime();

@@ -525,12 +525,13 @@ export class Relocator {
   /**
    * The deletion records a bind is judged against. A record is written with its delete, before any
    * replacement exists: so the cluster's recent records, read after the bind was seen, hold it if there is
-   * one. In a burst of binds (a rotation) that one shared list serves them all; a view older than the
-   * bind is no proof, and the StatefulSet's own Events are read instead.
+   * one, and a view this container already has (its deletes') serves when it is that recent. Otherwise
+   * the StatefulSet's own Events (a few) are read: never the cluster's whole list for a bind, which in a
+   * rotation is thousands of records that every pod-event container would re-read each second.
    */
   private async historyAtBind(namespace: string, statefulSet: string, boundAt: string): Promise<RelocationHistory> {
-    const view = await this.recent.get();
-    if (view.sentAt >= Date.parse(boundAt)) return view.history;
+    const view = await this.recent.latest();
+    if (view && view.sentAt >= Date.parse(boundAt)) return view.history;
     return this.d.cluster.relocationHistory({ namespace, name: statefulSet });
   }
 

@@ -32,4 +32,17 @@ describe('ReadCache', () => {
     expect(await cache.get('n', read, 1_100)).toBe(2); // what happened at 1100 cannot
     expect(await cache.get('n', read, 1_100)).toBe(2); // the new read (sent at 1200) serves it
   });
+
+  it('peeks at the read already made, however old, without reading', async () => {
+    let clock = 0;
+    let reads = 0;
+    const cache = new ReadCache<string, number>(100, () => clock);
+    expect(cache.peek('p')).toBeUndefined();
+    await cache.get('p', async () => ++reads);
+    clock = 10_000;
+    const seen = cache.peek('p');
+    expect(seen?.at).toBe(0);
+    expect(await seen?.value).toBe(1);
+    expect(reads).toBe(1);
+  });
 });
