@@ -58,6 +58,8 @@ function runnerPath(): Promise<string> {
 }
 
 let next = 0;
+/** Profiles named so far (AWS_PATH_CPU_PROF_DIR): environments start concurrently. */
+let profiled = 0;
 
 export class LambdaEnvironment {
   readonly id = ++next;
@@ -94,7 +96,7 @@ export class LambdaEnvironment {
     // this machine's memory.
     // AWS_PATH_CPU_PROF_DIR (the bench's or test's environment): a V8 CPU profile per environment, written
     // when it stops, to find where the functions' CPU time goes.
-    const profile = process.env.AWS_PATH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.AWS_PATH_CPU_PROF_DIR}`, `--cpu-prof-name=${o.env.AWS_LAMBDA_FUNCTION_NAME ?? 'function'}-${process.pid}-${next + 1}.cpuprofile`] : [];
+    const profile = process.env.AWS_PATH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.AWS_PATH_CPU_PROF_DIR}`, `--cpu-prof-name=${o.env.AWS_LAMBDA_FUNCTION_NAME ?? 'function'}-${process.pid}-${++profiled}.cpuprofile`] : [];
     const child = fork(await runnerPath(), [o.bundle, o.exportName], { env: o.env, execArgv: [...lambdaHeapFlags(o.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE), ...profile], stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'advanced' });
     for (const stream of ['stdout', 'stderr'] as const) {
       let buffer = '';
