@@ -13,12 +13,24 @@ import type { Publisher } from '../forwarder/publisher.js';
 import { objectKey } from '../forwarder/put-events-entry.js';
 import { delivered } from './delivered.js';
 
-/** serverless.yml's rules: detail-type -> function. */
-export const ROUTES: Record<string, 'on-node-event' | 'on-pod-event'> = {
-  [NODE_SCHEDULABILITY_CHANGED]: 'on-node-event',
-  [RELOCATION_REQUESTED]: 'on-node-event',
-  [ASSISTANT_POD_CHANGED]: 'on-pod-event',
+/**
+ * serverless.yml's rules: detail-type -> function, and the values a rule requires of top-level detail
+ * fields (a pod's deletion invokes nothing: its replacement's bind is an event of its own).
+ */
+export const ROUTES: Record<string, { fn: 'on-node-event' | 'on-pod-event'; detail?: Record<string, readonly string[]> }> = {
+  [NODE_SCHEDULABILITY_CHANGED]: { fn: 'on-node-event' },
+  [RELOCATION_REQUESTED]: { fn: 'on-node-event' },
+  [ASSISTANT_POD_CHANGED]: { fn: 'on-pod-event', detail: { change: ['bound', 'moved'] } },
 };
+
+/** The function an event of ours goes to, as the rules decide; undefined when no rule takes it. */
+export function routeOf(detailType: string, detail: unknown): 'on-node-event' | 'on-pod-event' | undefined {
+  const route = ROUTES[detailType];
+  if (!route) return undefined;
+  const fields = (detail ?? {}) as Record<string, unknown>;
+  const takes = Object.entries(route.detail ?? {}).every(([field, values]) => values.includes(fields[field] as string));
+  return takes ? route.fn : undefined;
+}
 
 export type LocalHandler = (event: unknown) => Promise<Outcome[]>;
 
@@ -47,7 +59,7 @@ export class LocalBus implements Publisher {
   async publish(entries: PutEventsEntry[]): Promise<void> {
     for (const e of entries) {
       const event = delivered(e);
-      const route = ROUTES[e.DetailType];
+      const route = routeOf(e.DetailType, event.detail);
       if (!route) continue; // no rule matches: EventBridge drops it too
       this.enqueue(isCapacity(event) ? CAPACITY_KEY : objectKey(e), route, event);
     }

@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SOURCE } from '../../../src/events/contract.js';
-import { ROUTES } from '../../../src/local/bus.js';
+import { ASSISTANT_POD_CHANGED, SOURCE } from '../../../src/events/contract.js';
+import { ROUTES, routeOf } from '../../../src/local/bus.js';
 import { matchingRules } from '../../event-ruler/harness.js';
 import { readServerlessSettings } from '../../support/aws-path/serverless-config.js';
 
@@ -22,12 +22,25 @@ describe('the routes of local mode and of serverless.yml', () => {
     for (const r of busRules) expect(Object.keys(settings.functions)).toContain(r.target);
   });
 
-  it('send each detail-type to the same function', async () => {
-    const types = Object.keys(ROUTES);
-    const events = types.map((t) => ({ version: '0', id: '1', source: SOURCE, 'detail-type': t, account: '1', time: '2024-01-01T00:00:00Z', region: 'eu-west-1', resources: [], detail: {} }));
+  it('send each detail-type to the same function, and take the same values of the detail', async () => {
+    // Per detail-type, an event each route takes (the first required value of each field), and one per
+    // value it does not (a pod's deletion).
+    const cases: { label: string; detailType: string; detail: Record<string, string> }[] = Object.entries(ROUTES).flatMap(([detailType, route]) => {
+      const taken = Object.fromEntries(Object.entries(route.detail ?? {}).map(([f, values]) => [f, values[0]!]));
+      const refused = Object.keys(route.detail ?? {}).map((f) => ({ label: `${detailType}, ${f} outside the rule`, detailType, detail: { ...taken, [f]: 'deleted' } }));
+      return [{ label: detailType, detailType, detail: taken }, ...refused];
+    });
+    expect(cases.map((c) => c.label)).toContain(`${ASSISTANT_POD_CHANGED}, change outside the rule`);
+    const events = cases.map((c) => ({ version: '0', id: '1', source: SOURCE, 'detail-type': c.detailType, account: '1', time: '2024-01-01T00:00:00Z', region: 'eu-west-1', resources: [], detail: c.detail }));
     const matches = await matchingRules(Object.fromEntries(busRules.map((r) => [r.name, r.pattern])), events);
-    const targets = matches.map((names) => names.map((n) => busRules.find((r) => r.name === n)!.target));
-    expect(Object.fromEntries(types.map((t, i) => [t, targets[i]]))).toEqual(Object.fromEntries(types.map((t) => [t, [ROUTES[t]]])));
+    const aws = matches.map((names) => names.map((n) => busRules.find((r) => r.name === n)!.target));
+    const local = cases.map((c) => {
+      const fn = routeOf(c.detailType, c.detail);
+      return fn ? [fn] : [];
+    });
+    expect(Object.fromEntries(cases.map((c, i) => [c.label, aws[i]]))).toEqual(Object.fromEntries(cases.map((c, i) => [c.label, local[i]])));
+    // And each route takes something.
+    for (const c of cases.filter((x) => x.label === x.detailType)) expect(routeOf(c.detailType, c.detail), c.label).toBe(ROUTES[c.detailType]!.fn);
   });
 });
 
