@@ -223,6 +223,16 @@ describe('the Alertmanager webhook on the real cluster, as the relocator identit
     };
   }
 
+  /**
+   * The node NotReady for a minute, as a real cluster has it by then: with the not-ready taint the node
+   * lifecycle controller adds within its monitor period. Without it the scheduler, which reads taints and
+   * not conditions, could bind the replacement straight back to the node.
+   */
+  async function notReadySinceAMinute(node: string): Promise<void> {
+    await setReady(s.admin, node, 'False', new Date(Date.now() - 60_000));
+    await eventually(`${node} to get the not-ready taint`, () => s.admin.core.readNode({ name: node }), (n) => (n.spec?.taints ?? []).some((t) => t.key === 'node.kubernetes.io/not-ready' && t.effect === 'NoSchedule'));
+  }
+
   /** Reasons of the marker Events of the notification dedupe on a StatefulSet. */
   async function notifiedMarkers(ns: string, sts: string): Promise<string[]> {
     return (await s.eventReasons(ns, sts)).filter((r) => r.startsWith('Notified')).sort();
@@ -231,7 +241,7 @@ describe('the Alertmanager webhook on the real cluster, as the relocator identit
   it('moves the assistant off the node a KubeNodeNotReady alert names, and a repeat of the alert changes nothing', async () => {
     const [a, b] = await s.pool('alerted', 2);
     const { sts, ns, pod } = await s.assistant('alerted', { startOn: a!, others: [b!] });
-    await setReady(s.admin, a!, 'False', new Date(Date.now() - 60_000));
+    await notReadySinceAMinute(a!);
     const w = webhook();
 
     const first = await w.post([{ node: a!, fingerprint: '4f7c2a8e9b1d3c05' }]);
@@ -255,7 +265,7 @@ describe('the Alertmanager webhook on the real cluster, as the relocator identit
   it('answers unauthenticated, oversized, foreign and malformed payloads without touching the assistant, then relocates on a valid one', async () => {
     const [a, b] = await s.pool('guarded', 2);
     const { sts, ns, pod } = await s.assistant('guarded', { startOn: a!, others: [b!] });
-    await setReady(s.admin, a!, 'False', new Date(Date.now() - 60_000));
+    await notReadySinceAMinute(a!);
     const w = webhook();
     const auth = { authorization: `Bearer ${TOKEN}` };
     const valid = JSON.stringify(notReadyAlerts([{ node: a!, fingerprint: '5a6b7c8d9e0f1a2b' }]));
