@@ -70,8 +70,8 @@ export class AwsPath {
   ) {}
 
   static async start(o: AwsPathOptions): Promise<AwsPath> {
-    // baseEnv is read when an environment starts, after the bus below exists.
     const { cp, identity } = o;
+    // The functions' environment is read when one starts, after the bus below exists.
     const { settings, lambdas, bundleDir } = await startShippedFunctions({ ...o, busUrl: () => bus.url });
     const inPath = (fn: string) => PATH_FUNCTIONS.includes(fn);
     const bus = await RulesBus.start({
