@@ -91,6 +91,14 @@ interface TriggerContext {
   settlementViews?: Map<string, SettlementView>;
 }
 
+/**
+ * Whether an assistant needs nothing: bound to a node that is schedulable (`nodeSchedulable`, the caller's
+ * verdict) and not being deleted. The sweep keeps no whole pod of these, and relocateOne reports them healthy.
+ */
+function restsOnSchedulableNode(pod: Pod, nodeSchedulable: boolean): boolean {
+  return !!pod.spec?.nodeName && nodeSchedulable && !pod.metadata?.deletionTimestamp;
+}
+
 /** What the settlement of a delete reads of the pod there now. */
 interface SettlementView {
   replacement: ReplacementView | undefined;
@@ -259,8 +267,7 @@ export class Relocator {
           map: (pod) => {
             const key = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
             const view: SettlementView = { replacement: replacementView(pod), tolerations: pod.spec?.tolerations };
-            const idle = !!pod.spec?.nodeName && schedulable.has(pod.spec.nodeName) && !pod.metadata?.deletionTimestamp;
-            return { key, view, pod: idle ? undefined : pod };
+            return { key, view, pod: restsOnSchedulableNode(pod, schedulable.has(pod.spec?.nodeName)) ? undefined : pod };
           },
         });
         ctx.settlementViews = new Map(listed.map((l) => [l.key, l.view]));
@@ -315,7 +322,7 @@ export class Relocator {
       const seen = assessNode(listed, { now: this.now(), config: this.d.config, disruption: trigger.disruption });
       // On a node that is schedulable (the node list is at most a second old), nothing would be done
       // whoever owns the pod: no ownership reads. That is the bulk of a sweep, which reports none of it.
-      if (c.pod && base.fromNode && seen.schedulable && !c.pod.metadata?.deletionTimestamp && (!c.expected?.uid || c.expected.uid === c.pod.metadata?.uid)) {
+      if (c.pod && restsOnSchedulableNode(c.pod, seen.schedulable) && (!c.expected?.uid || c.expected.uid === c.pod.metadata?.uid)) {
         const outcome: Outcome = seen.notReadyUntil
           ? { ...base, kind: 'skipped', reason: 'not-ready-grace', message: `node ${base.fromNode} is not Ready, but within the grace until ${seen.notReadyUntil.toISOString()}` }
           : { ...base, kind: 'skipped', reason: 'healthy', message: `node ${base.fromNode} is healthy for ${c.ref.namespace}/${c.ref.pod}` };
