@@ -93,6 +93,13 @@ export function controlPlaneRequests(audit: readonly AuditEvent[], sinceMs: numb
   });
 }
 
+/** How often each string occurs. */
+export function countBy(xs: readonly string[]): Record<string, number> {
+  const m: Record<string, number> = {};
+  for (const x of xs) m[x] = (m[x] ?? 0) + 1;
+  return m;
+}
+
 /** Runs `fn` over `items`, at most `concurrency` at a time. */
 export async function inBatches<T>(items: readonly T[], concurrency: number, fn: (x: T) => Promise<unknown>): Promise<void> {
   let i = 0;

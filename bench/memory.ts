@@ -22,7 +22,7 @@ import { Scenario } from '../test/integration/support.js';
 import { AWS_PATH_CLUSTER, AWS_PATH_REGION, AWS_PATH_STAGE, startShippedFunctions } from '../test/support/aws-path/aws-path.js';
 import { ACCOUNT, startLambdaIdentity } from '../test/support/aws-path/lambda-identity.js';
 import { FakeEventBridge } from '../test/support/eventbridge-server.js';
-import type { Bench, Result } from './lib.js';
+import { type Bench, countBy, type Result } from './lib.js';
 
 const FUNCTIONS = ['on-node-event', 'sweep'];
 
@@ -74,17 +74,16 @@ export const memory: Bench = {
         ),
         sweep: delivered({ Source: 'aws.events', DetailType: 'Scheduled Event', Detail: '{}' }, { account: ACCOUNT, region: AWS_PATH_REGION }),
       };
+      // Each function's first invocation starts an environment of its own: a cold start, as the first
+      // event after a quiet spell.
+      const { lambdas, bundleDir } = await startShippedFunctions({ cp: s.cp, identity, busUrl: () => bus.url, functions: FUNCTIONS, lambda: { keepLogs: false } });
       for (const [label, fn] of [['node_event', 'on-node-event'], ['sweep', 'sweep']] as const) {
-        // A fresh set of environments per invocation: a cold start, as the first event after a quiet spell.
-        const { lambdas, bundleDir } = await startShippedFunctions({ cp: s.cp, identity, busUrl: () => bus.url, functions: FUNCTIONS, lambda: { keepLogs: false } });
         try {
           lambdas.invokeAsync(fn, events[label], randomUUID());
           await lambdas.drain();
-          const [i] = lambdas.invocations;
+          const i = lambdas.invocations.find((x) => x.fn === fn);
           if (!i?.result.ok) throw new Error(`${fn}: ${i ? `${i.result.error?.name}: ${i.result.error?.message}` : 'not invoked'}`);
-          const outcomes = (i.result.value as { outcomes?: { kind: string }[] }).outcomes ?? [];
-          const kinds: Record<string, number> = {};
-          for (const o of outcomes) kinds[o.kind] = (kinds[o.kind] ?? 0) + 1;
+          const kinds = countBy(((i.result.value as { outcomes?: { kind: string }[] }).outcomes ?? []).map((o) => o.kind));
           const mb = (kb: number | undefined) => Math.round((kb ?? NaN) / 1024);
           console.log(`bench: memory: ${label}: peak RSS ${mb(i.result.maxRssKb)} MB (${mb(i.initRssKb)} MB after Init), ${i.result.durationMs.toFixed(0)} ms, ${(i.result.cpuMs ?? 0).toFixed(0)} ms CPU, outcomes ${JSON.stringify(kinds)}`);
           const row = (name: string, unit: string, v: number): Result => ({ name: `${name}_${label}@${nodes}_nodes_${assistants}_assistants`, unit, p50: v, p99: v, n: 1 });
@@ -92,11 +91,10 @@ export const memory: Bench = {
         } catch (e) {
           console.error(`bench memory ${label}: ${e instanceof Error ? e.message : String(e)}`);
           results.push({ name: `invocation_failures_${label}`, unit: 'runs', p50: 1, p99: 1, n: 1 });
-        } finally {
-          await lambdas.stop();
-          rmSync(bundleDir, { recursive: true, force: true });
         }
       }
+      await lambdas.stop();
+      rmSync(bundleDir, { recursive: true, force: true });
       return results;
     } finally {
       await bus.close();

@@ -21,7 +21,7 @@ import { createNamespace } from '../src/local-cluster/fixtures/pods.js';
 import { affinityAssistantName, createAssistant, createPipelineRun } from '../src/local-cluster/fixtures/tekton.js';
 import { eventually } from '../src/local-cluster/fixtures/clients.js';
 import { Scenario, TEST_CONFIG } from '../test/integration/support.js';
-import { type Bench, CONTROL_PLANE_USERS, controllerManagerQps, controlPlaneRequests, type Result, summarize } from './lib.js';
+import { type Bench, CONTROL_PLANE_USERS, controllerManagerQps, controlPlaneRequests, countBy, type Result, summarize } from './lib.js';
 
 export const wave: Bench = {
   name: 'wave',
@@ -98,9 +98,3 @@ export const wave: Bench = {
     }
   },
 };
-
-function countBy(xs: string[]): Record<string, number> {
-  const m: Record<string, number> = {};
-  for (const x of xs) m[x] = (m[x] ?? 0) + 1;
-  return m;
-}
