@@ -1,5 +1,5 @@
 /** Reads and validates the relocator's settings from environment variables, once, at start-up. */
-import { DEFAULT_CONFIG, type RelocatorConfig } from '../domain/config.js';
+import { DEFAULT_CONFIG, PENDING_TASKRUNS_MODES, type RelocatorConfig } from '../domain/config.js';
 import * as z from '../events/zod.js';
 import { boolean, type Env, list, parseEnv } from './env.js';
 
@@ -44,6 +44,8 @@ const RelocatorEnv = z.object({
   WHEN_NO_NODE_FITS: z.optional(oneOf(['auto', 'delete', 'block'])),
   CLUSTER_AUTOSCALER: z.optional(oneOf(['auto', 'present', 'absent'])),
   CAPACITY_TIMEOUT_SECONDS: z.optional(seconds),
+  PENDING_TASKRUNS: z.optional(oneOf(PENDING_TASKRUNS_MODES)),
+  PENDING_GRACE_SECONDS: z.optional(seconds),
   MAX_DELETES_PER_MINUTE: z.optional(z.coerce.number().check(z.int(), z.gte(1), z.lte(100_000))),
   DRY_RUN: z.optional(boolean),
   INTERRUPTION_TAINT: z.optional(boolean),
@@ -69,6 +71,8 @@ export function configFromEnv(env: Env = process.env, overrides: Partial<Relocat
     ...(e.WHEN_NO_NODE_FITS && { whenNoNodeFits: e.WHEN_NO_NODE_FITS }),
     ...(e.CLUSTER_AUTOSCALER && { clusterAutoscaler: e.CLUSTER_AUTOSCALER }),
     ...(e.CAPACITY_TIMEOUT_SECONDS !== undefined && { capacityTimeoutMs: e.CAPACITY_TIMEOUT_SECONDS }),
+    ...(e.PENDING_TASKRUNS && { pendingTaskRuns: e.PENDING_TASKRUNS }),
+    ...(e.PENDING_GRACE_SECONDS !== undefined && { pendingGraceMs: e.PENDING_GRACE_SECONDS }),
     ...(e.MAX_DELETES_PER_MINUTE !== undefined && { maxDeletesPerMinute: e.MAX_DELETES_PER_MINUTE }),
     ...(e.DRY_RUN !== undefined && { dryRun: e.DRY_RUN }),
     ...(e.INTERRUPTION_TAINT !== undefined && { interruptionTaint: e.INTERRUPTION_TAINT }),

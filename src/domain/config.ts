@@ -48,7 +48,18 @@ export interface RelocatorConfig extends SchedulabilityConfig {
    * Pending before it is `stuck` (reported `waiting-for-capacity` meanwhile, once past `confirmTimeoutMs`).
    */
   capacityTimeoutMs: number;
+  /**
+   * TaskRun pods held Pending by their assistant's node (src/domain/held-pod.ts): `rescue` moves the
+   * assistant when a node can take it and the pod together, `report` says what it would do and deletes
+   * nothing, `off` does not look at them.
+   */
+  pendingTaskRuns: PendingTaskRuns;
+  /** How long such a pod must have been Unschedulable before it counts (the scheduler may yet place it). */
+  pendingGraceMs: number;
 }
+
+export const PENDING_TASKRUNS_MODES = ['rescue', 'report', 'off'] as const;
+export type PendingTaskRuns = (typeof PENDING_TASKRUNS_MODES)[number];
 
 /** Taints that mean "this node is going away or must not take work" on EKS and common add-ons. */
 export const DEFAULT_TAINT_INCLUDE = [
@@ -84,4 +95,8 @@ export const DEFAULT_CONFIG: RelocatorConfig = {
   // Karpenter gives up on a node that has not registered within 15 min (its NodeClaim registration TTL),
   // and the cluster autoscaler by default too (--max-node-provision-time=15m): no sooner is it stuck.
   capacityTimeoutMs: 15 * 60_000,
+  pendingTaskRuns: 'rescue',
+  // The scheduler retries an unschedulable pod when the cluster changes, and at least every 5 min; 20 s
+  // lets a pod that was only waiting for a moment's room be placed before anything moves.
+  pendingGraceMs: 20_000,
 };

@@ -8,6 +8,8 @@
 export type TriggerSource =
   | 'node-event'
   | 'pod-event'
+  /** A TaskRun pod the scheduler left Unschedulable past the grace, tied to its assistant's node. */
+  | 'pending-pod-event'
   | 'sweep'
   | 'manual'
   | 'alert'
@@ -49,6 +51,12 @@ export type TriggerTarget =
    * recorded when the pod is a replacement just bound, and skip a pod reported deleted.
    */
   | { kind: 'pod'; pod: ObservedPodRef; change?: 'bound' | 'moved' | 'deleted' }
+  /**
+   * A TaskRun pod Pending because its required affinity ties it to an assistant whose node cannot take
+   * it (src/domain/held-pod.ts): look at that pod and its assistant, and move the assistant when a node
+   * can take both.
+   */
+  | { kind: 'pending-pod'; pod: ObservedPodRef; assistant?: string }
   /** Look at every assistant in the cluster. */
   | { kind: 'all' }
   /**

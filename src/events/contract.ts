@@ -19,7 +19,9 @@ export const MAX_EVENT_BYTES = 256 * 1024;
 export const NODE_SCHEDULABILITY_CHANGED = 'Node Schedulability Changed';
 export const ASSISTANT_POD_CHANGED = 'Assistant Pod Changed';
 export const RELOCATION_REQUESTED = 'Relocation Requested';
-export const INBOUND_DETAIL_TYPES = [NODE_SCHEDULABILITY_CHANGED, ASSISTANT_POD_CHANGED, RELOCATION_REQUESTED] as const;
+/** A TaskRun pod Unschedulable past the grace, tied by required affinity to an assistant's node. */
+export const TASKRUN_POD_UNSCHEDULABLE = 'TaskRun Pod Unschedulable';
+export const INBOUND_DETAIL_TYPES = [NODE_SCHEDULABILITY_CHANGED, ASSISTANT_POD_CHANGED, RELOCATION_REQUESTED, TASKRUN_POD_UNSCHEDULABLE] as const;
 export type InboundDetailType = (typeof INBOUND_DETAIL_TYPES)[number];
 
 /** One result detail-type per outcome kind, so that alert rules can match on detail-type alone. */

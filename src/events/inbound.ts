@@ -6,6 +6,7 @@ import {
   NODE_SCHEDULABILITY_CHANGED,
   RELOCATION_REQUESTED,
   SOURCE,
+  TASKRUN_POD_UNSCHEDULABLE,
   type InboundDetailType,
   type PutEventsEntry,
 } from './contract.js';
@@ -16,12 +17,13 @@ import {
   type NodeSchedulabilityChangedDetail,
 } from './node-schedulability-changed.js';
 import { RelocationRequestedEventSchema, type RelocationRequestedDetail } from './relocation-requested.js';
+import { TaskRunPodUnschedulableEventSchema, type TaskRunPodUnschedulableDetail } from './taskrun-pod-unschedulable.js';
 
 const ACCEPTED = INBOUND_DETAIL_TYPES.map((t) => `"${t}"`).join(', ');
 
 export const InboundEventSchema = z.discriminatedUnion(
   'detail-type',
-  [NodeSchedulabilityChangedEventSchema, AssistantPodChangedEventSchema, RelocationRequestedEventSchema],
+  [NodeSchedulabilityChangedEventSchema, AssistantPodChangedEventSchema, RelocationRequestedEventSchema, TaskRunPodUnschedulableEventSchema],
   {
     error: (i) =>
       i.code === 'invalid_union'
@@ -35,6 +37,7 @@ export interface InboundDetails {
   [NODE_SCHEDULABILITY_CHANGED]: NodeSchedulabilityChangedDetail;
   [ASSISTANT_POD_CHANGED]: AssistantPodChangedDetail;
   [RELOCATION_REQUESTED]: RelocationRequestedDetail;
+  [TASKRUN_POD_UNSCHEDULABLE]: TaskRunPodUnschedulableDetail;
 }
 
 /** The PutEvents entry for one of our details (built with the detail builders, which validate it). */

@@ -5,6 +5,7 @@ export { InvalidEventError, isNonRetryable, type EventIssue } from './errors.js'
 export * from './node-schedulability-changed.js';
 export * from './assistant-pod-changed.js';
 export * from './relocation-requested.js';
+export * from './taskrun-pod-unschedulable.js';
 export * from './scheduled-event.js';
 export * from './inbound.js';
 export * from './results.js';

@@ -10,15 +10,17 @@ import {
   MAX_EVENT_BYTES,
   NODE_SCHEDULABILITY_CHANGED,
   RELOCATION_REQUESTED,
+  TASKRUN_POD_UNSCHEDULABLE,
 } from './contract.js';
 import { InvalidEventError, parseOrThrow } from './errors.js';
 import { triggerFromAssistantPodChanged } from './assistant-pod-changed.js';
 import { InboundEventSchema } from './inbound.js';
 import { triggerFromNodeSchedulabilityChanged } from './node-schedulability-changed.js';
 import { triggerFromRelocationRequested } from './relocation-requested.js';
+import { triggerFromTaskRunPodUnschedulable } from './taskrun-pod-unschedulable.js';
 import { ScheduledEventSchema, triggerFromScheduledEvent } from './scheduled-event.js';
 
-/** An event of ours: "Node Schedulability Changed", "Assistant Pod Changed" or "Relocation Requested". */
+/** An event of ours: "Node Schedulability Changed", "Assistant Pod Changed", "Relocation Requested" or "TaskRun Pod Unschedulable". */
 export function parseTriggerEvent(raw: unknown): RelocationTrigger {
   const event = parseEvent(InboundEventSchema, raw, subjectOf(raw));
   switch (event['detail-type']) {
@@ -28,6 +30,8 @@ export function parseTriggerEvent(raw: unknown): RelocationTrigger {
       return triggerFromAssistantPodChanged(event);
     case RELOCATION_REQUESTED:
       return triggerFromRelocationRequested(event);
+    case TASKRUN_POD_UNSCHEDULABLE:
+      return triggerFromTaskRunPodUnschedulable(event);
   }
 }
 

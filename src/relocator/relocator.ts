@@ -304,6 +304,9 @@ export class Relocator {
         const name = node.metadata.name;
         return fromPods(await this.d.cluster.listAssistantPods({ nodeName: name }), { nodeName: name });
       }
+      case 'pending-pod':
+        // Wired in the next commits (issue 20): the held pod's assistant, judged with the pod.
+        return [];
       case 'pod': {
         const pod = await this.d.cluster.getPod(t.pod.namespace, t.pod.name);
         return [{ pod, expected: t.pod, ref: pod ? refOf(pod) : { namespace: t.pod.namespace, pod: t.pod.name, podUid: t.pod.uid } }];

@@ -27,6 +27,8 @@ describe('configFromEnv', () => {
         WHEN_NO_NODE_FITS: 'block',
         CLUSTER_AUTOSCALER: 'present',
         CAPACITY_TIMEOUT_SECONDS: '1200',
+        PENDING_TASKRUNS: 'report',
+        PENDING_GRACE_SECONDS: '45',
       }),
     ).toEqual({
       assistantSelector: { 'app.kubernetes.io/component': 'affinity-assistant', team: 'ci' },
@@ -43,7 +45,15 @@ describe('configFromEnv', () => {
       whenNoNodeFits: 'block',
       clusterAutoscaler: 'present',
       capacityTimeoutMs: 1_200_000,
+      pendingTaskRuns: 'report',
+      pendingGraceMs: 45_000,
     });
+  });
+
+  it('refuses a PENDING_TASKRUNS it does not know, naming the values allowed', () => {
+    expect(() => configFromEnv({ PENDING_TASKRUNS: 'fix' })).toThrow(/^invalid configuration: PENDING_TASKRUNS: expected one of rescue, report, off \(got "fix"\)$/);
+    expect(configFromEnv({}).pendingTaskRuns).toBe('rescue');
+    expect(configFromEnv({}).pendingGraceMs).toBe(20_000);
   });
 
   it('refuses a WHEN_NO_NODE_FITS or CLUSTER_AUTOSCALER it does not know, naming the variable and the values allowed', () => {
