@@ -13,6 +13,7 @@ import type { KubeEvent, KubeEventList, Namespace, Node, PersistentVolume, Persi
 import { randomBytes } from 'node:crypto';
 import type { PipelineRunLike } from '../domain/assistant.js';
 import { selectorString } from '../domain/assistant.js';
+import { TASKRUN_LABEL } from '../domain/held-pod.js';
 import { type DeletionRecord, type SettlementKind, settlementClaimId } from '../domain/deletion-record.js';
 import type { ClusterPort, DeleteResult, NotificationKey, NotificationLedger, RelocationHistory, TaintUpdateResult } from '../relocator/ports.js';
 import { DELETE_EVENT_REASON, eventTime, recordAnnotations, recordOf, SETTLEMENT_REASONS } from './deletion-events.js';
@@ -160,6 +161,10 @@ export class KubernetesCluster implements ClusterPort, NotificationLedger {
   listAssistantPods<U>(o: { nodeName?: string; map?: (pod: Pod) => U | undefined } = {}): Promise<(Pod | U)[]> {
     const fieldSelector = o.nodeName ? `spec.nodeName=${o.nodeName}` : undefined;
     return this.listAll<Pod, Pod | U>('/api/v1/pods', { labelSelector: this.selector, fieldSelector }, o.map);
+  }
+
+  listPendingTaskRunPods(): Promise<Pod[]> {
+    return this.listAll('/api/v1/pods', { labelSelector: TASKRUN_LABEL, fieldSelector: 'spec.nodeName=,status.phase=Pending' });
   }
 
   listPodsOnNode(nodeName: string): Promise<Pod[]> {

@@ -36,6 +36,8 @@ const RecordSchema = z.object({
   forced: z.boolean(),
   disruption: z.optional(z.object({ kind: z.string(), detail: z.string(), notAfter: z.optional(z.string()) })),
   expectedGrowth: z.optional(z.string()),
+  heldPod: z.optional(z.object({ name: z.string(), uid: z.string().check(z.minLength(1)), since: z.iso.datetime({ offset: true }) })),
+  steeredTo: z.optional(z.object({ node: z.string(), by: z.enum(['admission', 'taint']) })),
 });
 
 /** The annotations that carry a record. */

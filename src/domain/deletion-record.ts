@@ -39,7 +39,28 @@ export interface DeletionRecord {
    * `stuck`, until the capacity timeout.
    */
   expectedGrowth?: string;
+  /**
+   * The TaskRun pod this delete was to free (issue 20's rescue: the assistant's node was healthy but could
+   * not take it), in the record's namespace, with when the scheduler first found it Unschedulable. The
+   * settlement judges it too: the move is done only once that pod is bound.
+   */
+  heldPod?: { name: string; uid: string; since: string };
+  /** Where the replacement was steered, and how (an AssistantPlacement read at admission, or our taint on the node left). */
+  steeredTo?: { node: string; by: 'admission' | 'taint' };
 }
+
+/** What is known of a record's held TaskRun pod now (undefined: it no longer exists). */
+export interface HeldPodView {
+  uid: string;
+  nodeName?: string;
+  /** When it was bound (its PodScheduled condition's time). */
+  boundAt?: string;
+  /** The scheduler's last word while it is still Pending. */
+  pendingMessage?: string;
+}
+
+/** The outcome reason of a move that frees a held TaskRun pod. */
+export const RESCUE_REASON = 'pending-taskrun';
 
 /** The two ways a record is settled; each at most once (a stuck one may still be relocated later). */
 export type SettlementKind = 'relocated' | 'stuck';
@@ -56,10 +77,17 @@ export interface ReplacementView {
 }
 
 export type Judgement =
-  | { kind: 'relocated'; toNode: string; newPodUid: string; boundAt?: string }
+  | {
+      kind: 'relocated';
+      toNode: string;
+      newPodUid: string;
+      boundAt?: string;
+      /** For a rescue: the held pod bound (when), or gone (its run cancelled, say): the pod no longer waits. */
+      held?: { boundAt?: string; node?: string; gone?: boolean };
+    }
   /** Back on the node it left: fine if that node is schedulable again, stuck otherwise. */
   | { kind: 'bound-back'; node: string; healthy: boolean }
-  | { kind: 'stuck'; reason: 'bound-to-bad-node' | 'old-pod-terminating' | 'not-recreated' | 'pending'; message: string }
+  | { kind: 'stuck'; reason: 'bound-to-bad-node' | 'old-pod-terminating' | 'not-recreated' | 'pending' | 'held-pod-pending'; message: string }
   /** Pending past the confirmation timeout while a new node is expected (not a settlement: reported, not claimed). */
   | { kind: 'waiting-for-capacity'; message: string }
   /** Too early to say (no replacement bound yet, within the confirmation timeout). */
@@ -101,6 +129,35 @@ export function judgeReplacement(
   return { kind: 'stuck', reason: 'pending', message: `its replacement is still Pending after ${after}${waited}${replacement.pendingMessage ? `: ${replacement.pendingMessage}` : ''}` };
 }
 
+/**
+ * A rescue (a record with `heldPod`) is judged by the pod it was to free: once the replacement is bound
+ * (anywhere but a bad node), the move is `relocated` when that pod is bound too, or gone; while it is
+ * still Pending it waits, and past the confirmation timeout it is `stuck` with the scheduler's message.
+ * Any other judgement of the replacement stands as it is.
+ */
+export function judgeRescue(record: DeletionRecord, replacement: Judgement, held: HeldPodView | undefined, overdue: boolean, timeoutMs: number): Judgement {
+  if (!record.heldPod || (replacement.kind !== 'relocated' && replacement.kind !== 'bound-back')) return replacement;
+  if (replacement.kind === 'bound-back' && !replacement.healthy) return replacement;
+  const toNode = replacement.kind === 'relocated' ? replacement.toNode : replacement.node;
+  const newPodUid = replacement.kind === 'relocated' ? replacement.newPodUid : '';
+  const boundAt = replacement.kind === 'relocated' ? replacement.boundAt : undefined;
+  const moved = { kind: 'relocated' as const, toNode, newPodUid, ...(boundAt ? { boundAt } : {}) };
+  if (!held || held.uid !== record.heldPod.uid) return { ...moved, held: { gone: true } };
+  if (held.nodeName) return { ...moved, held: { node: held.nodeName, ...(held.boundAt ? { boundAt: held.boundAt } : {}) } };
+  if (!overdue) return { kind: 'wait' };
+  return {
+    kind: 'stuck',
+    reason: 'held-pod-pending',
+    message: `its replacement is on ${toNode}, and ${record.heldPod.name} is still Pending after ${Math.round(timeoutMs / 1000)} s${held.pendingMessage ? `: ${held.pendingMessage}` : ''}`,
+  };
+}
+
+/** The held pod as the judgement needs it. */
+export function heldPodView(pod: Pod | undefined): HeldPodView | undefined {
+  const v = replacementView(pod);
+  return v && { uid: v.uid, ...(v.nodeName ? { nodeName: v.nodeName } : {}), ...(v.boundAt ? { boundAt: v.boundAt } : {}), ...(v.pendingMessage ? { pendingMessage: v.pendingMessage } : {}) };
+}
+
 /** The settlement a judgement calls for (none while waiting). */
 export function settlementOf(j: Judgement): SettlementKind | undefined {
   if (j.kind === 'wait' || j.kind === 'waiting-for-capacity') return undefined;
@@ -123,23 +180,29 @@ export function settledOutcome(record: DeletionRecord, j: Exclude<Judgement, { k
     forced: record.forced,
   };
   switch (j.kind) {
-    case 'relocated':
+    case 'relocated': {
+      const h = record.heldPod;
+      const freed = !h ? '' : j.held?.gone ? `; ${h.name}, which it was to free, is gone` : j.held?.node ? `, and ${h.name} followed it to ${j.held.node}` : '';
       return {
         ...base,
         kind: 'relocated',
-        reason: record.reasonCodes[0] ?? 'relocated',
-        message: `${name} moved from ${record.fromNode} to ${j.toNode} (${record.reasons}${grown})`,
+        reason: h ? RESCUE_REASON : (record.reasonCodes[0] ?? 'relocated'),
+        message: `${name} moved from ${record.fromNode} to ${j.toNode}${freed} (${record.reasons}${grown})`,
         toNode: j.toNode,
-        newPodUid: j.newPodUid,
+        ...(j.newPodUid ? { newPodUid: j.newPodUid } : {}),
         boundLatencyMs: sinceTrigger(record, boundAfterDelete(record, j.boundAt ?? now.toISOString())),
+        ...(h ? { heldPod: h.name } : {}),
+        // The pain measured: from the scheduler finding the pod Unschedulable to its bind.
+        ...(h && j.held?.node ? { pendingToBoundMs: Date.parse(j.held.boundAt ?? now.toISOString()) - Date.parse(h.since) } : {}),
       };
+    }
     case 'bound-back':
       // A node schedulable again (a cordon undone while the delete was on its way) is as good as any.
       return j.healthy
         ? { ...base, kind: 'skipped', reason: 'bound-back', message: `${name} was deleted from ${j.node}, and its replacement was bound back to it: the node is schedulable again` }
         : { ...base, kind: 'stuck', reason: 'bound-back', message: `${name} was deleted from ${j.node} but its replacement was bound back to it, and it is still unschedulable` };
     case 'stuck':
-      return { ...base, kind: 'stuck', reason: j.reason, message: `${name} was deleted from ${record.fromNode} but ${j.message}` };
+      return { ...base, kind: 'stuck', reason: j.reason, message: `${name} was deleted from ${record.fromNode} but ${j.message}`, ...(record.heldPod ? { heldPod: record.heldPod.name } : {}) };
     case 'waiting-for-capacity':
       // Still under way: a `started` outcome, with the reason that says what it waits for.
       return { ...base, kind: 'started', reason: 'waiting-for-capacity', message: `${name} was deleted from ${record.fromNode} and ${j.message}` };

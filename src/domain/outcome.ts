@@ -25,7 +25,9 @@ export type SkipReason =
   /** The replacement went back to the node it left, which is schedulable again (a cordon undone). */
   | 'bound-back'
   /** Not looked at: the invocation was about to time out (the next sweep takes it). */
-  | 'deadline';
+  | 'deadline'
+  /** A TaskRun pod named by a trigger is not (or no longer) held Pending by its assistant. */
+  | 'not-held';
 
 export interface AssistantRef {
   namespace: string;
@@ -60,4 +62,8 @@ export interface Outcome {
   /** True when the delete used grace period 0 (NotReady node, out-of-service, node being deleted). */
   forced?: boolean;
   dryRun?: boolean;
+  /** The TaskRun pod (in the assistant's namespace) that the move frees, or would free. */
+  heldPod?: string;
+  /** ms from the held pod being found Unschedulable to its bind (relocated rescues). */
+  pendingToBoundMs?: number;
 }

@@ -56,7 +56,13 @@ export type TriggerTarget =
    * it (src/domain/held-pod.ts): look at that pod and its assistant, and move the assistant when a node
    * can take both.
    */
-  | { kind: 'pending-pod'; pod: ObservedPodRef; assistant?: string }
+  | {
+      kind: 'pending-pod';
+      pod: ObservedPodRef;
+      assistant?: string;
+      /** The pod is no longer held (bound, or gone): settle a rescue of ours that waited for it. */
+      released?: true;
+    }
   /** Look at every assistant in the cluster. */
   | { kind: 'all' }
   /**

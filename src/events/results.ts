@@ -30,6 +30,8 @@ const OUTCOME_FIELDS = {
   boundLatencyMs: z.optional(z.number()),
   forced: z.optional(z.boolean()),
   dryRun: z.optional(z.boolean()),
+  heldPod: z.optional(dns1123Subdomain),
+  pendingToBoundMs: z.optional(z.number()),
 };
 
 export const ResultDetailSchema = z.strictObject({

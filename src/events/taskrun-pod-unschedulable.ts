@@ -20,6 +20,11 @@ export const TaskRunPodUnschedulableDetailSchema = z.strictObject({
   unschedulableSince: isoDateTime,
   /** The scheduler's message, e.g. "0/3 nodes are available: 1 Insufficient cpu, ...". */
   message: z.optional(z.string().check(z.maxLength(2048))),
+  /**
+   * `released`: a pod published as held is no longer Pending and unbound (bound, or gone): a rescue of
+   * ours that waits for it can be settled now. Absent: it is held.
+   */
+  released: z.optional(z.literal(true)),
 });
 export type TaskRunPodUnschedulableDetail = z.infer<typeof TaskRunPodUnschedulableDetailSchema>;
 
@@ -32,11 +37,11 @@ export function taskRunPodUnschedulableDetail(fields: Omit<TaskRunPodUnschedulab
 }
 
 export function triggerFromTaskRunPodUnschedulable(event: TaskRunPodUnschedulableEvent): RelocationTrigger {
-  const { pod, assistant, cluster, observedAt } = event.detail;
+  const { pod, assistant, cluster, observedAt, released } = event.detail;
   return {
     id: event.id,
     source: 'pending-pod-event',
-    target: { kind: 'pending-pod', pod: { namespace: pod.namespace, name: pod.name, uid: pod.uid, resourceVersion: pod.resourceVersion }, assistant },
+    target: { kind: 'pending-pod', pod: { namespace: pod.namespace, name: pod.name, uid: pod.uid, resourceVersion: pod.resourceVersion }, assistant, ...(released ? { released } : {}) },
     observedAt,
     cluster,
   };

@@ -25,6 +25,11 @@ export interface ClusterPort {
   listPods(labelSelector: string): Promise<Pod[]>;
   /** Non-terminal pods of one namespace. */
   listPodsInNamespace(namespace: string): Promise<Pod[]>;
+  /**
+   * TaskRun pods not bound to any node and Pending (label `tekton.dev/taskRun`), every namespace: the pods
+   * that may be held by their assistant's node (src/domain/held-pod.ts decides which are).
+   */
+  listPendingTaskRunPods(): Promise<Pod[]>;
   /** For inter-pod affinity terms with a namespaceSelector. */
   listNamespaces(): Promise<Namespace[]>;
   getPod(namespace: string, name: string): Promise<Pod | undefined>;

@@ -17,6 +17,8 @@ import {
 import {
   type DeletionRecord,
   capacityWait,
+  heldPodView,
+  judgeRescue,
   deletionRecordId,
   isOverdue,
   judgeReplacement,
@@ -39,6 +41,7 @@ import { NodeView } from './node-view.js';
 import { OwnerReads } from './owner-reads.js';
 import { GrowthView } from './growth-view.js';
 import { PlacementFinder } from './placement.js';
+import { isSteeringTaint, Rescuer } from './rescue.js';
 import type { ClusterPort, OutcomeSink, RelocationHistory } from './ports.js';
 
 export interface RelocatorDeps {
@@ -128,6 +131,7 @@ export class Relocator {
    * an event of its own, which finds the assistant bound there.
    */
   private readonly boundNodes: ReadCache<string, Node | undefined>;
+  private readonly rescuer: Rescuer;
 
   constructor(private readonly d: RelocatorDeps) {
     this.now = d.now ?? (() => new Date());
@@ -135,6 +139,18 @@ export class Relocator {
     this.recent = new RecentDeletes(d.cluster, Math.max(d.config.loopGuardWindowMs, CAP_WINDOW_MS), this.now);
     this.cap = new DeleteCap(this.recent, d.config.maxDeletesPerMinute, this.now);
     this.boundNodes = new ReadCache(1_000, () => this.now().getTime());
+    this.rescuer = new Rescuer({
+      cluster: d.cluster,
+      config: d.config,
+      now: this.now,
+      cap: this.cap,
+      maxProbes: d.maxPlacementProbes,
+      log: d.log,
+      recentRelocations: async (uid) => {
+        const since = this.now().getTime() - d.config.loopGuardWindowMs;
+        return (await this.recent.get()).history.deletes.filter((x) => x.statefulSetUid === uid && x.at.getTime() >= since).length;
+      },
+    });
   }
 
   /** Handles one trigger; returns one outcome per assistant looked at (none when there is none). */
@@ -146,6 +162,7 @@ export class Relocator {
       growth: new GrowthView(this.d.cluster, this.d.config),
     };
     const t = trigger.target;
+    if (t.kind === 'pending-pod') return t.released ? this.settleReleased(t) : this.rescueHeld(trigger, t, options, ctx);
     // A pod reported deleted needs nothing: its replacement, if any, has events of its own.
     if (t.kind === 'pod' && t.change === 'deleted') return [];
     // A pod reported bound may be the replacement of a delete of ours: settle that first. Only when its
@@ -156,6 +173,48 @@ export class Relocator {
       return [...settled.outcomes, ...(await this.relocateAll(trigger, options, ctx))];
     }
     return this.relocateAll(trigger, options, ctx);
+  }
+
+  /**
+   * A held pod was bound (or is gone): the rescue that waited for it, if any, is settled now rather than
+   * when its confirmation timeout runs out. Reads the StatefulSet's records, the replacement and its node.
+   */
+  private async settleReleased(t: { pod: ObservedPodRef; assistant?: string }): Promise<Outcome[]> {
+    if (!t.assistant) return [];
+    const history = await this.d.cluster.relocationHistory({ namespace: t.pod.namespace, name: t.assistant });
+    const record = history.records.find((r) => r.heldPod && r.heldPod.uid === t.pod.uid);
+    if (!record || history.settled.get(record.id)?.has('relocated')) return [];
+    const pod = await this.d.cluster.getPod(record.namespace, record.pod);
+    const nodeName = pod?.metadata?.uid !== record.oldPodUid ? pod?.spec?.nodeName : undefined;
+    const now = this.now();
+    const verdict = nodeName ? this.replacementVerdict(record, await this.d.cluster.getNode(nodeName), now, pod?.spec?.tolerations) : undefined;
+    const outcome = await this.settle(record, history, replacementView(pod), verdict, now);
+    return outcome ? [outcome] : [];
+  }
+
+  /** A TaskRun pod held Pending by its assistant's node (./rescue.ts); nothing at all with PENDING_TASKRUNS=off. */
+  private async rescueHeld(trigger: RelocationTrigger, t: { pod: ObservedPodRef; assistant?: string }, options: HandleOptions, ctx: TriggerContext): Promise<Outcome[]> {
+    if (this.d.config.pendingTaskRuns === 'off') return [];
+    let sts: StatefulSet | undefined;
+    try {
+      const relocate = (pod: Pod) => this.relocateOne(trigger, { pod, ref: refOf(pod), expected: { uid: pod.metadata?.uid, nodeName: pod.spec?.nodeName } }, options, ctx);
+      const r = await this.rescuer.rescue(trigger, t, ctx.nodes, { ...options, relocate });
+      sts = r.statefulSet;
+      if (!r.reported) await this.report(r.outcome, sts);
+      return [r.outcome];
+    } catch (e) {
+      const outcome: Outcome = {
+        assistant: { namespace: t.pod.namespace, pod: t.assistant ? `${t.assistant}-0` : t.pod.name },
+        triggerId: trigger.id,
+        triggerSource: trigger.source,
+        heldPod: t.pod.name,
+        kind: 'failed',
+        reason: 'error',
+        message: `could not look at ${t.pod.namespace}/${t.pod.name}'s assistant: ${e instanceof Error ? e.message : String(e)}`,
+      };
+      await this.report(outcome, sts);
+      return [outcome];
+    }
   }
 
   private async relocateAll(trigger: RelocationTrigger, options: HandleOptions, ctx: TriggerContext): Promise<Outcome[]> {
@@ -213,7 +272,10 @@ export class Relocator {
   /** Lifts our interruption taint from every node where it has outlived its TTL; never throws. */
   private async liftExpiredInterruptionTaints(nodes: Node[]): Promise<void> {
     const now = this.now();
-    const expired = nodes.filter((n) => interruptionTaintExpired(n, now, this.d.config.interruptionTaintTtlMs));
+    // A steering taint (issue 20's rescue without admission steering) is done with once its replacement is
+    // bound, so it lives no longer than the confirmation timeout; an AWS notice's lives its TTL.
+    const ttl = (n: Node) => (isSteeringTaint(interruptionTaintOf(n)) ? this.d.config.confirmTimeoutMs : this.d.config.interruptionTaintTtlMs);
+    const expired = nodes.filter((n) => interruptionTaintExpired(n, now, ttl(n)));
     await Promise.all(
       expired.map(async (n) => {
         const name = n.metadata?.name ?? '';
@@ -221,7 +283,7 @@ export class Relocator {
         try {
           const result = await this.d.cluster.updateNodeTaints(name, taintsWithoutInterruption);
           if (result === 'updated') {
-            this.d.log?.('info', `lifted the interruption taint of node ${name}: ${describeTaint(taint)} is older than ${this.d.config.interruptionTaintTtlMs / 60_000} min`, {
+            this.d.log?.('info', `lifted the interruption taint of node ${name}: ${describeTaint(taint)} is older than ${ttl(n) / 60_000} min`, {
               node: name,
               taintedAt: interruptionTaintedAt(taint)?.toISOString(),
             });
@@ -305,8 +367,7 @@ export class Relocator {
         return fromPods(await this.d.cluster.listAssistantPods({ nodeName: name }), { nodeName: name });
       }
       case 'pending-pod':
-        // Wired in the next commits (issue 20): the held pod's assistant, judged with the pod.
-        return [];
+        return []; // handle() takes these to rescueHeld
       case 'pod': {
         const pod = await this.d.cluster.getPod(t.pod.namespace, t.pod.name);
         return [{ pod, expected: t.pod, ref: pod ? refOf(pod) : { namespace: t.pod.namespace, pod: t.pod.name, podUid: t.pod.uid } }];
@@ -596,7 +657,15 @@ export class Relocator {
   private async settle(record: DeletionRecord, history: RelocationHistory, pod: ReplacementView | undefined, verdict: NodeVerdict | undefined, now: Date): Promise<Outcome | undefined> {
     const settled = history.settled.get(record.id);
     if (settled?.has('relocated')) return undefined;
-    const judgement = judgeReplacement(record, pod, verdict, isOverdue(record, now, this.d.config.confirmTimeoutMs), this.d.config.confirmTimeoutMs, capacityWait(record, now, this.d.config.capacityTimeoutMs));
+    const overdue = isOverdue(record, now, this.d.config.confirmTimeoutMs);
+    let judgement = judgeReplacement(record, pod, verdict, overdue, this.d.config.confirmTimeoutMs, capacityWait(record, now, this.d.config.capacityTimeoutMs));
+    const replaced = !!pod?.nodeName && pod.uid !== record.oldPodUid;
+    // Our steering taint on the node left has done its job once the replacement is bound anywhere.
+    if (replaced && record.steeredTo?.by === 'taint') await this.liftSteeringTaint(record.fromNode);
+    if (record.heldPod && (judgement.kind === 'relocated' || judgement.kind === 'bound-back')) {
+      // A rescue is done when the pod it was to free is bound too.
+      judgement = judgeRescue(record, judgement, heldPodView(await this.d.cluster.getPod(record.namespace, record.heldPod.name)), overdue, this.d.config.confirmTimeoutMs);
+    }
     if (judgement.kind === 'waiting-for-capacity') {
       // Not a settlement (nothing claimed): each sweep that finds it still waiting says so, on the
       // StatefulSet too (`kubectl describe`), as its deletion record and claims are.
@@ -616,6 +685,15 @@ export class Relocator {
     if (!(await this.d.cluster.claimSettlement(record, kind, { type: kind === 'stuck' ? 'Warning' : 'Normal', message: outcome.message }))) return undefined;
     await this.report(outcome, undefined);
     return outcome;
+  }
+
+  /** Lifts our steering taint (not an AWS notice's) from a node; never throws. */
+  private async liftSteeringTaint(node: string): Promise<void> {
+    try {
+      await this.d.cluster.updateNodeTaints(node, (taints) => (isSteeringTaint(interruptionTaintOf({ spec: { taints } })) ? taintsWithoutInterruption(taints) : undefined));
+    } catch (e) {
+      this.d.log?.('warn', `could not lift the steering taint of node ${node} (the sweep lifts it later): ${e instanceof Error ? e.message : String(e)}`, { node });
+    }
   }
 
   /**

@@ -1,0 +1,239 @@
+/**
+ * Issue 20's use case: a TaskRun pod held Pending by its assistant's node. Reads the pod, its assistant and
+ * what the decision needs (src/domain/rescue.ts decides), finds a node for the pair, steers the
+ * replacement there, and deletes the assistant with a uid precondition, leaving a deletion record that
+ * names the held pod: the settlement (relocator.ts) judges that pod too. An assistant whose node is bad is
+ * the cause's business, and goes down that path instead.
+ */
+import type { Node, PersistentVolume, Pod, StatefulSet, Taint } from '../domain/k8s.js';
+import { claimNamesOf, controllerOf, type PipelineRunLike } from '../domain/assistant.js';
+import type { RelocatorConfig } from '../domain/config.js';
+import { type DeletionRecord, deletionRecordId, RESCUE_REASON } from '../domain/deletion-record.js';
+import { nodeRejection, summarize } from '../domain/feasibility.js';
+import { assistantInstanceOf, INSTANCE_LABEL } from '../domain/held-pod.js';
+import { interruptionTaint, taintsWithInterruption } from '../domain/interruption-taint.js';
+import type { AssistantRef, Outcome } from '../domain/outcome.js';
+import { interPodRejection } from '../domain/pod-affinity.js';
+import { insufficientResources, podRequests } from '../domain/resources.js';
+import { type PairPlacement, planRescue, type RescueDecision, usesWorkspace } from '../domain/rescue.js';
+import type { ObservedPodRef, RelocationTrigger } from '../domain/trigger.js';
+import type { DeleteCap } from './delete-cap.js';
+import type { NodeView } from './node-view.js';
+import { OwnerReads } from './owner-reads.js';
+import type { ClusterPort } from './ports.js';
+
+/** The trigger source of the steering taint's value (`pending-taskrun.<time>`): the sweep lifts it after the confirmation timeout. */
+export const STEERING_TAINT_SOURCE = RESCUE_REASON;
+
+/** Whether a taint of ours (src/domain/interruption-taint.ts) is the rescue's steering taint, not an AWS notice's. */
+export function isSteeringTaint(t: Taint | undefined): boolean {
+  return !!t?.value?.startsWith(`${STEERING_TAINT_SOURCE}.`);
+}
+
+/** What the rescue needs of the relocator it runs in. */
+export interface RescueDeps {
+  cluster: ClusterPort;
+  config: RelocatorConfig;
+  now: () => Date;
+  cap: DeleteCap;
+  /** Deletes of this StatefulSet (by uid) within the loop-guard window. */
+  recentRelocations: (statefulSetUid: string) => Promise<number>;
+  log?: (level: 'info' | 'warn', message: string, fields?: Record<string, unknown>) => void;
+  /** Candidate nodes probed for the pair at most (default 50). */
+  maxProbes?: number;
+}
+
+export interface RescueOptions {
+  /** Decide, delete nothing (PENDING_TASKRUNS=report, notify-only AWS actions). */
+  notifyOnly?: boolean;
+  /** The cause's path for an assistant whose node is bad (it reports its outcome itself). */
+  relocate: (pod: Pod) => Promise<Outcome>;
+}
+
+type Base = Pick<Outcome, 'assistant' | 'triggerId' | 'triggerSource' | 'fromNode' | 'heldPod'>;
+
+export class Rescuer {
+  constructor(private readonly d: RescueDeps) {}
+
+  /** One held pod named by a trigger: the outcome of its assistant (or of the pod, when it has none). */
+  async rescue(trigger: RelocationTrigger, target: { pod: ObservedPodRef; assistant?: string }, nodes: NodeView, o: RescueOptions): Promise<{ outcome: Outcome; statefulSet?: StatefulSet; reported?: true }> {
+    const { namespace: ns, name } = target.pod;
+    const [held, allNodes] = await Promise.all([this.d.cluster.getPod(ns, name), nodes.all()]);
+    const instance = (held && assistantInstanceOf(held, this.d.config.assistantSelector)) ?? target.assistant;
+    const base: Base = { assistant: { namespace: ns, pod: instance ? `${instance}-0` : name }, triggerId: trigger.id, triggerSource: trigger.source, heldPod: name };
+    if (!instance) {
+      return { outcome: { ...base, kind: 'skipped', reason: 'not-held', message: `${ns}/${name} is not tied to an affinity assistant${held ? '' : ' (it no longer exists)'}` } };
+    }
+    // Tekton's assistant is a one-replica StatefulSet named after the instance label.
+    const found = await this.d.cluster.getPod(ns, `${instance}-0`);
+    const assistant = found?.metadata?.labels?.[INSTANCE_LABEL] === instance ? found : undefined;
+    base.assistant = refOf(assistant) ?? base.assistant;
+    base.fromNode = assistant?.spec?.nodeName;
+    const node = allNodes.find((n) => n.metadata?.name === base.fromNode);
+    const obs = await this.observe(held, assistant, instance, node);
+    base.assistant = { ...base.assistant, statefulSetUid: obs.statefulSet?.metadata?.uid, pipelineRun: controllerOf(obs.statefulSet?.metadata?.ownerReferences)?.name };
+    const observation = { ...obs, held, expectedHeldUid: target.pod.uid, assistant, assistantName: instance, node, now: this.d.now() };
+    let decision = planRescue(observation, this.d.config);
+    // The cause's path reports its own outcome.
+    if (decision.action === 'cause') return { outcome: await o.relocate(assistant!), statefulSet: obs.statefulSet, reported: true };
+    if (decision.action === 'find-pair-placement') {
+      const placement = await this.pairPlacement(assistant!, held!, allNodes, obs.assistantVolumes, obs.heldVolumes);
+      decision = planRescue({ ...observation, placement }, this.d.config);
+    }
+    return { outcome: await this.act(decision, assistant, obs.statefulSet, base, trigger, o), statefulSet: obs.statefulSet };
+  }
+
+  /** Owners, volumes and claims of both pods, the pods of the run on the assistant's node, the loop guard's count. */
+  private async observe(held: Pod | undefined, assistant: Pod | undefined, instance: string, node: Node | undefined) {
+    const owners = new OwnerReads(this.d.cluster, assistant ? [assistant] : []);
+    const ns = assistant?.metadata?.namespace ?? held?.metadata?.namespace ?? '';
+    const owner = controllerOf(assistant?.metadata?.ownerReferences);
+    const volumesOf = async (pod: Pod | undefined) => {
+      const claims = await Promise.all((pod ? claimNamesOf(pod) : []).map(async (c) => ({ name: c, pvc: await owners.claim(ns, c) })));
+      const unbound = claims.filter((c) => !c.pvc?.spec?.volumeName || c.pvc.status?.phase !== 'Bound').map((c) => c.name);
+      const pvs = await Promise.all(claims.flatMap((c) => (c.pvc?.spec?.volumeName ? [owners.volume(c.pvc.spec.volumeName)] : [])));
+      return { unbound, volumes: pvs.filter((pv): pv is PersistentVolume => !!pv) };
+    };
+    const [chain, a, h, onNode, recentRelocations] = await Promise.all([
+      (async () => {
+        const statefulSet = owner?.kind === 'StatefulSet' ? await owners.statefulSet(ns, owner.name) : undefined;
+        const prRef = controllerOf(statefulSet?.metadata?.ownerReferences);
+        const pipelineRun: PipelineRunLike | undefined =
+          prRef?.kind === 'PipelineRun' && prRef.apiVersion.startsWith('tekton.dev/') ? await owners.pipelineRun(ns, prRef.name, prRef.apiVersion) : undefined;
+        return { statefulSet, pipelineRun };
+      })(),
+      volumesOf(assistant),
+      volumesOf(held),
+      node?.metadata?.name ? this.d.cluster.listPodsOnNode(node.metadata.name) : Promise.resolve([]),
+      owner?.kind === 'StatefulSet' ? this.d.recentRelocations(owner.uid) : Promise.resolve(0),
+    ]);
+    const selector = this.d.config.assistantSelector;
+    const workspaceUsers = onNode.filter((p) => p.metadata?.uid !== held?.metadata?.uid && usesWorkspace(p, instance, (x) => assistantInstanceOf(x, selector)));
+    return { ...chain, assistantVolumes: a.volumes, heldVolumes: h.volumes, unboundClaims: h.unbound, workspaceUsers, recentRelocations };
+  }
+
+  /**
+   * A node other than the assistant's that takes its replacement and then the held pod: both pods' node
+   * filters, then room for both and each pod's inter-pod affinity with the replacement counted there.
+   */
+  private async pairPlacement(assistant: Pod, held: Pod, nodes: Node[], aVolumes: PersistentVolume[], hVolumes: PersistentVolume[]): Promise<PairPlacement> {
+    const now = this.d.now();
+    const o = { excluded: new Set([assistant.spec?.nodeName ?? '']), now, config: this.d.config };
+    const why = new Map<string, number>();
+    const count = (r: string) => why.set(r, (why.get(r) ?? 0) + 1);
+    const candidates: Node[] = [];
+    for (const n of nodes) {
+      const r = nodeRejection(assistant, n, aVolumes, o) ?? prefixed('the held pod', nodeRejection(held, n, hVolumes, o));
+      if (r === undefined) candidates.push(n);
+      else count(r);
+    }
+    const max = this.d.maxProbes ?? 50;
+    const aloneOnly: string[] = [];
+    const fits: string[] = [];
+    const replacementOn = (n: Node): Pod => ({ ...assistant, metadata: { ...assistant.metadata, uid: `${assistant.metadata?.uid}/replacement` }, spec: { ...assistant.spec!, nodeName: n.metadata?.name } });
+    for (const n of candidates.slice(0, max)) {
+      const pods = (await this.d.cluster.listPodsOnNode(n.metadata?.name ?? '')).filter((p) => p.metadata?.uid !== assistant.metadata?.uid);
+      const alone = insufficientResources(podRequests(assistant), n, pods).join(', ') || interPodRejection({ pod: assistant, node: n, termPods: [], nodePods: pods, nsLabels: () => undefined });
+      if (alone) {
+        count(alone);
+        continue;
+      }
+      const replacement = replacementOn(n);
+      const withIt = [...pods, replacement];
+      const pair =
+        prefixed('the held pod', insufficientResources(podRequests(held), n, withIt).join(', ') || undefined) ??
+        prefixed('the held pod', interPodRejection({ pod: held, node: n, termPods: [{ pod: replacement, node: n }], nodePods: withIt, nsLabels: () => undefined }));
+      // Every candidate is probed: whether the replacement could go where the pod cannot follow decides
+      // whether a taint on the node left is steering enough.
+      if (pair === undefined) fits.push(n.metadata?.name ?? '');
+      else {
+        aloneOnly.push(n.metadata?.name ?? '');
+        count(pair);
+      }
+    }
+    if (candidates.length > max) count(`not probed (at most ${max})`);
+    const complete = candidates.length <= max;
+    if (fits[0]) return { node: fits[0], aloneOnly, complete, summary: `${fits[0]} can take both (${fits.length} of ${candidates.length} nodes that pass both pods' node filters, of ${nodes.length})` };
+    return { node: undefined, aloneOnly, complete, summary: summarize(0, nodes.length, why) };
+  }
+
+  private async act(decision: RescueDecision, assistant: Pod | undefined, sts: StatefulSet | undefined, base: Base, trigger: RelocationTrigger, o: RescueOptions): Promise<Outcome> {
+    if (decision.action === 'cause' || decision.action === 'find-pair-placement') throw new Error(`internal: ${decision.action} was asked for twice`);
+    if (decision.action === 'none') return { ...base, kind: decision.outcome, reason: decision.reason, message: decision.message };
+    const pod = assistant!;
+    const ns = pod.metadata!.namespace!;
+    const name = pod.metadata!.name!;
+    const from = base.fromNode!;
+    const report = this.d.config.pendingTaskRuns === 'report' || o.notifyOnly;
+    if (report) return { ...base, kind: 'skipped', reason: 'notify-only', message: `${this.d.config.pendingTaskRuns === 'report' ? 'PENDING_TASKRUNS=report' : 'notify-only'}: would ${decision.message}` };
+    if (this.d.config.dryRun) {
+      const result = await this.d.cluster.deletePod(ns, name, { uid: decision.podUid, force: false, dryRun: true });
+      return { ...base, kind: 'skipped', reason: 'dry-run', dryRun: true, message: `dry-run: would steer the replacement to ${decision.target} and ${decision.message} (${result === 'deleted' ? 'the apiserver accepted it in dry-run' : `the apiserver answered ${result}`})` };
+    }
+    // Without admission steering, only our taint on the node left keeps the replacement from going back;
+    // that is enough only when every node that takes the replacement takes the held pod too.
+    if (!decision.taintFallbackSafe) {
+      return {
+        ...base,
+        kind: 'blocked',
+        reason: 'cannot-steer',
+        message: `${decision.message}, but other nodes would take the replacement and not ${base.heldPod}, and nothing can steer it to ${decision.target} (install the steering admission policy: README "Steering the replacement")`,
+      };
+    }
+    if (!(await this.d.cap.take())) {
+      const { max, counted } = this.d.cap.state();
+      return { ...base, kind: 'blocked', reason: 'rate-limit', message: `${ns}/${name} was not deleted: ${counted} assistant deletes in the last minute reach the cluster-wide cap of ${max} per minute (MAX_DELETES_PER_MINUTE)` };
+    }
+    const taint = interruptionTaint(STEERING_TAINT_SOURCE, this.d.now());
+    try {
+      await this.d.cluster.updateNodeTaints(from, (t) => taintsWithInterruption(t, taint));
+    } catch (e) {
+      return { ...base, kind: 'failed', reason: 'error', message: `could not taint ${from} to keep ${ns}/${name}'s replacement off it, so nothing was deleted: ${e instanceof Error ? e.message : String(e)}` };
+    }
+    const deletedAt = this.d.now();
+    const held = decision.held;
+    const record: DeletionRecord | undefined = sts?.metadata?.name
+      ? {
+          id: deletionRecordId(sts.metadata.name, decision.podUid),
+          namespace: ns,
+          statefulSet: sts.metadata.name,
+          statefulSetUid: sts.metadata.uid,
+          pipelineRun: base.assistant.pipelineRun,
+          pod: name,
+          oldPodUid: decision.podUid,
+          fromNode: from,
+          triggerId: trigger.id,
+          triggerSource: trigger.source,
+          observedAt: new Date(trigger.observedAt).toISOString(),
+          deletedAt: deletedAt.toISOString(),
+          reasonCodes: [],
+          reasons: `${ns}/${base.heldPod} was Unschedulable beside it since ${held.since.toISOString()}`,
+          forced: false,
+          heldPod: { name: base.heldPod!, uid: decision.heldUid, since: held.since.toISOString() },
+          steeredTo: { node: decision.target, by: 'taint' },
+        }
+      : undefined;
+    const [result] = await Promise.all([
+      this.d.cluster.deletePod(ns, name, { uid: decision.podUid, force: false, dryRun: false }),
+      record && sts ? this.d.cluster.recordDeletion(sts, record, decision.message).catch((e: unknown) => this.d.log?.('warn', `could not record the delete of ${ns}/${name}: ${e instanceof Error ? e.message : String(e)}`)) : undefined,
+    ]);
+    if (result === 'not-found') return { ...base, kind: 'skipped', reason: 'gone', message: `${ns}/${name} disappeared before it could be deleted` };
+    if (result === 'conflict') return { ...base, kind: 'skipped', reason: 'stale', message: `${ns}/${name} was replaced before the delete (uid precondition failed)` };
+    return {
+      ...base,
+      kind: 'started',
+      reason: RESCUE_REASON,
+      message: `${ns}/${name} deleted from ${from} to free ${ns}/${base.heldPod}; its StatefulSet recreates it, steered to ${decision.target}`,
+      deleteLatencyMs: deletedAt.getTime() - new Date(trigger.observedAt).getTime(),
+      forced: false,
+    };
+  }
+}
+
+function refOf(pod: Pod | undefined): AssistantRef | undefined {
+  if (!pod) return undefined;
+  const owner = controllerOf(pod.metadata?.ownerReferences);
+  return { namespace: pod.metadata?.namespace ?? '', pod: pod.metadata?.name ?? '', podUid: pod.metadata?.uid, statefulSet: owner?.kind === 'StatefulSet' ? owner.name : undefined };
+}
+
+const prefixed = (who: string, r: string | undefined): string | undefined => (r === undefined ? undefined : `${who}: ${r}`);

@@ -1,0 +1,153 @@
+/**
+ * Issue 20 on the real control plane: a TaskRun pod held Pending because its assistant's (healthy) node
+ * cannot take it. The relocator, handed the trigger the forwarder publishes, moves the assistant only when
+ * a node can take its replacement and the pod together, never while another pod of the run uses the
+ * workspace there, and settles the move once the pod is bound. The real scheduler places every pod.
+ */
+import type { V1Pod } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RelocatorConfig } from '../../src/domain/config.js';
+import { INTERRUPTION_TAINT_KEY } from '../../src/domain/interruption-taint.js';
+import type { Outcome } from '../../src/domain/outcome.js';
+import type { RelocationTrigger } from '../../src/domain/trigger.js';
+import { eventually, mergePatch } from '../../src/local-cluster/fixtures/clients.js';
+import { createNode } from '../../src/local-cluster/fixtures/nodes.js';
+import { readPodOrUndefined } from '../../src/local-cluster/fixtures/pods.js';
+import { type PipelineRun, taskRunPod } from '../../src/local-cluster/fixtures/tekton.js';
+import { createRelocator } from '../../src/runtime/relocator.js';
+import { Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
+
+const CONFIG: RelocatorConfig = { ...TEST_CONFIG, pendingGraceMs: 1_000 };
+
+let s: Scenario;
+beforeAll(async () => {
+  s = await Scenario.start();
+});
+afterAll(async () => {
+  await s?.stop();
+});
+
+let seq = 0;
+function trigger(pod: V1Pod, assistant: string, o: { released?: true } = {}): RelocationTrigger {
+  const m = pod.metadata!;
+  return {
+    id: `t-${++seq}`,
+    source: 'pending-pod-event',
+    target: { kind: 'pending-pod', pod: { namespace: m.namespace!, name: m.name!, uid: m.uid }, assistant, ...o },
+    observedAt: new Date().toISOString(),
+  };
+}
+
+/** A TaskRun pod of `pr` asking `cpu`, tied to `assistant`, created and (unless `bound`) waited for Unschedulable past the grace. */
+async function taskPod(pr: PipelineRun, task: string, assistant: string, claim: string, cpu: string, o: { nodeName?: string } = {}): Promise<V1Pod> {
+  const body = taskRunPod(pr, task, assistant, [claim]);
+  body.spec!.containers[0]!.resources = { requests: { cpu } };
+  if (o.nodeName) body.spec!.nodeName = o.nodeName;
+  const created = await s.admin.core.createNamespacedPod({ namespace: pr.metadata.namespace, body });
+  if (o.nodeName) return created;
+  const held = await eventually(
+    `${body.metadata!.name} to be Unschedulable`,
+    () => s.admin.core.readNamespacedPod({ namespace: pr.metadata.namespace, name: body.metadata!.name! }),
+    (p) => (p.status?.conditions ?? []).some((c) => c.type === 'PodScheduled' && c.status === 'False' && c.reason === 'Unschedulable'),
+  );
+  await new Promise((r) => setTimeout(r, CONFIG.pendingGraceMs + 1_000)); // the grace, counted from a whole-second time
+  return held;
+}
+
+/** worker-1 (2 cpu) holds the assistant; worker-2 (8 cpu) is healthy and empty. */
+async function twoNodes(pool: string) {
+  const [small, big] = [`${pool}-1`, `${pool}-2`];
+  await createNode(s.admin, small, { cpu: '2', labels: { pool } });
+  await createNode(s.admin, big, { cpu: '8', labels: { pool } });
+  const a = await s.assistant(pool, { startOn: small, others: [big] });
+  return { small, big, ...a };
+}
+
+const started = (o: Outcome[]) => o.find((x) => x.kind === 'started');
+
+describe('a TaskRun pod held Pending by its assistant node', () => {
+  it('is freed: the assistant moves where both fit, the pod follows, and the move is settled with the pod', async () => {
+    const { relocator } = createRelocator({ kc: s.cp.kubeConfig('relocator'), config: CONFIG });
+    const { small, big, pr, sts, ns, pod, claim } = await twoNodes('rescue');
+    const held = await taskPod(pr, 'second', sts, claim, '3');
+
+    const outcomes = await relocator.handle(trigger(held, sts));
+    expect(started(outcomes), JSON.stringify(outcomes)).toMatchObject({ reason: 'pending-taskrun', fromNode: small, heldPod: held.metadata!.name });
+    const replacement = await waitForBoundPod(s.admin, ns, `${sts}-0`, { notUid: pod.metadata!.uid! });
+    expect(replacement.spec?.nodeName).toBe(big);
+    const followed = await waitForBoundPod(s.admin, ns, held.metadata!.name!);
+    expect(followed.spec?.nodeName).toBe(big);
+
+    const settled = await relocator.handle(trigger(held, sts, { released: true }));
+    expect(settled).toEqual([expect.objectContaining({ kind: 'relocated', reason: 'pending-taskrun', fromNode: small, toNode: big, heldPod: held.metadata!.name })]);
+    expect(settled[0]!.pendingToBoundMs).toBeGreaterThan(0);
+    // Once settled, the node left carries no taint of ours, and a second release settles nothing again.
+    const node = await s.admin.core.readNode({ name: small });
+    expect((node.spec?.taints ?? []).map((t) => t.key)).not.toContain(INTERRUPTION_TAINT_KEY);
+    expect(await relocator.handle(trigger(held, sts, { released: true }))).toEqual([]);
+  });
+
+  it('never splits a workspace in use: blocked while another pod of the run is on the node, freed once it ends', async () => {
+    const { relocator } = createRelocator({ kc: s.cp.kubeConfig('relocator'), config: CONFIG });
+    const { small, big, pr, sts, ns, pod, claim } = await twoNodes('inuse');
+    const first = await taskPod(pr, 'first', sts, claim, '100m', { nodeName: small });
+    const held = await taskPod(pr, 'second', sts, claim, '3');
+
+    const blocked = await relocator.handle(trigger(held, sts));
+    expect(blocked).toEqual([expect.objectContaining({ kind: 'blocked', reason: 'workspace-in-use' })]);
+    expect(blocked[0]!.message).toContain(first.metadata!.name);
+    expect((await s.admin.core.readNamespacedPod({ namespace: ns, name: `${sts}-0` })).metadata?.uid).toBe(pod.metadata!.uid);
+
+    await s.admin.core.patchNamespacedPodStatus({ namespace: ns, name: first.metadata!.name!, body: { status: { phase: 'Succeeded' } } }, mergePatch);
+    const again = await relocator.handle(trigger(held, sts));
+    expect(started(again), JSON.stringify(again)).toBeDefined();
+    expect((await waitForBoundPod(s.admin, ns, held.metadata!.name!)).spec?.nodeName).toBe(big);
+  });
+
+  it('deletes nothing when no node takes both, and says so with the scheduler-style summary', async () => {
+    const { relocator } = createRelocator({ kc: s.cp.kubeConfig('relocator'), config: CONFIG });
+    const { pr, sts, ns, pod, claim } = await twoNodes('nowhere');
+    const held = await taskPod(pr, 'second', sts, claim, '64');
+    const out = await relocator.handle(trigger(held, sts));
+    expect(out).toEqual([expect.objectContaining({ kind: 'blocked', reason: 'no-feasible-node' })]);
+    expect(out[0]!.message).toMatch(/Insufficient cpu/);
+    expect((await s.admin.core.readNamespacedPod({ namespace: ns, name: `${sts}-0` })).metadata?.uid).toBe(pod.metadata!.uid);
+  });
+
+  it('PENDING_TASKRUNS=report says what it would do and deletes nothing; off does not look', async () => {
+    const { pr, sts, ns, pod, claim } = await twoNodes('report');
+    const held = await taskPod(pr, 'second', sts, claim, '3');
+    const report = createRelocator({ kc: s.cp.kubeConfig('relocator'), config: { ...CONFIG, pendingTaskRuns: 'report' } }).relocator;
+    const out = await report.handle(trigger(held, sts));
+    expect(out).toEqual([expect.objectContaining({ kind: 'skipped', reason: 'notify-only', heldPod: held.metadata!.name })]);
+    expect(out[0]!.message).toMatch(/^PENDING_TASKRUNS=report: would delete/);
+    const off = createRelocator({ kc: s.cp.kubeConfig('relocator'), config: { ...CONFIG, pendingTaskRuns: 'off' } }).relocator;
+    expect(await off.handle(trigger(held, sts))).toEqual([]);
+    expect((await s.admin.core.readNamespacedPod({ namespace: ns, name: `${sts}-0` })).metadata?.uid).toBe(pod.metadata!.uid);
+  });
+
+  it('leaves alone a pod tied to something that is not an assistant, and an assistant-labelled pod of a foreign owner', async () => {
+    const { relocator } = createRelocator({ kc: s.cp.kubeConfig('relocator'), config: CONFIG });
+    const { small, pr, sts, ns, claim } = await twoNodes('foreign');
+    // A pod with the assistant's labels that no StatefulSet owns, on the small node, and a held pod tied to it.
+    const fake = 'affinity-assistant-fake';
+    await s.admin.core.createNamespacedPod({
+      namespace: ns,
+      body: {
+        metadata: { name: `${fake}-0`, labels: { 'app.kubernetes.io/component': 'affinity-assistant', 'app.kubernetes.io/instance': fake } },
+        spec: { nodeName: small, containers: [{ name: 'c', image: 'x', resources: { requests: { cpu: '100m' } } }] },
+      },
+    });
+    const foreign = await taskPod(pr, 'foreign', fake, claim, '3');
+    const out = await relocator.handle(trigger(foreign, fake));
+    expect(out).toEqual([expect.objectContaining({ kind: 'skipped', reason: 'not-an-assistant' })]);
+    expect(await readPodOrUndefined(s.admin, ns, `${fake}-0`)).toBeDefined();
+
+    // Required affinity to a pod that is no assistant (no component label): not held by an assistant.
+    const body = taskRunPod(pr, 'db-client', sts, [claim]);
+    body.spec!.affinity = { podAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: { app: 'db' } }, topologyKey: 'kubernetes.io/hostname' }] } };
+    const other = await s.admin.core.createNamespacedPod({ namespace: ns, body });
+    const none = await relocator.handle(trigger(other, sts));
+    expect(none).toEqual([expect.objectContaining({ kind: 'skipped', reason: 'not-held' })]);
+  });
+});
