@@ -332,6 +332,10 @@ export class KubernetesCluster implements ClusterPort, NotificationLedger {
     await this.createEvent(sts, { name, ...e });
   }
 
+  recordEventOnce(sts: StatefulSet, e: { name: string; type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<boolean> {
+    return this.createEvent(sts, e);
+  }
+
   relocationHistory(sts: { namespace: string; name?: string; uid?: string }): Promise<RelocationHistory> {
     const fieldSelector = sts.uid ? `involvedObject.uid=${sts.uid}` : `involvedObject.kind=StatefulSet,involvedObject.name=${sts.name}`;
     return this.listAll<KubeEvent>(`/api/v1/namespaces/${seg(sts.namespace)}/events`, { fieldSelector }).then((events) => this.history(events));

@@ -57,6 +57,11 @@ export interface ClusterPort {
    * again on a conflict); `change` returning undefined means there is nothing to do.
    */
   updateNodeTaints(name: string, change: (taints: Taint[] | undefined) => Taint[] | undefined): Promise<TaintUpdateResult>;
+  /**
+   * Records a core/v1 Event of a given name on a StatefulSet, at most once: true when this caller created
+   * it. What is reported once per state (a held pod blocked for the same reason) is claimed this way.
+   */
+  recordEventOnce(sts: StatefulSet, e: { name: string; type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<boolean>;
   /** Records a core/v1 Event on a StatefulSet (visible in `kubectl describe statefulset`). */
   recordEvent(sts: StatefulSet, e: { type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<void>;
   /**

@@ -30,6 +30,7 @@ import {
 } from '../domain/deletion-record.js';
 import type { AssistantRef, Outcome } from '../domain/outcome.js';
 import { findFeasibleNodes } from '../domain/feasibility.js';
+import { heldLongEnough, heldTaskRunPod } from '../domain/held-pod.js';
 import type { GrowthInput } from '../domain/growth.js';
 import { type Decision, type Observation, planRelocation } from '../domain/plan.js';
 import { assessNode, describeTaint, type NodeVerdict } from '../domain/schedulability.js';
@@ -72,6 +73,9 @@ const SETTLEMENT_HORIZON_MS = 60 * 60_000;
 
 /** The Event on the StatefulSet of an assistant whose replacement waits for a new node. */
 export const WAITING_FOR_CAPACITY_EVENT_REASON = 'AssistantWaitingForCapacity';
+
+/** The Event that says, once per held pod and reason, why its assistant was not moved. */
+export const HELD_POD_EVENT_REASON = 'HeldTaskRunPod';
 
 /** Beyond this many unschedulable nodes, one list of every assistant is cheaper than a list per node. */
 const STRANDED_PER_NODE_LISTS = 20;
@@ -176,6 +180,18 @@ export class Relocator {
   }
 
   /**
+   * A held pod is looked at again and again while it waits (the forwarder's backoff, every sweep, every
+   * capacity event): an outcome that leaves it waiting (blocked, or what PENDING_TASKRUNS=report would do)
+   * is reported once per pod and reason, claimed by an Event of that name on the StatefulSet.
+   */
+  private async firstOfItsState(outcome: Outcome, sts: StatefulSet | undefined, heldUid: string | undefined): Promise<boolean> {
+    const waiting = outcome.kind === 'blocked' || (outcome.kind === 'skipped' && outcome.reason === 'notify-only');
+    if (!waiting || !sts?.metadata?.name || !heldUid) return true;
+    const name = `${sts.metadata.name}.${heldUid}.${outcome.kind}-${outcome.reason}`.toLowerCase().replace(/[^a-z0-9.-]/g, '-');
+    return this.d.cluster.recordEventOnce(sts, { name, type: outcome.kind === 'blocked' ? 'Warning' : 'Normal', reason: HELD_POD_EVENT_REASON, message: outcome.message });
+  }
+
+  /**
    * A held pod was bound (or is gone): the rescue that waited for it, if any, is settled now rather than
    * when its confirmation timeout runs out. Reads the StatefulSet's records, the replacement and its node.
    */
@@ -200,7 +216,7 @@ export class Relocator {
       const relocate = (pod: Pod) => this.relocateOne(trigger, { pod, ref: refOf(pod), expected: { uid: pod.metadata?.uid, nodeName: pod.spec?.nodeName } }, options, ctx);
       const r = await this.rescuer.rescue(trigger, t, ctx.nodes, { ...options, relocate });
       sts = r.statefulSet;
-      if (!r.reported) await this.report(r.outcome, sts);
+      if (!r.reported && (await this.firstOfItsState(r.outcome, sts, t.pod.uid))) await this.report(r.outcome, sts);
       return [r.outcome];
     } catch (e) {
       const outcome: Outcome = {
@@ -219,9 +235,17 @@ export class Relocator {
 
   private async relocateAll(trigger: RelocationTrigger, options: HandleOptions, ctx: TriggerContext): Promise<Outcome[]> {
     const nodesRead = ctx.nodes.all();
-    const [nodes, candidates] = await Promise.all([nodesRead, this.candidates(trigger, nodesRead, ctx)]);
+    const [nodes, candidates, held] = await Promise.all([nodesRead, this.candidates(trigger, nodesRead, ctx), this.heldPods(trigger)]);
     // Not the sinks' business (like a trigger for another cluster sharing the bus): no assistant of ours.
     if (!Array.isArray(candidates)) return [candidates];
+    // Those somebody waits on first: in a node-group rotation, an assistant with a held TaskRun pod is the
+    // one whose run is stopped right now.
+    const waitedOn = new Set(held.map((h) => `${h.pod.metadata?.namespace}/${h.assistant}-0`));
+    const first = (c: Candidate) => Number(waitedOn.has(`${c.ref.namespace}/${c.ref.pod}`));
+    candidates.sort((a, b) => first(b) - first(a));
+    // The sweep and capacity events also look at held pods whose assistant rests on a healthy node (an
+    // assistant on a bad node is among the candidates: the cause's path takes it).
+    const rescues = trigger.target.kind === 'all' || trigger.target.kind === 'stranded' ? held.filter((h) => !candidates.some((c) => `${c.ref.namespace}/${c.ref.pod}` === `${h.pod.metadata?.namespace}/${h.assistant}-0`)) : [];
     // The assistants that will be read (their nodes look bad) have their owners and volumes read together.
     const now = this.now();
     const byName = new Map(nodes.map((n) => [n.metadata?.name, n]));
@@ -241,11 +265,36 @@ export class Relocator {
         outcomes.push(left === undefined ? await this.relocateOne(trigger, c, options, ctx) : await this.leaveForLater(trigger, c, left));
       }
     });
-    const [settled] = await Promise.all([overdue, ...workers, lifting]);
+    const rescuing = rescues.map((h) => {
+      const m = h.pod.metadata ?? {};
+      return this.rescueHeld(trigger, { pod: { namespace: m.namespace ?? '', name: m.name ?? '', uid: m.uid }, assistant: h.assistant }, options, ctx);
+    });
+    const [settled, ...rest] = await Promise.all([overdue, ...rescuing, ...workers, lifting]);
+    outcomes.push(...rest.slice(0, rescuing.length).flat().filter((o): o is Outcome => !!o));
     // A sweep's assistants on schedulable nodes were not reported, and are not returned either: 10,000 of
     // them would be megabytes of a Lambda's response (6 MB at most) for nothing.
     const quiet = (o: Outcome) => (sweep || trigger.target.kind === 'stranded') && o.kind === 'skipped' && (o.reason === 'healthy' || o.reason === 'not-ready-grace');
     return [...settled, ...outcomes.filter((o) => !quiet(o))];
+  }
+
+  /**
+   * TaskRun pods held Pending past the grace (src/domain/held-pod.ts), for the triggers that look at many
+   * assistants; one label- and field-selected list. A list that fails only loses the order and the extra
+   * rescues: the relocation itself goes on.
+   */
+  private async heldPods(trigger: RelocationTrigger): Promise<{ pod: Pod; assistant: string }[]> {
+    const kind = trigger.target.kind;
+    if (this.d.config.pendingTaskRuns === 'off' || !['all', 'stranded', 'node', 'instance'].includes(kind)) return [];
+    const now = this.now();
+    try {
+      return (await this.d.cluster.listPendingTaskRunPods()).flatMap((pod) => {
+        const c = heldTaskRunPod(pod, this.d.config.assistantSelector);
+        return c.held && heldLongEnough(c.pod, now, this.d.config.pendingGraceMs) ? [{ pod, assistant: c.pod.assistant }] : [];
+      });
+    } catch (e) {
+      this.d.log?.('warn', `could not list the Pending TaskRun pods: ${e instanceof Error ? e.message : String(e)}`, { trigger: trigger.id });
+      return [];
+    }
   }
 
   /** The time left when it is too short for one more relocation. */

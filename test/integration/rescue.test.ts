@@ -11,7 +11,9 @@ import { INTERRUPTION_TAINT_KEY } from '../../src/domain/interruption-taint.js';
 import type { Outcome } from '../../src/domain/outcome.js';
 import type { RelocationTrigger } from '../../src/domain/trigger.js';
 import { eventually, mergePatch } from '../../src/local-cluster/fixtures/clients.js';
-import { createNode } from '../../src/local-cluster/fixtures/nodes.js';
+import { createNode, setUnschedulable } from '../../src/local-cluster/fixtures/nodes.js';
+import { KubernetesCluster } from '../../src/cluster/api.js';
+import { Relocator } from '../../src/relocator/relocator.js';
 import { readPodOrUndefined } from '../../src/local-cluster/fixtures/pods.js';
 import { type PipelineRun, taskRunPod } from '../../src/local-cluster/fixtures/tekton.js';
 import { createRelocator } from '../../src/runtime/relocator.js';
@@ -149,5 +151,44 @@ describe('a TaskRun pod held Pending by its assistant node', () => {
     const other = await s.admin.core.createNamespacedPod({ namespace: ns, body });
     const none = await relocator.handle(trigger(other, sts));
     expect(none).toEqual([expect.objectContaining({ kind: 'skipped', reason: 'not-held' })]);
+  });
+
+  it('the sweep frees a held pod nobody published, and reports a blocked one once, not every sweep', async () => {
+    const sinks: Outcome[] = [];
+    const { relocator } = createRelocator({ kc: s.cp.kubeConfig('relocator'), config: CONFIG, sinks: [async (o) => void sinks.push(o)] });
+    const a = await twoNodes('sweep');
+    const b = await twoNodes('sweepx');
+    const freed = await taskPod(a.pr, 'second', a.sts, a.claim, '3');
+    const stuck = await taskPod(b.pr, 'second', b.sts, b.claim, '64');
+    const sweep = (): RelocationTrigger => ({ id: `sweep-${++seq}`, source: 'sweep', target: { kind: 'all' }, observedAt: new Date().toISOString() });
+
+    const first = await relocator.handle(sweep());
+    expect(first.find((o) => o.heldPod === freed.metadata!.name && o.assistant.namespace === 'sweep')).toMatchObject({ kind: 'started', reason: 'pending-taskrun', triggerSource: 'sweep' });
+    expect(first.find((o) => o.assistant.namespace === 'sweepx')).toMatchObject({ kind: 'blocked', reason: 'no-feasible-node' });
+    expect((await waitForBoundPod(s.admin, 'sweep', freed.metadata!.name!)).spec?.nodeName).toBe(a.big);
+
+    await relocator.handle(sweep());
+    const blockedReports = sinks.filter((o) => o.assistant.namespace === 'sweepx' && o.kind === 'blocked');
+    expect(blockedReports, 'the blocked held pod is reported once over two sweeps').toHaveLength(1);
+    expect(await s.eventReasons('sweepx', b.sts)).toContain('HeldTaskRunPod');
+    expect((await s.admin.core.readNamespacedPod({ namespace: 'sweepx', name: stuck.metadata!.name! })).spec?.nodeName).toBeUndefined();
+  });
+
+  it('a node trigger takes first the assistants somebody waits on', async () => {
+    const pool = 'order';
+    const nodes = [`${pool}-1`, `${pool}-2`];
+    await createNode(s.admin, nodes[0]!, { cpu: '2', labels: { pool } });
+    await createNode(s.admin, nodes[1]!, { cpu: '8', labels: { pool } });
+    const runs = [];
+    for (const name of ['pr-order-a', 'pr-order-b', 'pr-order-c']) runs.push(await s.assistant(pool, { startOn: nodes[0]!, others: [nodes[1]!], pipelineRun: name }));
+    // The one the apiserver lists last (by name): only the ordering can put it first.
+    const waited = [...runs].sort((x, y) => x.sts.localeCompare(y.sts))[2]!;
+    await taskPod(waited.pr, 'second', waited.sts, waited.claim, '3');
+    const cluster = new KubernetesCluster(s.cp.kubeConfig('relocator'), { assistantSelector: CONFIG.assistantSelector });
+    const one = new Relocator({ cluster, config: { ...CONFIG, dryRun: true }, sinks: [], concurrency: 1 });
+    await setUnschedulable(s.admin, nodes[0]!, true);
+    const out = await one.handle({ id: `n-${++seq}`, source: 'node-event', target: { kind: 'node', node: { name: nodes[0]! } }, observedAt: new Date().toISOString() });
+    expect(out.map((o) => o.assistant.pod)[0]).toBe(`${waited.sts}-0`);
+    expect(out).toHaveLength(3);
   });
 });
