@@ -29,6 +29,12 @@ describe('deletion records on Events', () => {
     expect(recordOf(event(recordAnnotations(plain)))).toEqual(plain);
   });
 
+  it('round-trips the held pod a rescue frees and where its replacement was steered', () => {
+    const rescue = { ...record, heldPod: { name: 'run-second-pod', uid: 'held-uid', since: '2026-11-26T09:59:40.000Z' }, steeredTo: { node: 'worker2', by: 'admission' as const } };
+    expect(recordOf(event(recordAnnotations(rescue)))).toEqual(rescue);
+    expect(recordOf(event(recordAnnotations({ ...rescue, steeredTo: { node: 'worker2', by: 'magic' } as never })))).toBeUndefined();
+  });
+
   it('reads no record from an Event without one, or with one that does not parse', () => {
     expect(recordOf(event(undefined))).toBeUndefined();
     expect(recordOf({ ...event(recordAnnotations(record)), reason: 'AssistantRelocated' })).toBeUndefined();
