@@ -55,6 +55,23 @@ describe('the README Layout table', () => {
   });
 });
 
+describe('docs/design.md', () => {
+  const text = readFileSync(join(ROOT, 'docs/design.md'), 'utf8');
+
+  it('names only paths that exist', () => {
+    const named = [...text.matchAll(/`((?:src|test|functions|infra|bench|scripts|docs)\/[^`\s]*|serverless\.yml|README\.md)`/g)].map((m) => m[1]!.replace(/\/$/, ''));
+    expect(named.length).toBeGreaterThan(20);
+    expect(named.filter((p) => !statSync(join(ROOT, p), { throwIfNoEntry: false }))).toEqual([]);
+  });
+
+  it('and the README link nothing outside the repository', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const links = [...`${text}\n${readme}`.matchAll(/\]\(([^)]+)\)/g)].map((m) => m[1]!);
+    expect(links.filter((l) => l.startsWith('../') || l.startsWith('/'))).toEqual([]);
+    expect(readme).toContain('](docs/design.md)');
+  });
+});
+
 describe('import rules', () => {
   const shipped = ['src', 'functions', 'scripts'].flatMap(filesUnder);
 
