@@ -1,0 +1,166 @@
+/**
+ * Steering an assistant's replacement to a chosen node (infra/kubernetes/steering), on the real
+ * control plane with the shipped manifests: the relocator (its own identity, so its RBAC is proven too)
+ * writes an AssistantPlacement and deletes the assistant; the real StatefulSet controller recreates it,
+ * the apiserver's MutatingAdmissionPolicy adds the node's hostname to its nodeSelector, and the real
+ * kube-scheduler binds it there, although its scores prefer another node.
+ *
+ * Two healthy nodes: `steer-roomy` (8 cpu, empty) and `steer-tight` (4 cpu, 3.5 of them requested by a
+ * pod already bound there). kube-scheduler's LeastAllocated scoring sends an assistant to steer-roomy.
+ */
+import { randomUUID } from 'node:crypto';
+import type { V1Pod, V1StatefulSet } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KubernetesCluster } from '../../src/cluster/api.js';
+import type { Node } from '../../src/domain/k8s.js';
+import { type PlacementHint, PLACEMENT_GROUP, PLACEMENT_PLURAL, PLACEMENT_VERSION, placementHint, STEERED_TO_ANNOTATION, steeredTo } from '../../src/domain/placement-hint.js';
+import { eventually, statusOf } from '../../src/local-cluster/fixtures/clients.js';
+import { createNode } from '../../src/local-cluster/fixtures/nodes.js';
+import { createNamespace } from '../../src/local-cluster/fixtures/pods.js';
+import { installSteering } from '../../src/local-cluster/fixtures/steering.js';
+import { affinityAssistantName, createAssistant, createPipelineRun } from '../../src/local-cluster/fixtures/tekton.js';
+import { Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
+
+const NS = 'steering';
+const ROOMY = 'steer-roomy';
+const TIGHT = 'steer-tight';
+const POOL = { pool: 'steer' };
+const HOSTNAME = 'kubernetes.io/hostname';
+
+let s: Scenario;
+/** The relocator's cluster adapter, as the relocator identity. */
+let cluster: KubernetesCluster;
+let assistant: { sts: V1StatefulSet; pod: string };
+
+beforeAll(async () => {
+  s = await Scenario.start();
+  await installSteering(s.admin);
+  cluster = new KubernetesCluster(s.cp.kubeConfig('relocator'), { assistantSelector: TEST_CONFIG.assistantSelector });
+  await createNode(s.admin, ROOMY, { cpu: '8', labels: POOL });
+  await createNode(s.admin, TIGHT, { cpu: '4', labels: POOL });
+  await createNamespace(s.admin, NS);
+  // Bound by name (no scheduler): what the scheduler counts on steer-tight from then on.
+  await s.admin.core.createNamespacedPod({
+    namespace: NS,
+    body: {
+      metadata: { name: 'filler' },
+      spec: { nodeName: TIGHT, containers: [{ name: 'c', image: 'busybox', resources: { requests: { cpu: '3500m', memory: '1Gi' } } }] },
+    },
+  });
+  const pr = await createPipelineRun(s.admin, NS, 'pr-steer');
+  const sts = await createAssistant(s.admin, pr, { mode: 'workspaces', workspaceName: 'source', podTemplate: { nodeSelector: POOL } });
+  assistant = { sts, pod: `${affinityAssistantName('source', pr.metadata.name)}-0` };
+});
+
+afterAll(async () => {
+  await s?.stop();
+});
+
+const node = (name: string): Promise<Node> => s.admin.core.readNode({ name }) as Promise<Node>;
+
+/** The relocator's move: delete the assistant (uid precondition) and wait for its replacement to be bound. */
+async function replace(podName: string): Promise<V1Pod> {
+  const old = await waitForBoundPod(s.admin, NS, podName);
+  expect(await cluster.deletePod(NS, podName, { uid: old.metadata!.uid!, force: false, dryRun: false })).toBe('deleted');
+  return waitForBoundPod(s.admin, NS, podName, { notUid: old.metadata!.uid });
+}
+
+async function hintFor(o: { pod?: string; statefulSetUid?: string; to: string; ttlMs?: number }): Promise<PlacementHint> {
+  const pod = await s.admin.core.readNamespacedPod({ namespace: NS, name: o.pod ?? assistant.pod });
+  const held = { metadata: { name: 'pr-steer-second-pod', uid: randomUUID() } };
+  const hint = placementHint({ assistant: pod, node: await node(o.to), heldPod: held, now: new Date(), ttlMs: o.ttlMs ?? 600_000 });
+  if (!o.pod) expect(hint.statefulSetUid).toBe(assistant.sts.metadata!.uid);
+  return o.statefulSetUid ? { ...hint, statefulSetUid: o.statefulSetUid } : hint;
+}
+
+describe('steering the replacement of an assistant', () => {
+  it('without a placement, the replacement goes where the scheduler prefers (3 of 3)', async () => {
+    expect((await waitForBoundPod(s.admin, NS, assistant.pod)).spec?.nodeName).toBe(ROOMY);
+    for (let round = 1; round <= 3; round++) {
+      const replacement = await replace(assistant.pod);
+      expect(replacement.spec?.nodeName, `round ${round}`).toBe(ROOMY);
+      expect(steeredTo(replacement)).toBeUndefined();
+      expect(replacement.spec?.nodeSelector).toEqual(POOL);
+    }
+  });
+
+  it('with a placement for the node the scheduler does not prefer, the replacement is bound there, annotated (3 of 3)', async () => {
+    for (let round = 1; round <= 3; round++) {
+      // Rounds 2 and 3 replace the placement of the round before (one per pod).
+      const hint = await hintFor({ to: TIGHT });
+      expect(await cluster.writePlacementHint(hint)).toBe('written');
+      expect((await cluster.listPlacementHints()).filter((h) => h.namespace === NS)).toEqual([hint]);
+      const replacement = await replace(assistant.pod);
+      expect(replacement.spec?.nodeName, `round ${round}`).toBe(TIGHT);
+      expect(replacement.metadata?.annotations?.[STEERED_TO_ANNOTATION]).toBe(TIGHT);
+      // The pod's own nodeSelector is kept; the hostname is added to it.
+      expect(replacement.spec?.nodeSelector).toEqual({ ...POOL, [HOSTNAME]: TIGHT });
+    }
+    await cluster.deletePlacementHint(NS, assistant.pod);
+    await cluster.deletePlacementHint(NS, assistant.pod); // none there: fine
+    expect((await cluster.listPlacementHints()).filter((h) => h.namespace === NS)).toEqual([]);
+    // Without its placement the next replacement is the scheduler's alone again.
+    expect((await replace(assistant.pod)).spec?.nodeName).toBe(ROOMY);
+  });
+
+  it.each<[string, { pod?: string; statefulSetUid?: string; ttlMs?: number }]>([
+    ['names another pod', { pod: 'affinity-assistant-0000000000-0' }],
+    ['names another StatefulSet (same pod name, another uid)', { statefulSetUid: randomUUID() }],
+    ['has expired', { ttlMs: 1 }],
+  ])('changes nothing when the placement %s', async (_what, o) => {
+    const hint = { ...(await hintFor({ to: TIGHT, ttlMs: o.ttlMs, statefulSetUid: o.statefulSetUid })), ...(o.pod ? { pod: o.pod } : {}) };
+    expect(await cluster.writePlacementHint(hint)).toBe('written');
+    try {
+      const replacement = await replace(assistant.pod);
+      expect(replacement.spec?.nodeName).toBe(ROOMY);
+      expect(steeredTo(replacement)).toBeUndefined();
+      expect(replacement.spec?.nodeSelector).toEqual(POOL);
+    } finally {
+      await cluster.deletePlacementHint(NS, hint.pod);
+    }
+  });
+
+  it('never touches a pod without the assistant label, even one a placement names with its StatefulSet', async () => {
+    const labels = { app: 'not-an-assistant' };
+    const sts = await s.admin.apps.createNamespacedStatefulSet({
+      namespace: NS,
+      body: {
+        metadata: { name: 'plain' },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: labels },
+          serviceName: '',
+          template: { metadata: { labels }, spec: { nodeSelector: POOL, containers: [{ name: 'c', image: 'busybox', resources: { requests: { cpu: '50m' } } }] } },
+        },
+      },
+    });
+    const first = await waitForBoundPod(s.admin, NS, 'plain-0');
+    const hint = await hintFor({ pod: 'plain-0', to: TIGHT });
+    expect(hint.statefulSetUid).toBe(sts.metadata!.uid);
+    expect(await cluster.writePlacementHint(hint)).toBe('written');
+    // The relocator may not delete it (RBAC grants it, the shipped admission policy would not): the admin does.
+    await s.admin.core.deleteNamespacedPod({ namespace: NS, name: 'plain-0', body: { preconditions: { uid: first.metadata!.uid! } } });
+    const replacement = await waitForBoundPod(s.admin, NS, 'plain-0', { notUid: first.metadata!.uid });
+    expect(replacement.spec?.nodeName).toBe(ROOMY);
+    expect(steeredTo(replacement)).toBeUndefined();
+    expect(replacement.spec?.nodeSelector).toEqual(POOL);
+    await cluster.deletePlacementHint(NS, 'plain-0');
+  });
+
+  it('answers unsupported without the AssistantPlacement CRD, and the policy left behind stops no pod', async () => {
+    const crd = `${PLACEMENT_PLURAL}.${PLACEMENT_GROUP}`;
+    await s.admin.apiext.deleteCustomResourceDefinition({ name: crd });
+    await eventually(
+      'the AssistantPlacement API to be gone',
+      () => s.admin.custom.listClusterCustomObject({ group: PLACEMENT_GROUP, version: PLACEMENT_VERSION, plural: PLACEMENT_PLURAL }).then(() => 200, (e: unknown) => statusOf(e)),
+      (status) => status === 404,
+    );
+    expect(await cluster.writePlacementHint(await hintFor({ to: TIGHT }))).toBe('unsupported');
+    expect(await cluster.listPlacementHints()).toEqual([]);
+    await cluster.deletePlacementHint(NS, assistant.pod);
+    // The policy's paramKind is gone: failurePolicy Ignore creates the replacement, unsteered.
+    const replacement = await replace(assistant.pod);
+    expect(replacement.spec?.nodeName).toBe(ROOMY);
+    expect(steeredTo(replacement)).toBeUndefined();
+  });
+});
