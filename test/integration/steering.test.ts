@@ -5,6 +5,9 @@
  * the apiserver's MutatingAdmissionPolicy adds the node's hostname to its nodeSelector, and the real
  * kube-scheduler binds it there, although its scores prefer another node.
  *
+ * The shipped ValidatingAdmissionPolicies (infra/kubernetes/admission) are in force too: they let the
+ * relocator write and delete its placements and delete assistants, and still refuse any other delete.
+ *
  * Two healthy nodes: `steer-roomy` (8 cpu, empty) and `steer-tight` (4 cpu, 3.5 of them requested by a
  * pod already bound there). kube-scheduler's LeastAllocated scoring sends an assistant to steer-roomy.
  */
@@ -14,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubernetesCluster } from '../../src/cluster/api.js';
 import type { Node } from '../../src/domain/k8s.js';
 import { type PlacementHint, PLACEMENT_GROUP, PLACEMENT_PLURAL, PLACEMENT_VERSION, placementHint, STEERED_TO_ANNOTATION, steeredTo } from '../../src/domain/placement-hint.js';
+import { applyAdmissionPolicies } from '../../src/local-cluster/fixtures/admission.js';
 import { eventually, statusOf } from '../../src/local-cluster/fixtures/clients.js';
 import { createNode } from '../../src/local-cluster/fixtures/nodes.js';
 import { createNamespace } from '../../src/local-cluster/fixtures/pods.js';
@@ -47,6 +51,13 @@ beforeAll(async () => {
       spec: { nodeName: TIGHT, containers: [{ name: 'c', image: 'busybox', resources: { requests: { cpu: '3500m', memory: '1Gi' } } }] },
     },
   });
+  await applyAdmissionPolicies(s.admin);
+  // Policies take effect asynchronously: until a dry-run delete of a pod that is no assistant is refused.
+  await eventually(
+    'the admission policy to refuse the relocator',
+    () => refusal(s.relocator.core.deleteNamespacedPod({ namespace: NS, name: 'filler', dryRun: 'All' })),
+    (message) => message.includes(DELETE_POLICY_MESSAGE),
+  );
   const pr = await createPipelineRun(s.admin, NS, 'pr-steer');
   const sts = await createAssistant(s.admin, pr, { mode: 'workspaces', workspaceName: 'source', podTemplate: { nodeSelector: POOL } });
   assistant = { sts, pod: `${affinityAssistantName('source', pr.metadata.name)}-0` };
@@ -55,6 +66,15 @@ beforeAll(async () => {
 afterAll(async () => {
   await s?.stop();
 });
+
+const DELETE_POLICY_MESSAGE = 'affinity-relocator may delete only affinity-assistant pods';
+
+/** The apiserver's message refusing a call ('' when it succeeded). */
+const refusal = (call: Promise<unknown>): Promise<string> =>
+  call.then(
+    () => '',
+    (e: unknown) => String((e as { body?: { message?: unknown } }).body?.message ?? e),
+  );
 
 const node = (name: string): Promise<Node> => s.admin.core.readNode({ name }) as Promise<Node>;
 
@@ -103,12 +123,12 @@ describe('steering the replacement of an assistant', () => {
     expect((await replace(assistant.pod)).spec?.nodeName).toBe(ROOMY);
   });
 
-  it.each<[string, { pod?: string; statefulSetUid?: string; ttlMs?: number }]>([
+  it.each<[string, { pod?: string; statefulSetUid?: string; expiresAt?: string }]>([
     ['names another pod', { pod: 'affinity-assistant-0000000000-0' }],
     ['names another StatefulSet (same pod name, another uid)', { statefulSetUid: randomUUID() }],
-    ['has expired', { ttlMs: 1 }],
+    ['has expired', { expiresAt: new Date(Date.now() - 60_000).toISOString() }],
   ])('changes nothing when the placement %s', async (_what, o) => {
-    const hint = { ...(await hintFor({ to: TIGHT, ttlMs: o.ttlMs, statefulSetUid: o.statefulSetUid })), ...(o.pod ? { pod: o.pod } : {}) };
+    const hint = { ...(await hintFor({ to: TIGHT, statefulSetUid: o.statefulSetUid })), ...(o.pod ? { pod: o.pod } : {}), ...(o.expiresAt ? { expiresAt: o.expiresAt } : {}) };
     expect(await cluster.writePlacementHint(hint)).toBe('written');
     try {
       const replacement = await replace(assistant.pod);
@@ -138,7 +158,8 @@ describe('steering the replacement of an assistant', () => {
     const hint = await hintFor({ pod: 'plain-0', to: TIGHT });
     expect(hint.statefulSetUid).toBe(sts.metadata!.uid);
     expect(await cluster.writePlacementHint(hint)).toBe('written');
-    // The relocator may not delete it (RBAC grants it, the shipped admission policy would not): the admin does.
+    // Nor may the relocator delete it: the shipped admission policy refuses, whatever RBAC grants. The admin does.
+    expect(await refusal(cluster.deletePod(NS, 'plain-0', { uid: first.metadata!.uid!, force: false, dryRun: false }))).toContain(DELETE_POLICY_MESSAGE);
     await s.admin.core.deleteNamespacedPod({ namespace: NS, name: 'plain-0', body: { preconditions: { uid: first.metadata!.uid! } } });
     const replacement = await waitForBoundPod(s.admin, NS, 'plain-0', { notUid: first.metadata!.uid });
     expect(replacement.spec?.nodeName).toBe(ROOMY);
