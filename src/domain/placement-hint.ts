@@ -6,9 +6,11 @@
  * kubernetes.io/hostname to the replacement's nodeSelector when the StatefulSet controller creates it).
  * The scheduler still places the pod; nobody binds it by hand.
  *
- * One placement per assistant pod, named after it. The policy cannot read the time reliably, so a
- * placement's expiry is the relocator's to keep: it deletes a placement once the replacement is bound, and
- * the sweep deletes those past `expiresAt`. Pure: the types, the object written, expiry.
+ * One placement per assistant pod, named after it. CEL has no clock: the policy ignores a placement past
+ * `expiresAt` only by the time the apiserver's field manager writes into the new pod's managedFields (to
+ * the second; an implementation detail, so the check passes where that time is missing). Expiry is
+ * therefore the relocator's to keep: it deletes a placement once the replacement is bound, and the sweep
+ * deletes those past `expiresAt`. Pure: the types, the object written, expiry.
  */
 import type { Node, Pod } from './k8s.js';
 import { HOSTNAME_TOPOLOGY } from './held-pod.js';
