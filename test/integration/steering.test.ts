@@ -22,7 +22,7 @@ import { eventually, statusOf } from '../../src/local-cluster/fixtures/clients.j
 import { createNode } from '../../src/local-cluster/fixtures/nodes.js';
 import { createNamespace } from '../../src/local-cluster/fixtures/pods.js';
 import { installSteering } from '../../src/local-cluster/fixtures/steering.js';
-import { affinityAssistantName, createAssistant, createPipelineRun } from '../../src/local-cluster/fixtures/tekton.js';
+import { affinityAssistantName, createAssistant, createPipelineRun, type PipelineRun, taskRunPod } from '../../src/local-cluster/fixtures/tekton.js';
 import { Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
 
 const NS = 'steering';
@@ -35,13 +35,14 @@ let s: Scenario;
 /** The relocator's cluster adapter, as the relocator identity. */
 let cluster: KubernetesCluster;
 let assistant: { sts: V1StatefulSet; pod: string };
+let pr: PipelineRun;
 
 beforeAll(async () => {
   s = await Scenario.start();
   await installSteering(s.admin);
   cluster = new KubernetesCluster(s.cp.kubeConfig('relocator'), { assistantSelector: TEST_CONFIG.assistantSelector });
   await createNode(s.admin, ROOMY, { cpu: '8', labels: POOL });
-  await createNode(s.admin, TIGHT, { cpu: '4', labels: POOL });
+  await createNode(s.admin, TIGHT, { cpu: '4', labels: { ...POOL, lane: 'narrow' } });
   await createNamespace(s.admin, NS);
   // Bound by name (no scheduler): what the scheduler counts on steer-tight from then on.
   await s.admin.core.createNamespacedPod({
@@ -58,7 +59,7 @@ beforeAll(async () => {
     () => refusal(s.relocator.core.deleteNamespacedPod({ namespace: NS, name: 'filler', dryRun: 'All' })),
     (message) => message.includes(DELETE_POLICY_MESSAGE),
   );
-  const pr = await createPipelineRun(s.admin, NS, 'pr-steer');
+  pr = await createPipelineRun(s.admin, NS, 'pr-steer');
   const sts = await createAssistant(s.admin, pr, { mode: 'workspaces', workspaceName: 'source', podTemplate: { nodeSelector: POOL } });
   assistant = { sts, pod: `${affinityAssistantName('source', pr.metadata.name)}-0` };
 });
@@ -166,6 +167,30 @@ describe('steering the replacement of an assistant', () => {
     expect(steeredTo(replacement)).toBeUndefined();
     expect(replacement.spec?.nodeSelector).toEqual(POOL);
     await cluster.deletePlacementHint(NS, 'plain-0');
+  });
+
+  it('frees a TaskRun pod held Pending: one steered delete, and the pod follows the assistant to the node it selects', async () => {
+    // The task selects a lane only steer-tight has; its required affinity ties it to the assistant on steer-roomy.
+    const held = taskRunPod(pr, 'second', assistant.sts.metadata!.name!);
+    held.spec!.nodeSelector = { lane: 'narrow' };
+    const created = await s.admin.core.createNamespacedPod({ namespace: NS, body: held });
+    const pending = await eventually(
+      'the TaskRun pod to be marked Unschedulable',
+      () => s.admin.core.readNamespacedPod({ namespace: NS, name: created.metadata!.name! }),
+      (p) => (p.status?.conditions ?? []).some((c) => c.type === 'PodScheduled' && c.status === 'False' && c.reason === 'Unschedulable'),
+    );
+    expect(pending.spec?.nodeName).toBeUndefined();
+    expect((await waitForBoundPod(s.admin, NS, assistant.pod)).spec?.nodeName).toBe(ROOMY);
+
+    const hint = placementHint({ assistant: await s.admin.core.readNamespacedPod({ namespace: NS, name: assistant.pod }), node: await node(TIGHT), heldPod: pending, now: new Date(), ttlMs: 600_000 });
+    expect(hint.heldPod).toEqual({ name: pending.metadata!.name, uid: pending.metadata!.uid });
+    expect(await cluster.writePlacementHint(hint)).toBe('written');
+    expect((await replace(assistant.pod)).spec?.nodeName).toBe(TIGHT);
+    const freed = await waitForBoundPod(s.admin, NS, pending.metadata!.name!);
+    expect(freed.spec?.nodeName).toBe(TIGHT);
+    expect(freed.metadata?.uid).toBe(pending.metadata?.uid);
+    await cluster.deletePlacementHint(NS, assistant.pod);
+    await s.admin.core.deleteNamespacedPod({ namespace: NS, name: freed.metadata!.name!, gracePeriodSeconds: 0 });
   });
 
   it('answers unsupported without the AssistantPlacement CRD, and the policy left behind stops no pod', async () => {
