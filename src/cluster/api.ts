@@ -15,9 +15,11 @@ import type { PipelineRunLike } from '../domain/assistant.js';
 import { selectorString } from '../domain/assistant.js';
 import { TASKRUN_LABEL } from '../domain/held-pod.js';
 import { type DeletionRecord, type SettlementKind, settlementClaimId } from '../domain/deletion-record.js';
-import type { ClusterPort, DeleteResult, NotificationKey, NotificationLedger, RelocationHistory, TaintUpdateResult } from '../relocator/ports.js';
+import type { ClusterPort, DeleteResult, NotificationKey, NotificationLedger, PlacementWriteResult, RelocationHistory, TaintUpdateResult } from '../relocator/ports.js';
+import { type PlacementHint, placementObject } from '../domain/placement-hint.js';
+import { isMissingNamespace, PLACEMENTS_PATH, placementHintsOf, placementsPath } from './placement-hints.js';
 import { DELETE_EVENT_REASON, eventTime, recordAnnotations, recordOf, SETTLEMENT_REASONS } from './deletion-events.js';
-import { type KubeAccess, KubeHttpClient, type KubeRequest, segment as seg } from './http.js';
+import { type KubeAccess, KubeHttpClient, KubernetesApiError, type KubeRequest, segment as seg } from './http.js';
 import { createLimiter } from './limit.js';
 import { claimPrefix, claimReason, lastClaim } from './notification-events.js';
 import { CLUSTER_AUTOSCALER_STATUS, NODEPOOLS_PATH, nodePoolsOf } from './nodepools.js';
@@ -415,6 +417,45 @@ export class KubernetesCluster implements ClusterPort, NotificationLedger {
       message: `${message.length > 900 ? `${message.slice(0, 897)}...` : message} (further ${key.kind} outcomes within ${minutes} min are not notified)`,
       now,
     });
+  }
+
+  async writePlacementHint(hint: PlacementHint): Promise<PlacementWriteResult> {
+    const body = placementObject(hint);
+    // Replaced by delete + create, not update: the relocator's role then needs no update or patch on
+    // placements (get, list, create, delete), and the policy never sees half of an old placement. The
+    // gap between the two is harmless: the placement is written before the pod is deleted.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.call({ method: 'POST', path: placementsPath(hint.namespace), body });
+        return 'written';
+      } catch (e) {
+        const status = httpStatusOf(e);
+        if (status === 404 && !(e instanceof KubernetesApiError && isMissingNamespace(e.body))) return 'unsupported';
+        // 409: one is there for this pod (an earlier move's, or a concurrent writer's, or our own create
+        // whose answer was lost); it is replaced. A writer that keeps racing us wins after three rounds.
+        if (status !== 409 || attempt >= 3) throw e;
+      }
+      await this.deletePlacementHint(hint.namespace, hint.pod);
+    }
+  }
+
+  async deletePlacementHint(namespace: string, pod: string): Promise<void> {
+    try {
+      await this.call({ method: 'DELETE', path: `${placementsPath(namespace)}/${seg(pod)}` });
+    } catch (e) {
+      // Gone already, or no AssistantPlacement API at all: either way there is none.
+      if (httpStatusOf(e) !== 404) throw e;
+    }
+  }
+
+  async listPlacementHints(): Promise<PlacementHint[]> {
+    try {
+      return placementHintsOf(await this.listAll<unknown>(PLACEMENTS_PATH));
+    } catch (e) {
+      // No AssistantPlacement API here: steering is not installed, so there are none.
+      if (httpStatusOf(e) === 404) return [];
+      throw e;
+    }
   }
 
   /**

@@ -110,7 +110,8 @@ export class SimulatedKubelets {
     const completion = this.completions.get(key);
     let action: Promise<unknown> | undefined;
     let onDone: (() => void) | undefined;
-    if (pod.metadata?.deletionTimestamp) {
+    const deleting = !!pod.metadata?.deletionTimestamp;
+    if (deleting) {
       // With a body, the apiserver reads DeleteOptions from the body alone and ignores query
       // parameters: gracePeriodSeconds must be in the body.
       action = this.c.core.deleteNamespacedPod({ namespace, name, body: { gracePeriodSeconds: 0, preconditions: { uid } } });
@@ -138,9 +139,11 @@ export class SimulatedKubelets {
       .finally(() => {
         this.inFlight.delete(uid);
         // An update that came while this action ran was dropped: a completion asked for meanwhile (or
-        // waiting for this start) must not wait for another update that may never come.
+        // waiting for this start), or a delete that came while the pod was being started, must not wait
+        // for another update that may never come (the pod would stay Terminating for good).
         const latest = this.pods.get(name, namespace);
-        if (this.completions.has(key) && latest?.metadata?.uid === uid) this.reconcile(latest);
+        const missed = this.completions.has(key) || (!deleting && !!latest?.metadata?.deletionTimestamp);
+        if (missed && latest?.metadata?.uid === uid) this.reconcile(latest);
       });
   }
 }

@@ -4,10 +4,14 @@ import type { PipelineRunLike } from '../domain/assistant.js';
 import type { DeletionRecord, SettlementKind } from '../domain/deletion-record.js';
 import type { NodePool } from '../domain/growth.js';
 import type { Outcome, OutcomeKind } from '../domain/outcome.js';
+import type { PlacementHint } from '../domain/placement-hint.js';
 
 export type DeleteResult = 'deleted' | 'not-found' | 'conflict';
 
 export type TaintUpdateResult = 'updated' | 'unchanged' | 'not-found';
+
+/** 'unsupported': the cluster has no AssistantPlacement API (infra/kubernetes/steering not installed). */
+export type PlacementWriteResult = 'written' | 'unsupported';
 
 export interface ClusterPort {
   getNode(name: string): Promise<Node | undefined>;
@@ -78,6 +82,16 @@ export interface ClusterPort {
    * when this caller made it, and the claim is the outcome's Event on the StatefulSet.
    */
   claimSettlement(record: DeletionRecord, kind: SettlementKind, e: { type: 'Normal' | 'Warning'; message: string }): Promise<boolean>;
+  /**
+   * Writes the AssistantPlacement that steers the replacement of `hint.pod` to `hint.node` (named after the
+   * pod, in its namespace), replacing one already there for that pod. Write it before deleting the pod.
+   * 'unsupported' when the cluster has no AssistantPlacement API: the delete then goes unsteered.
+   */
+  writePlacementHint(hint: PlacementHint): Promise<PlacementWriteResult>;
+  /** Deletes the placement of a pod (its replacement is bound, or it expired); none there is fine. */
+  deletePlacementHint(namespace: string, pod: string): Promise<void>;
+  /** Every placement in the cluster (the sweep deletes the expired ones); [] without the API. */
+  listPlacementHints(): Promise<PlacementHint[]>;
 }
 
 export interface RelocationHistory {

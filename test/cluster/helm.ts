@@ -90,14 +90,19 @@ async function rendered(binary: string, args: string[]): Promise<KubernetesObjec
   return objectsOf(r.stdout);
 }
 
-/** `helm template RELEASE CHART --namespace NS --set-string/--set ...`: the objects the chart renders. */
+/**
+ * `helm template RELEASE CHART --namespace NS --set-string/--set ... --api-versions ...`: the objects the
+ * chart renders. `apiVersions`: what the cluster is to be taken to serve besides Helm's defaults (group/version
+ * or group/version/Kind), as `helm install` would learn from a cluster.
+ */
 export async function helmTemplate(
   tools: ChartTools,
   chartDir: string,
-  o: { release?: string; namespace: string; set?: Record<string, string | number | boolean> },
+  o: { release?: string; namespace: string; set?: Record<string, string | number | boolean>; apiVersions?: string[] },
 ): Promise<KubernetesObject[]> {
   const sets = Object.entries(o.set ?? {}).flatMap(([k, v]) => (typeof v === 'string' ? ['--set-string', `${k}=${v}`] : ['--set', `${k}=${String(v)}`]));
-  return rendered(tools.helm, ['template', o.release ?? 'affinity-relocator', chartDir, '--namespace', o.namespace, ...sets]);
+  const apis = (o.apiVersions ?? []).flatMap((v) => ['--api-versions', v]);
+  return rendered(tools.helm, ['template', o.release ?? 'affinity-relocator', chartDir, '--namespace', o.namespace, ...sets, ...apis]);
 }
 
 /** `kubectl kustomize DIR`: the objects a kustomization renders. */

@@ -4,16 +4,6 @@
  * ClusterRole grants. Then the Alertmanager webhook end to end through that policy, and the notification
  * dedupe keeping its state in the cluster (marker Events on the StatefulSet), as the relocator identity.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import {
-  AdmissionregistrationV1Api,
-  loadAllYaml,
-  loadYaml,
-  type V1ValidatingAdmissionPolicy,
-  type V1ValidatingAdmissionPolicyBinding,
-} from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BearerVerifier } from '../../src/alerts/token.js';
 import { DEFAULT_NODE_ALERTS } from '../../src/alerts/triggers.js';
@@ -24,6 +14,7 @@ import { handle } from '../../src/relocator/handlers.js';
 import { lambdaSinks } from '../../src/lambda/runtime.js';
 import { DEFAULT_DEDUPE_WINDOW_MS } from '../../src/relocator/notifications.js';
 import { clusterFor, createRelocator } from '../../src/runtime/relocator.js';
+import { applyAdmissionPolicies } from '../../src/local-cluster/fixtures/admission.js';
 import { type Clients, eventually, mergePatch, statusOf } from '../../src/local-cluster/fixtures/clients.js';
 import { setReady } from '../../src/local-cluster/fixtures/nodes.js';
 import { createNamespace, readPodOrUndefined } from '../../src/local-cluster/fixtures/pods.js';
@@ -31,21 +22,7 @@ import { COMPONENT_AFFINITY_ASSISTANT, LABEL_COMPONENT } from '../../src/local-c
 import { fixtureText, httpEvent } from '../unit/alerts/fixtures.js';
 import { recordingBus, Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
 
-const ADMISSION_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'infra', 'kubernetes', 'admission');
 const POLICY_MESSAGE = 'affinity-relocator may delete only';
-
-/** Creates every object of the kustomization's resources, as `kubectl apply -k` would. */
-async function applyAdmissionPolicy(c: Clients): Promise<void> {
-  const api = c.kc.makeApiClient(AdmissionregistrationV1Api);
-  const k = loadYaml<{ resources?: string[] }>(readFileSync(join(ADMISSION_DIR, 'kustomization.yaml'), 'utf8'));
-  for (const file of k.resources ?? []) {
-    for (const obj of loadAllYaml(readFileSync(join(ADMISSION_DIR, file), 'utf8')) as { kind?: string }[]) {
-      if (obj.kind === 'ValidatingAdmissionPolicy') await api.createValidatingAdmissionPolicy({ body: obj as V1ValidatingAdmissionPolicy });
-      else if (obj.kind === 'ValidatingAdmissionPolicyBinding') await api.createValidatingAdmissionPolicyBinding({ body: obj as V1ValidatingAdmissionPolicyBinding });
-      else throw new Error(`unexpected kind ${obj.kind} in ${file}`);
-    }
-  }
-}
 
 /** The status and the apiserver's message of a call. */
 async function answer(call: Promise<unknown>): Promise<{ status: number; message: string }> {
@@ -62,7 +39,7 @@ const NS = 'admission';
 
 beforeAll(async () => {
   s = await Scenario.start();
-  await applyAdmissionPolicy(s.admin);
+  await applyAdmissionPolicies(s.admin);
   await createNamespace(s.admin, NS);
   await s.admin.core.createNamespacedPod({ namespace: NS, body: { metadata: { name: 'probe' }, spec: podSpec } });
   // RBAC bindings and policies both take effect asynchronously: try a dry-run delete until the policy

@@ -86,6 +86,14 @@ function withoutHelmLabels(objects: KubernetesObject[]): Map<string, KubernetesO
 
 const byKey = (objects: KubernetesObject[]) => new Map(objects.map((o) => [key(o), o]));
 
+/** What a Kubernetes 1.36+ cluster serves and the steering objects need; `helm template` assumes it only when told. */
+const WITH_MAP = ['admissionregistration.k8s.io/v1/MutatingAdmissionPolicy'];
+const STEERING = [
+  'CustomResourceDefinition/assistantplacements.affinity-relocator.io',
+  'MutatingAdmissionPolicy/affinity-relocator-steers-assistants',
+  'MutatingAdmissionPolicyBinding/affinity-relocator-steers-assistants',
+];
+
 describe('the Helm chart', () => {
   it('passes helm lint --strict', async () => {
     const r = await runTool(tools.helm, ['lint', '--strict', CHART, '--namespace', NAMESPACE, '--set-string', 'clusterName=lint']);
@@ -115,7 +123,7 @@ describe('the Helm chart', () => {
     ['EKS Pod Identity', { podIdentity: true }],
   ])('renders the same objects as the kustomize overlay of infra/kubernetes/README.md for the same settings (%s)', async (_how, o) => {
     const fromKustomize = byKey(await kustomizeBuild(tools, readmeOverlay(o)));
-    const fromChart = withoutHelmLabels(await helmTemplate(tools, CHART, { namespace: NAMESPACE, set: prodValues(o) }));
+    const fromChart = withoutHelmLabels(await helmTemplate(tools, CHART, { namespace: NAMESPACE, set: prodValues(o), apiVersions: WITH_MAP }));
     expect([...fromChart.keys()].sort()).toEqual([...fromKustomize.keys()].sort());
     expect(Object.fromEntries(fromChart)).toEqual(Object.fromEntries(fromKustomize));
     const account = fromChart.get(`v1 ServiceAccount ${NAMESPACE}/affinity-relocator-forwarder`);
@@ -132,10 +140,10 @@ describe('the Helm chart', () => {
 
   it('switches each optional part off and on', async () => {
     const kinds = async (set: Record<string, string | boolean>) =>
-      (await helmTemplate(tools, CHART, { namespace: NAMESPACE, set: { clusterName: 'c', ...set } })).map((o) => `${o.kind}/${o.metadata?.name}`).sort();
+      (await helmTemplate(tools, CHART, { namespace: NAMESPACE, set: { clusterName: 'c', ...set }, apiVersions: WITH_MAP })).map((o) => `${o.kind}/${o.metadata?.name}`).sort();
     const all = await kinds({ 'grafanaDashboard.enabled': true });
     expect(all).toContain('ConfigMap/affinity-relocator-forwarder-dashboard');
-    const off = await kinds({ 'relocator.rbac.create': false, 'admission.enabled': false, 'forwarder.podDisruptionBudget.enabled': false });
+    const off = await kinds({ 'relocator.rbac.create': false, 'admission.enabled': false, 'steering.enabled': false, 'forwarder.podDisruptionBudget.enabled': false });
     expect(all.filter((k) => !off.includes(k)).sort()).toEqual(
       [
         'ClusterRole/affinity-relocator',
@@ -148,8 +156,23 @@ describe('the Helm chart', () => {
         'ValidatingAdmissionPolicy/affinity-relocator-taints-nodes-only-its-own-way',
         'ValidatingAdmissionPolicyBinding/affinity-relocator-deletes-only-assistants',
         'ValidatingAdmissionPolicyBinding/affinity-relocator-taints-nodes-only-its-own-way',
+        ...STEERING,
       ].sort(),
     );
+  });
+
+  it('renders steering only where the cluster serves MutatingAdmissionPolicy v1, unless told to skip that check', async () => {
+    const steering = async (o: { set?: Record<string, string | boolean>; apiVersions?: string[] }) =>
+      (await helmTemplate(tools, CHART, { namespace: NAMESPACE, set: { clusterName: 'c', ...o.set }, apiVersions: o.apiVersions }))
+        .map((x) => `${x.kind}/${x.metadata?.name}`)
+        .filter((k) => STEERING.includes(k))
+        .sort();
+    // Helm's defaults for `helm template` are group/versions only, as a cluster before 1.36 would be.
+    expect(await steering({})).toEqual([]);
+    expect(await steering({ apiVersions: ['admissionregistration.k8s.io/v1beta1/MutatingAdmissionPolicy'] })).toEqual([]);
+    expect(await steering({ apiVersions: WITH_MAP })).toEqual([...STEERING].sort());
+    expect(await steering({ set: { 'steering.skipApiCheck': true } })).toEqual([...STEERING].sort());
+    expect(await steering({ set: { 'steering.enabled': false, 'steering.skipApiCheck': true }, apiVersions: WITH_MAP })).toEqual([]);
   });
 });
 
@@ -171,6 +194,7 @@ describe('the Helm chart on the real apiserver', () => {
     await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: DRY_RUN_NAMESPACE } } });
     const objects = await helmTemplate(tools, CHART, {
       namespace: DRY_RUN_NAMESPACE,
+      apiVersions: WITH_MAP,
       set: {
         ...prodValues({ podIdentity: false }),
         'grafanaDashboard.enabled': true,
@@ -200,7 +224,7 @@ describe('the Helm chart on the real apiserver', () => {
 
   it('installs with `helm install` as the chart README says, and `helm uninstall` removes every object', async () => {
     const kc = cp!.kubeConfig('admin');
-    const { core, rbac, apps } = clientsFor(kc);
+    const { core, rbac, apps, apiext } = clientsFor(kc);
     await core.createNamespace({ body: { metadata: { name: NAMESPACE, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } } });
     const helm = (...args: string[]) => runTool(tools.helm, [...args, '--kubeconfig', cp!.kubeconfigPath, '--kube-context', 'admin']);
     const values = prodValues({ podIdentity: false });
@@ -211,9 +235,11 @@ describe('the Helm chart on the real apiserver', () => {
     expect(install.stderr).toBe('');
     expect(install.code).toBe(0);
     expect(install.stdout).toContain('STATUS: deployed');
-    const rendered = await helmTemplate(tools, CHART, { namespace: NAMESPACE, set: { ...values, 'namespace.create': false } });
+    // The apiserver (1.36) serves MutatingAdmissionPolicy v1: Helm, asking it, installs steering too.
+    const rendered = await helmTemplate(tools, CHART, { namespace: NAMESPACE, set: { ...values, 'namespace.create': false }, apiVersions: WITH_MAP });
     const manifest = await helm('get', 'manifest', 'affinity-relocator', '--namespace', NAMESPACE);
     expect(objectsOf(manifest.stdout).map(key).sort()).toEqual(rendered.map(key).sort());
+    expect(rendered.map((o) => `${o.kind}/${o.metadata?.name}`)).toEqual(expect.arrayContaining(STEERING));
     expect((await rbac.readClusterRole({ name: 'affinity-relocator' })).metadata?.labels?.['app.kubernetes.io/managed-by']).toBe('Helm');
     const deployment = await apps.readNamespacedDeployment({ namespace: NAMESPACE, name: 'affinity-relocator-forwarder' });
     expect(deployment.spec?.template.spec?.containers[0]?.image).toBe(`${PROD.repository}:${PROD.tag}`);
@@ -223,5 +249,7 @@ describe('the Helm chart on the real apiserver', () => {
     const left = await rbac.listClusterRole({ labelSelector: 'app.kubernetes.io/managed-by=Helm' });
     expect(left.items.map((r) => r.metadata?.name)).toEqual([]);
     expect((await apps.listNamespacedDeployment({ namespace: NAMESPACE })).items).toEqual([]);
+    const crds = await apiext.listCustomResourceDefinition({ labelSelector: 'app.kubernetes.io/managed-by=Helm' });
+    expect(crds.items.map((c) => c.metadata?.name)).toEqual([]);
   });
 });

@@ -9,6 +9,9 @@ import { type Clients, clientsFor, eventually, mergePatch, statusOf } from '../.
 import { createNamespace } from '../../src/local-cluster/fixtures/pods.js';
 import { applyRelocatorRbac } from '../../src/local-cluster/fixtures/rbac.js';
 import { installPipelineRunCrd } from '../../src/local-cluster/fixtures/tekton.js';
+import { installCrds } from '../../src/local-cluster/fixtures/crds.js';
+import { steeringObjects } from '../../src/local-cluster/fixtures/steering.js';
+import type { V1CustomResourceDefinition } from '@kubernetes/client-node';
 
 let cp: ControlPlane;
 let admin: Clients;
@@ -70,6 +73,7 @@ describe('RBAC for the relocator identity', () => {
 describe('the shipped relocator ClusterRole (infra/kubernetes/relocator)', () => {
   it('grants every call the relocator makes, and nothing it does not need', async () => {
     await installPipelineRunCrd(admin);
+    await installCrds(admin, steeringObjects().filter((o) => o.kind === 'CustomResourceDefinition') as V1CustomResourceDefinition[]);
     await applyRelocatorRbac(admin);
     const ns = 'shipped';
     await createNamespace(admin, ns);
@@ -80,6 +84,13 @@ describe('the shipped relocator ClusterRole (infra/kubernetes/relocator)', () =>
     });
     await eventually('the ClusterRoleBinding to take effect', () => status(relocator.core.listNode()), (s) => s === 200);
 
+    const placements = { group: 'affinity-relocator.io', version: 'v1alpha1', plural: 'assistantplacements' };
+    const placement = {
+      apiVersion: 'affinity-relocator.io/v1alpha1',
+      kind: 'AssistantPlacement',
+      metadata: { name: 'p' },
+      spec: { pod: 'p', statefulSetUid: '0b6f0a52-8c1e-4a7e-9d61-2f0f5e0c9a11', node: 'n', hostname: 'n', expiresAt: '2026-12-01T00:00:00Z' },
+    };
     const granted: [string, () => Promise<unknown>][] = [
       ['list nodes', () => relocator.core.listNode()],
       ['list pods everywhere', () => relocator.core.listPodForAllNamespaces({ labelSelector: 'app.kubernetes.io/component=affinity-assistant' })],
@@ -91,6 +102,10 @@ describe('the shipped relocator ClusterRole (infra/kubernetes/relocator)', () =>
       ['list claims', () => relocator.core.listNamespacedPersistentVolumeClaim({ namespace: ns })],
       ['list volumes', () => relocator.core.listPersistentVolume()],
       ['list pipelineruns', () => relocator.custom.listNamespacedCustomObject({ group: 'tekton.dev', version: 'v1', namespace: ns, plural: 'pipelineruns' })],
+      // Steering: its placements, written before a delete, listed by the sweep, deleted after.
+      ['create a placement', () => relocator.custom.createNamespacedCustomObject({ ...placements, namespace: ns, body: placement })],
+      ['get a placement', () => relocator.custom.getNamespacedCustomObject({ ...placements, namespace: ns, name: 'p' })],
+      ['list placements everywhere', () => relocator.custom.listClusterCustomObject(placements)],
     ];
     for (const [what, call] of granted) expect(await status(call()), what).toBe(200);
     // A 404 proves authorization passed.
@@ -119,11 +134,17 @@ describe('the shipped relocator ClusterRole (infra/kubernetes/relocator)', () =>
       ['read the autoscaler status elsewhere', () => relocator.core.readNamespacedConfigMap({ namespace: ns, name: 'cluster-autoscaler-status' })],
       ['delete a NodePool', () => relocator.custom.deleteClusterCustomObject({ group: 'karpenter.sh', version: 'v1', plural: 'nodepools', name: 'any' })],
       ['delete a PipelineRun', () => relocator.custom.deleteNamespacedCustomObject({ group: 'tekton.dev', version: 'v1', namespace: ns, plural: 'pipelineruns', name: 'any' })],
+      // A placement is replaced by delete + create: never changed in place.
+      ['patch a placement', () => relocator.custom.patchNamespacedCustomObject({ ...placements, namespace: ns, name: 'p', body: { spec: { node: 'm' } } }, mergePatch)],
+      ['replace a placement', () => relocator.custom.replaceNamespacedCustomObject({ ...placements, namespace: ns, name: 'p', body: placement })],
+      ['watch placements', () => relocator.custom.listClusterCustomObject({ ...placements, watch: true, timeoutSeconds: 1 })],
+      ['delete every placement of a namespace', () => relocator.custom.deleteCollectionNamespacedCustomObject({ ...placements, namespace: ns })],
     ];
     for (const [what, call] of refused) expect(await status(call()), what).toBe(403);
     expect(await status(admin.apps.readNamespacedDeployment({ namespace: ns, name: 'd' }))).toBe(200);
 
-    // Last, the one destructive grant: deleting a pod.
+    // Last, the destructive grants: deleting a placement, and a pod.
+    expect(await status(relocator.custom.deleteNamespacedCustomObject({ ...placements, namespace: ns, name: 'p' }))).toBe(200);
     expect(await status(relocator.core.deleteNamespacedPod({ namespace: ns, name: 'p' }))).toBe(200);
   });
 });

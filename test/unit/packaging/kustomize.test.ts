@@ -17,8 +17,8 @@ const components = readdirSync(root, { withFileTypes: true })
   .sort();
 
 describe('infra/kubernetes', () => {
-  it('applies every component with one kustomization: relocator RBAC, admission policies, forwarder', () => {
-    expect(components).toEqual(['admission', 'forwarder', 'relocator']);
+  it('applies every component with one kustomization: relocator RBAC, admission policies, steering, forwarder', () => {
+    expect(components).toEqual(['admission', 'forwarder', 'relocator', 'steering']);
     expect([...kustomization(root).resources].sort()).toEqual(components);
   });
 

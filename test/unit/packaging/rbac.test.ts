@@ -83,18 +83,31 @@ describe('the relocator ClusterRole', () => {
     expect(verbsOn('karpenter.sh', 'nodepools')).toEqual(['get', 'list']);
     expect(verbsOn('karpenter.sh', 'nodeclaims')).toEqual([]);
     expect(verbsOn('', 'configmaps')).toEqual([]);
+    // Steering: its own placements, written before a delete and deleted after; replaced by delete + create.
+    expect(verbsOn('affinity-relocator.io', 'assistantplacements')).toEqual(['create', 'delete', 'get', 'list']);
     const granted = clusterRole().rules!.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => `${g}/${res}`)));
     expect([...new Set(granted)].sort()).toEqual(
-      ['/nodes', '/pods', 'apps/statefulsets', '/persistentvolumeclaims', '/persistentvolumes', '/events', '/namespaces', 'tekton.dev/pipelineruns', 'karpenter.sh/nodepools'].sort(),
+      [
+        '/nodes',
+        '/pods',
+        'apps/statefulsets',
+        '/persistentvolumeclaims',
+        '/persistentvolumes',
+        '/events',
+        '/namespaces',
+        'tekton.dev/pipelineruns',
+        'karpenter.sh/nodepools',
+        'affinity-relocator.io/assistantplacements',
+      ].sort(),
     );
   });
 
-  it('changes nothing but pods (delete), events (create) and nodes (patch, held to the interruption taint by admission)', () => {
+  it('changes nothing but pods (delete), events (create), nodes (patch, held to the interruption taint by admission) and its placements', () => {
     const writes = ['create', 'update', 'patch', 'delete', 'deletecollection'];
     const writable = clusterRole()
       .rules!.filter((r) => r.verbs.some((v) => writes.includes(v)))
       .flatMap((r) => r.resources.map((res) => `${res}:${r.verbs.filter((v) => writes.includes(v)).join(',')}`));
-    expect(writable.sort()).toEqual(['events:create', 'nodes:patch', 'pods:delete']);
+    expect(writable.sort()).toEqual(['assistantplacements:create,delete', 'events:create', 'nodes:patch', 'pods:delete']);
   });
 
   it('is bound to the group affinity-relocator, which the EKS access entry gives the Lambda role', () => {

@@ -25,3 +25,13 @@ affinity-relocator-forwarder
 {{- define "affinity-relocator.clusterName" -}}
 {{- required "clusterName is required: the EKS cluster's name as the relocator Lambdas know it (serverless.yml param clusterName), e.g. --set clusterName=prod" .Values.clusterName -}}
 {{- end }}
+
+{{/*
+Non-empty when the steering objects are to be rendered: steering.enabled, and the cluster serves
+admissionregistration.k8s.io/v1 MutatingAdmissionPolicy (or steering.skipApiCheck says to assume it).
+*/}}
+{{- define "affinity-relocator.steering" -}}
+{{- if and .Values.steering.enabled (or .Values.steering.skipApiCheck (.Capabilities.APIVersions.Has "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy")) -}}
+true
+{{- end -}}
+{{- end }}
