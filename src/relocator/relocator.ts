@@ -31,6 +31,7 @@ import {
 import type { AssistantRef, Outcome } from '../domain/outcome.js';
 import { findFeasibleNodes } from '../domain/feasibility.js';
 import { heldLongEnough, heldTaskRunPod } from '../domain/held-pod.js';
+import { expired } from '../domain/placement-hint.js';
 import type { GrowthInput } from '../domain/growth.js';
 import { type Decision, type Observation, planRelocation } from '../domain/plan.js';
 import { assessNode, describeTaint, type NodeVerdict } from '../domain/schedulability.js';
@@ -253,7 +254,7 @@ export class Relocator {
     ctx.owners = new OwnerReads(this.d.cluster, candidates.map((c) => c.pod).filter(looksBad));
     // The sweep (every assistant) is also when our expired interruption taints are lifted.
     const sweep = trigger.target.kind === 'all';
-    const lifting = sweep ? this.liftExpiredInterruptionTaints(nodes) : undefined;
+    const lifting = sweep ? Promise.all([this.liftExpiredInterruptionTaints(nodes), this.dropExpiredPlacements()]) : undefined;
     // The sweep also settles deletes whose replacement nobody confirmed in time (stuck), or whose pod
     // event was lost (relocated, late).
     const overdue = sweep ? this.settleOverdue(trigger, ctx.settlementViews ?? new Map(), nodes) : [];
@@ -711,6 +712,8 @@ export class Relocator {
     const replaced = !!pod?.nodeName && pod.uid !== record.oldPodUid;
     // Our steering taint on the node left has done its job once the replacement is bound anywhere.
     if (replaced && record.steeredTo?.by === 'taint') await this.liftSteeringTaint(record.fromNode);
+    // And its placement: a later recreation of the pod must go wherever the scheduler likes.
+    if (replaced && record.steeredTo?.by === 'admission') await this.dropPlacement(record.namespace, record.pod);
     if (record.heldPod && (judgement.kind === 'relocated' || judgement.kind === 'bound-back')) {
       // A rescue is done when the pod it was to free is bound too.
       judgement = judgeRescue(record, judgement, heldPodView(await this.d.cluster.getPod(record.namespace, record.heldPod.name)), overdue, this.d.config.confirmTimeoutMs);
@@ -734,6 +737,21 @@ export class Relocator {
     if (!(await this.d.cluster.claimSettlement(record, kind, { type: kind === 'stuck' ? 'Warning' : 'Normal', message: outcome.message }))) return undefined;
     await this.report(outcome, undefined);
     return outcome;
+  }
+
+  /** Deletes the AssistantPlacement of a pod; never throws (the sweep deletes it once expired). */
+  private async dropPlacement(namespace: string, pod: string): Promise<void> {
+    await this.d.cluster.deletePlacementHint(namespace, pod).catch((e: unknown) => this.d.log?.('warn', `could not delete the placement of ${namespace}/${pod} (the sweep deletes it once expired): ${e instanceof Error ? e.message : String(e)}`));
+  }
+
+  /** The sweep's: placements past their expiry, whose replacement nobody settled (the policy ignores them already). */
+  private async dropExpiredPlacements(): Promise<void> {
+    try {
+      const now = this.now();
+      await Promise.all((await this.d.cluster.listPlacementHints()).filter((h) => expired(h, now)).map((h) => this.dropPlacement(h.namespace, h.pod)));
+    } catch (e) {
+      this.d.log?.('warn', `could not list the placements: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
 
   /** Lifts our steering taint (not an AWS notice's) from a node; never throws. */

@@ -12,6 +12,7 @@ import { type DeletionRecord, deletionRecordId, RESCUE_REASON } from '../domain/
 import { nodeRejection, summarize } from '../domain/feasibility.js';
 import { assistantInstanceOf, INSTANCE_LABEL } from '../domain/held-pod.js';
 import { interruptionTaint, taintsWithInterruption } from '../domain/interruption-taint.js';
+import { hostnameOf, placementHint } from '../domain/placement-hint.js';
 import type { AssistantRef, Outcome } from '../domain/outcome.js';
 import { interPodRejection } from '../domain/pod-affinity.js';
 import { insufficientResources, podRequests } from '../domain/resources.js';
@@ -80,7 +81,7 @@ export class Rescuer {
       const placement = await this.pairPlacement(assistant!, held!, allNodes, obs.assistantVolumes, obs.heldVolumes);
       decision = planRescue({ ...observation, placement }, this.d.config);
     }
-    return { outcome: await this.act(decision, assistant, obs.statefulSet, base, trigger, o), statefulSet: obs.statefulSet };
+    return { outcome: await this.act(decision, { assistant, held, sts: obs.statefulSet, nodes: allNodes }, base, trigger, o), statefulSet: obs.statefulSet };
   }
 
   /** Owners, volumes and claims of both pods, the pods of the run on the assistant's node, the loop guard's count. */
@@ -157,10 +158,17 @@ export class Rescuer {
     return { node: undefined, aloneOnly, complete, summary: summarize(0, nodes.length, why) };
   }
 
-  private async act(decision: RescueDecision, assistant: Pod | undefined, sts: StatefulSet | undefined, base: Base, trigger: RelocationTrigger, o: RescueOptions): Promise<Outcome> {
+  private async act(
+    decision: RescueDecision,
+    { assistant, held: heldPod, sts, nodes }: { assistant: Pod | undefined; held: Pod | undefined; sts: StatefulSet | undefined; nodes: Node[] },
+    base: Base,
+    trigger: RelocationTrigger,
+    o: RescueOptions,
+  ): Promise<Outcome> {
     if (decision.action === 'cause' || decision.action === 'find-pair-placement') throw new Error(`internal: ${decision.action} was asked for twice`);
     if (decision.action === 'none') return { ...base, kind: decision.outcome, reason: decision.reason, message: decision.message };
     const pod = assistant!;
+    const held = decision.held;
     const ns = pod.metadata!.namespace!;
     const name = pod.metadata!.name!;
     const from = base.fromNode!;
@@ -170,28 +178,13 @@ export class Rescuer {
       const result = await this.d.cluster.deletePod(ns, name, { uid: decision.podUid, force: false, dryRun: true });
       return { ...base, kind: 'skipped', reason: 'dry-run', dryRun: true, message: `dry-run: would steer the replacement to ${decision.target} and ${decision.message} (${result === 'deleted' ? 'the apiserver accepted it in dry-run' : `the apiserver answered ${result}`})` };
     }
-    // Without admission steering, only our taint on the node left keeps the replacement from going back;
-    // that is enough only when every node that takes the replacement takes the held pod too.
-    if (!decision.taintFallbackSafe) {
-      return {
-        ...base,
-        kind: 'blocked',
-        reason: 'cannot-steer',
-        message: `${decision.message}, but other nodes would take the replacement and not ${base.heldPod}, and nothing can steer it to ${decision.target} (install the steering admission policy: README "Steering the replacement")`,
-      };
-    }
     if (!(await this.d.cap.take())) {
       const { max, counted } = this.d.cap.state();
       return { ...base, kind: 'blocked', reason: 'rate-limit', message: `${ns}/${name} was not deleted: ${counted} assistant deletes in the last minute reach the cluster-wide cap of ${max} per minute (MAX_DELETES_PER_MINUTE)` };
     }
-    const taint = interruptionTaint(STEERING_TAINT_SOURCE, this.d.now());
-    try {
-      await this.d.cluster.updateNodeTaints(from, (t) => taintsWithInterruption(t, taint));
-    } catch (e) {
-      return { ...base, kind: 'failed', reason: 'error', message: `could not taint ${from} to keep ${ns}/${name}'s replacement off it, so nothing was deleted: ${e instanceof Error ? e.message : String(e)}` };
-    }
+    const steering = await steerReplacement(this.d, { assistant: pod, heldPod, decision, nodes, from });
+    if (typeof steering !== 'string') return { ...base, ...steering };
     const deletedAt = this.d.now();
-    const held = decision.held;
     const record: DeletionRecord | undefined = sts?.metadata?.name
       ? {
           id: deletionRecordId(sts.metadata.name, decision.podUid),
@@ -210,7 +203,7 @@ export class Rescuer {
           reasons: `${ns}/${base.heldPod} was Unschedulable beside it since ${held.since.toISOString()}`,
           forced: false,
           heldPod: { name: base.heldPod!, uid: decision.heldUid, since: held.since.toISOString() },
-          steeredTo: { node: decision.target, by: 'taint' },
+          steeredTo: { node: decision.target, by: steering },
         }
       : undefined;
     const [result] = await Promise.all([
@@ -223,10 +216,41 @@ export class Rescuer {
       ...base,
       kind: 'started',
       reason: RESCUE_REASON,
-      message: `${ns}/${name} deleted from ${from} to free ${ns}/${base.heldPod}; its StatefulSet recreates it, steered to ${decision.target}`,
+      message: `${ns}/${name} deleted from ${from} to free ${ns}/${base.heldPod}; its StatefulSet recreates it, steered to ${decision.target} (${steering === 'admission' ? 'an AssistantPlacement read at admission' : `our taint on ${from}`})`,
       deleteLatencyMs: deletedAt.getTime() - new Date(trigger.observedAt).getTime(),
       forced: false,
     };
+  }
+}
+
+/**
+ * Steers the replacement to `target`: an AssistantPlacement the admission policy reads when the StatefulSet
+ * recreates the pod (the way that always works), or, on a cluster without that API, our NoSchedule taint on
+ * the node left, which is enough only when every node that takes the replacement takes the held pod too.
+ * How it was steered, or the outcome that says why nothing was deleted.
+ */
+async function steerReplacement(
+  d: RescueDeps,
+  o: { assistant: Pod; heldPod: Pod | undefined; decision: Extract<RescueDecision, { action: 'delete' }>; nodes: Node[]; from: string },
+): Promise<'admission' | 'taint' | Pick<Outcome, 'kind' | 'reason' | 'message'>> {
+  const node = o.nodes.find((n) => n.metadata?.name === o.decision.target);
+  if (node && hostnameOf(node)) {
+    const hint = placementHint({ assistant: o.assistant, node, heldPod: o.heldPod, now: d.now(), ttlMs: d.config.confirmTimeoutMs });
+    if ((await d.cluster.writePlacementHint(hint)) === 'written') return 'admission';
+  }
+  if (!o.decision.taintFallbackSafe) {
+    return {
+      kind: 'blocked',
+      reason: 'cannot-steer',
+      message: `${o.decision.message}, but other nodes would take the replacement and not the held pod, and this cluster cannot steer it to ${o.decision.target} (no AssistantPlacement API: README "Freeing a held TaskRun pod")`,
+    };
+  }
+  const taint = interruptionTaint(STEERING_TAINT_SOURCE, d.now());
+  try {
+    await d.cluster.updateNodeTaints(o.from, (t) => taintsWithInterruption(t, taint));
+    return 'taint';
+  } catch (e) {
+    return { kind: 'failed', reason: 'error', message: `could not taint ${o.from} to keep the replacement off it, so nothing was deleted: ${e instanceof Error ? e.message : String(e)}` };
   }
 }
 

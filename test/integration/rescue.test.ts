@@ -17,6 +17,7 @@ import { Relocator } from '../../src/relocator/relocator.js';
 import { readPodOrUndefined } from '../../src/local-cluster/fixtures/pods.js';
 import { type PipelineRun, taskRunPod } from '../../src/local-cluster/fixtures/tekton.js';
 import { createRelocator } from '../../src/runtime/relocator.js';
+import { installSteering } from '../../src/local-cluster/fixtures/steering.js';
 import { Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
 
 const CONFIG: RelocatorConfig = { ...TEST_CONFIG, pendingGraceMs: 1_000 };
@@ -190,5 +191,43 @@ describe('a TaskRun pod held Pending by its assistant node', () => {
     const out = await one.handle({ id: `n-${++seq}`, source: 'node-event', target: { kind: 'node', node: { name: nodes[0]! } }, observedAt: new Date().toISOString() });
     expect(out.map((o) => o.assistant.pod)[0]).toBe(`${waited.sts}-0`);
     expect(out).toHaveLength(3);
+  });
+
+  // Last: it installs the steering API for the rest of this control plane's life.
+  it('steers the replacement to the one node the held pod can follow to, which the scores do not prefer: freed with one delete', async () => {
+    const pool = 'steer';
+    const [small, roomy, tight] = [`${pool}-1`, `${pool}-2`, `${pool}-3`];
+    await createNode(s.admin, small, { cpu: '2', labels: { pool } });
+    await createNode(s.admin, roomy, { cpu: '16', labels: { pool } });
+    // The only node the task selects: half full, so the scheduler's scores prefer the empty roomy node.
+    await createNode(s.admin, tight, { cpu: '4', labels: { pool, disk: 'ssd' } });
+    const a = await s.assistant(pool, { startOn: small, others: [roomy, tight] });
+    await s.admin.core.createNamespacedPod({ namespace: a.ns, body: { metadata: { name: 'filler' }, spec: { nodeName: tight, containers: [{ name: 'c', image: 'x', resources: { requests: { cpu: '2' } } }] } } });
+    const body = taskRunPod(a.pr, 'second', a.sts, [a.claim]);
+    body.spec!.containers[0]!.resources = { requests: { cpu: '500m' } };
+    body.spec!.nodeSelector = { disk: 'ssd' };
+    const created = await s.admin.core.createNamespacedPod({ namespace: a.ns, body });
+    await eventually('the task pod to be Unschedulable', () => s.admin.core.readNamespacedPod({ namespace: a.ns, name: created.metadata!.name! }), (p) => (p.status?.conditions ?? []).some((c) => c.reason === 'Unschedulable'));
+    await new Promise((r) => setTimeout(r, CONFIG.pendingGraceMs + 1_000));
+    const { relocator } = createRelocator({ kc: s.cp.kubeConfig('relocator'), config: CONFIG });
+
+    // Without the steering API, a taint on the node left is not enough (roomy takes the assistant alone).
+    const unsteerable = await relocator.handle(trigger(created, a.sts));
+    expect(unsteerable).toEqual([expect.objectContaining({ kind: 'blocked', reason: 'cannot-steer' })]);
+    expect((await s.admin.core.readNamespacedPod({ namespace: a.ns, name: `${a.sts}-0` })).metadata?.uid).toBe(a.pod.metadata!.uid);
+
+    await installSteering(s.admin);
+    const out = await relocator.handle(trigger(created, a.sts));
+    expect(started(out), JSON.stringify(out)).toMatchObject({ reason: 'pending-taskrun' });
+    expect(started(out)!.message).toContain('AssistantPlacement');
+    const replacement = await waitForBoundPod(s.admin, a.ns, `${a.sts}-0`, { notUid: a.pod.metadata!.uid! });
+    expect(replacement.spec?.nodeName).toBe(tight);
+    expect(replacement.metadata?.annotations?.['affinity-relocator.io/steered-to']).toBe(tight);
+    expect((await waitForBoundPod(s.admin, a.ns, created.metadata!.name!)).spec?.nodeName).toBe(tight);
+    const settled = await relocator.handle(trigger(created, a.sts, { released: true }));
+    expect(settled).toEqual([expect.objectContaining({ kind: 'relocated', toNode: tight, heldPod: created.metadata!.name })]);
+    // Settled: the placement is gone, so a later recreation goes wherever the scheduler likes.
+    const cluster = new KubernetesCluster(s.cp.kubeConfig('relocator'), { assistantSelector: CONFIG.assistantSelector });
+    expect((await cluster.listPlacementHints()).filter((h) => h.namespace === a.ns)).toEqual([]);
   });
 });
