@@ -39,10 +39,16 @@ export interface PairFeasibilityInput extends Omit<FeasibilityInput, 'pod' | 'vo
 }
 
 export interface PairFeasibility extends Feasibility {
-  /** Nodes where the replacement alone passes its node filters (a superset of `nodes`, where both do). */
+  /**
+   * Nodes where the scheduler may put the replacement alone, as it judges the node filters (taints, not
+   * the Ready condition): a superset of `nodes`, where both pods pass and the relocator would send them.
+   */
   replacementNodes: string[];
-  /** The nodes where the replacement passes its node filters and the held pod fails its own, with why. */
-  heldRejections: Map<string, string>;
+  /**
+   * The nodes of `replacementNodes` that are not in `nodes`, with why: the held pod's own node filters, or
+   * a node the scheduler would use and the relocator never chooses (not Ready).
+   */
+  pairRejections: Map<string, PairRejection>;
 }
 
 /** Where the pair can go after stage 2 (src/relocator/placement.ts PlacementFinder.findPair). */
@@ -62,9 +68,17 @@ export interface PairPlacement extends Placement {
 const forHeld = (reason: string): PairRejection => ({ pod: 'held', reason: `${reason} (held pod)` });
 
 /**
+ * The options as the scheduler itself judges the node filters: taints (whatever TAINT_INCLUDE says), not the
+ * Ready condition (./plan.ts asks the same of the node being left).
+ */
+function schedulerView(o: Omit<FeasibilityInput, 'pod' | 'nodes' | 'volumes'>, excluded = o.excluded) {
+  return { ...o, excluded, schedulerOnly: true, config: { ...o.config, taintInclude: [], notReadyGraceMs: Number.POSITIVE_INFINITY } };
+}
+
+/**
  * Stage 1 on one node for both pods: the replacement's node filters as for any relocation, then the held
- * pod's own. The held pod is judged as the scheduler judges it (taints, not the Ready condition: the
- * replacement's filters already keep NotReady and excluded nodes out). Undefined: both pass.
+ * pod's own, as the scheduler judges them (the replacement's filters already keep NotReady and excluded
+ * nodes out). Undefined: both pass.
  */
 export function pairNodeRejection(
   assistant: Pod,
@@ -75,25 +89,34 @@ export function pairNodeRejection(
 ): PairRejection | undefined {
   const r = nodeRejection(assistant, node, volumes.assistant, o);
   if (r !== undefined) return { pod: 'replacement', reason: r };
-  const h = nodeRejection(held, node, volumes.held, { ...o, excluded: new Set(), schedulerOnly: true });
+  const h = nodeRejection(held, node, volumes.held, schedulerView(o, new Set()));
   return h === undefined ? undefined : forHeld(h);
 }
 
-/** Stage 1 for the pair over every node, counting each node under its first failing pod's reason. */
+/**
+ * Stage 1 for the pair over every node, counting each node under its first failing pod's reason; and where
+ * the scheduler may put the replacement alone (the taint steering must know every such node).
+ */
 export function findPairFeasibleNodes(input: PairFeasibilityInput): PairFeasibility {
   const both: string[] = [];
   const alone: string[] = [];
-  const heldRejections = new Map<string, string>();
+  const pairRejections = new Map<string, PairRejection>();
   const why = new Map<string, number>();
   for (const node of input.nodes) {
     const r = pairNodeRejection(input.assistant, input.held, node, { assistant: input.assistantVolumes, held: input.heldVolumes }, input);
     const name = node.metadata?.name ?? '';
-    if (r === undefined || r.pod === 'held') alone.push(name);
-    if (r?.pod === 'held') heldRejections.set(name, r.reason);
-    if (r === undefined) both.push(name);
-    else why.set(r.reason, (why.get(r.reason) ?? 0) + 1);
+    if (r === undefined) {
+      both.push(name);
+      alone.push(name);
+      continue;
+    }
+    why.set(r.reason, (why.get(r.reason) ?? 0) + 1);
+    if (r.pod === 'held' || nodeRejection(input.assistant, node, input.assistantVolumes, schedulerView(input)) === undefined) {
+      alone.push(name);
+      pairRejections.set(name, r);
+    }
   }
-  return { nodes: both, replacementNodes: alone, heldRejections, rejections: why, summary: summarize(both.length, input.nodes.length, why) };
+  return { nodes: both, replacementNodes: alone, pairRejections, rejections: why, summary: summarize(both.length, input.nodes.length, why) };
 }
 
 export interface PairRoomInput {
@@ -101,10 +124,10 @@ export interface PairRoomInput {
   held: Pod;
   node: Node;
   /**
-   * The held pod's stage-1 reason on this node, as pairNodeRejection gives it (PairFeasibility's
-   * heldRejections), when it failed there: then only the replacement is judged.
+   * Why the pair cannot go to this node whatever its pods (PairFeasibility's pairRejections: the held pod's
+   * node filters, a node not Ready): then only the replacement is judged.
    */
-  heldNodeRejection?: string;
+  pairNodeRejection?: PairRejection;
   /** The node's non-terminal pods, plus the pods already booked there (the two pods themselves are ignored). */
   nodePods: Pod[];
   /** Every pod that the assistant's own required (anti-)affinity terms select, with its node. */
@@ -151,7 +174,7 @@ export function pairRoomRejection(i: PairRoomInput): PairRoomVerdict {
     nsLabels: i.nsLabels,
   });
   if (replacement !== undefined) return { replacement, pair: { pod: 'replacement', reason: replacement } };
-  if (i.heldNodeRejection !== undefined) return { replacement, pair: { pod: 'held', reason: i.heldNodeRejection } };
+  if (i.pairNodeRejection !== undefined) return { replacement, pair: i.pairNodeRejection };
 
   const placed = replacementOn(i.assistant, i.node.metadata?.name ?? '');
   const withReplacement = [...nodePods, placed];

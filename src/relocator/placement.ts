@@ -12,7 +12,7 @@
  */
 import type { Node, Pod } from '../domain/k8s.js';
 import { type Feasibility, roomRejection, summarize } from '../domain/feasibility.js';
-import { type PairFeasibility, type PairPlacement, pairRoomRejection, replacementOn, replacementUid } from '../domain/pair-feasibility.js';
+import { type PairFeasibility, type PairPlacement, type PairRejection, pairRoomRejection, replacementOn, replacementUid } from '../domain/pair-feasibility.js';
 import type { Placement } from '../domain/plan.js';
 import {
   labelSelectorQuery,
@@ -143,8 +143,8 @@ export class PlacementFinder {
     ]);
     const antiAffinityPods = uniqueByUid([...assistantAnti, ...heldAnti]);
     const ownTerms = [assistant, held].flatMap((p) => [...requiredAffinityTerms(p), ...requiredAntiAffinityTerms(p)]);
-    /** Stage 2 for the pair on one node; `heldNodeRejection`: the held pod failed its node filters there. */
-    const probe = async (node: Node, book: boolean, heldNodeRejection?: string) => {
+    /** Stage 2 for the pair on one node; `pairNodeRejection`: the pair fails stage 1 there whatever the pods. */
+    const probe = async (node: Node, book: boolean, pairNodeRejection?: PairRejection) => {
       const read = await this.podsOnNode.get(nm(node), () => this.cluster.listPodsOnNode(nm(node)));
       const needsNs = ownTerms.some(needsNamespaceLabels) || [...read, ...antiAffinityPods.map((p) => p.pod)].some((p) => requiredAntiAffinityTerms(p).some(needsNamespaceLabels));
       const nsLabels = needsNs ? await this.namespaceLabels() : new Map<string, Labels>();
@@ -154,7 +154,7 @@ export class PlacementFinder {
         assistant,
         held,
         node,
-        ...(heldNodeRejection !== undefined ? { heldNodeRejection } : {}),
+        ...(pairNodeRejection !== undefined ? { pairNodeRejection } : {}),
         nodePods: [...read, ...(this.booked.get(nm(node)) ?? [])],
         assistantTermPods: [...assistantTermPods, ...booked],
         heldTermPods: [...heldTermPods, ...booked],
@@ -166,7 +166,7 @@ export class PlacementFinder {
     };
 
     // The node being left: the replacement alone (the held pod is not asked, hence a placeholder reason).
-    const backOnBadNode = leftNode ? (await probe(leftNode, false, 'not asked')).replacement === undefined : undefined;
+    const backOnBadNode = leftNode ? (await probe(leftNode, false, NOT_ASKED)).replacement === undefined : undefined;
     const inBoth = new Set(stage1.nodes);
     // Nodes where both pass their node filters first, those already chosen for a sibling (pods read) first of all.
     const rank = (n: Node) => (inBoth.has(nm(n)) ? 0 : 2) + (this.booked.has(nm(n)) ? 0 : 1);
@@ -177,14 +177,14 @@ export class PlacementFinder {
     let count = 0;
     for (const node of probed) {
       count++;
-      const verdict = await probe(node, pairNodes.length === 0, stage1.heldRejections.get(nm(node)));
+      const verdict = await probe(node, pairNodes.length === 0, stage1.pairRejections.get(nm(node)));
       if (verdict.pair === undefined) {
         pairNodes.push(nm(node));
         if (o.firstFit) break;
         continue;
       }
       if (verdict.replacement === undefined) aloneOnly.push(nm(node));
-      // A node where the held pod failed its node filters is counted in stage 1's rejections already.
+      // A node where the pair failed stage 1 is counted in stage 1's rejections already.
       if (inBoth.has(nm(node))) rejections.set(verdict.pair.reason, (rejections.get(verdict.pair.reason) ?? 0) + 1);
     }
     const allProbed = count === candidates.length;
@@ -283,6 +283,8 @@ export class PlacementFinder {
 }
 
 const nm = (n: Node): string => n.metadata?.name ?? '';
+/** The node being left is probed for the replacement alone. */
+const NOT_ASKED: PairRejection = { pod: 'held', reason: 'not asked' };
 
 function uniqueByUid(placed: PlacedPod[]): PlacedPod[] {
   const seen = new Set<string>();

@@ -9,7 +9,7 @@ import { DEFAULT_CONFIG } from '../../../src/domain/config.js';
 import type { Node, Pod } from '../../../src/domain/k8s.js';
 import { findPairFeasibleNodes, pairNodeRejection, type PairRoomInput, pairRoomRejection, replacementOn } from '../../../src/domain/pair-feasibility.js';
 import type { PlacedPod } from '../../../src/domain/pod-affinity.js';
-import { aHeldTaskRunPod, aNode, anAssistantOf, aPod, aStatefulSet, aZonalVolume, NOW } from './builders.js';
+import { aHeldTaskRunPod, aNode, ago, anAssistantOf, aPod, aStatefulSet, aZonalVolume, NOW } from './builders.js';
 
 const HOST = 'kubernetes.io/hostname';
 const ZONE = 'topology.kubernetes.io/zone';
@@ -86,8 +86,19 @@ describe('stage 1 for the pair: each pod its own node filters', () => {
     const f = findPairFeasibleNodes({ assistant: tolerant, held, nodes: [w1, w2, gpu, aNode('w4').cordoned().build()], assistantVolumes: [], heldVolumes: [], ...opts });
     expect(f.nodes).toEqual(['w2']);
     expect(f.replacementNodes).toEqual(['w2', 'gpu']);
-    expect(f.heldRejections).toEqual(new Map([['gpu', 'has untolerated taint dedicated=gpu:NoSchedule (held pod)']]));
+    expect(f.pairRejections).toEqual(new Map([['gpu', { pod: 'held', reason: 'has untolerated taint dedicated=gpu:NoSchedule (held pod)' }]]));
     expect(f.summary).toBe('1/4 nodes fit: 1 is the node being left, 1 has untolerated taint dedicated=gpu:NoSchedule (held pod), 1 cordoned');
+  });
+
+  it('counts a NotReady node whose taints the assistant tolerates as one the scheduler may put the replacement on, never as one for the pair', () => {
+    const down = () => aNode('down').notReady('False', ago(600_000)).tainted('node.kubernetes.io/not-ready', 'NoSchedule');
+    const tolerant = anAssistantOf(sts).on('w1').tolerating({ key: 'node.kubernetes.io/not-ready', operator: 'Exists' }).build();
+    const f = findPairFeasibleNodes({ assistant: tolerant, held, nodes: [w1, w2, down().build()], assistantVolumes: [], heldVolumes: [], ...opts });
+    expect(f.nodes).toEqual(['w2']);
+    expect(f.replacementNodes).toEqual(['w2', 'down']);
+    expect(f.pairRejections.get('down')?.pod).toBe('replacement');
+    // Not tolerated: the scheduler keeps the replacement off it too.
+    expect(findPairFeasibleNodes({ assistant, held, nodes: [w1, w2, down().build()], assistantVolumes: [], heldVolumes: [], ...opts }).replacementNodes).toEqual(['w2']);
   });
 });
 
@@ -128,8 +139,8 @@ describe('stage 2 for the pair: room for both', () => {
     expect(room({ node: w2, nodePods: [assistant, replacementOn(assistant, 'w2'), heldBooked] }).pair).toBeUndefined();
   });
 
-  it("judges only the replacement where the held pod failed its node filters", () => {
-    expect(room({ node: w2, heldNodeRejection: 'has untolerated taint x:NoSchedule (held pod)' })).toEqual({
+  it('judges only the replacement where the pair failed its node filters', () => {
+    expect(room({ node: w2, pairNodeRejection: { pod: 'held', reason: 'has untolerated taint x:NoSchedule (held pod)' } })).toEqual({
       replacement: undefined,
       pair: { pod: 'held', reason: 'has untolerated taint x:NoSchedule (held pod)' },
     });

@@ -12,7 +12,7 @@ import { findPairFeasibleNodes } from '../../../src/domain/pair-feasibility.js';
 import { labelSelectorMatches } from '../../../src/domain/pod-affinity.js';
 import { PlacementFinder } from '../../../src/relocator/placement.js';
 import type { ClusterPort } from '../../../src/relocator/ports.js';
-import { aHeldTaskRunPod, aNode, anAssistantOf, aPod, aStatefulSet, NOW } from '../domain/builders.js';
+import { aHeldTaskRunPod, aNode, ago, anAssistantOf, aPod, aStatefulSet, NOW } from '../domain/builders.js';
 
 /** `a=b,c in (d,e),f notin (g),h,!i` (labelSelectorQuery's output) as a LabelSelector. */
 function parseQuery(q: string) {
@@ -142,6 +142,13 @@ describe('PlacementFinder.findPair', () => {
     expect((await findPair(finder, w.nodes, lost, lostHeld)).node).toBeUndefined();
     finder.releasePair(wonPair[0], wonPair[1], 'w3');
     expect((await findPair(finder, w.nodes, lost, lostHeld)).node).toBe('w3');
+  });
+
+  it('names a NotReady node the tolerant replacement may land on among those that take it alone, and never picks it', async () => {
+    const tolerant = anAssistantOf(sts).on('w1').requesting({ cpu: '50m' }).tolerating(GPU, { key: 'node.kubernetes.io/not-ready', operator: 'Exists' }).build();
+    const w = world({ nodes: [aNode('down').notReady('False', ago(600_000)).tainted('node.kubernetes.io/not-ready', 'NoSchedule').build()] });
+    const p = await findPair(new PlacementFinder(w.port), w.nodes, tolerant, held);
+    expect(p).toMatchObject({ node: 'w3', pairNodes: ['w3'], aloneOnly: ['w2', 'gpu', 'down'], allProbed: true });
   });
 
   it('probes at most maxProbes candidates and says when the list is incomplete', async () => {
