@@ -12,6 +12,7 @@
  */
 import type { Node, Pod } from '../domain/k8s.js';
 import { type Feasibility, roomRejection, summarize } from '../domain/feasibility.js';
+import { type PairFeasibility, type PairPlacement, type PairRejection, pairRoomRejection, replacementOn, replacementUid } from '../domain/pair-feasibility.js';
 import type { Placement } from '../domain/plan.js';
 import {
   labelSelectorQuery,
@@ -114,6 +115,103 @@ export class PlacementFinder {
   }
 
   /**
+   * Where `assistant`'s replacement and then `held` (the TaskRun pod the assistant holds Pending) can go
+   * together (src/domain/pair-feasibility.ts): `candidates` are the nodes where the replacement passes its
+   * node filters (stage1.replacementNodes), `stage1` says where the held pod passes its own. Probes every
+   * candidate (at most maxProbes; with `firstFit`, stops at the first node that takes both), because the
+   * steering that relies on a taint on the node left is safe only when every node that takes the replacement
+   * alone also takes the pair: `aloneOnly` names those that do not, `allProbed` says whether the list is
+   * complete. The first node that takes both is booked for both pods in the same synchronous stretch as its
+   * check; `releasePair` gives the room back. `leftNode`, when its node filters would let the replacement
+   * back: whether it would take the replacement (`backOnBadNode`).
+   */
+  async findPair(
+    assistant: Pod,
+    held: Pod,
+    candidates: Node[],
+    allNodes: Node[],
+    stage1: PairFeasibility,
+    leftNode?: Node,
+    o: { firstFit?: boolean } = {},
+  ): Promise<PairPlacement> {
+    const byName = new Map(allNodes.map((n) => [nm(n), n]));
+    const [assistantTermPods, heldTermPods, assistantAnti, heldAnti] = await Promise.all([
+      this.termPods(assistant, byName),
+      this.termPods(held, byName),
+      this.antiAffinityPods(assistant, byName),
+      this.antiAffinityPods(held, byName),
+    ]);
+    const antiAffinityPods = uniqueByUid([...assistantAnti, ...heldAnti]);
+    const ownTerms = [assistant, held].flatMap((p) => [...requiredAffinityTerms(p), ...requiredAntiAffinityTerms(p)]);
+    /** Stage 2 for the pair on one node; `pairNodeRejection`: the pair fails stage 1 there whatever the pods. */
+    const probe = async (node: Node, book: boolean, pairNodeRejection?: PairRejection) => {
+      const read = await this.podsOnNode.get(nm(node), () => this.cluster.listPodsOnNode(nm(node)));
+      const needsNs = ownTerms.some(needsNamespaceLabels) || [...read, ...antiAffinityPods.map((p) => p.pod)].some((p) => requiredAntiAffinityTerms(p).some(needsNamespaceLabels));
+      const nsLabels = needsNs ? await this.namespaceLabels() : new Map<string, Labels>();
+      // From here to the booking: no await.
+      const booked = [...this.booked].flatMap(([n, pods]) => pods.map((p) => ({ pod: p, node: byName.get(n) })));
+      const verdict = pairRoomRejection({
+        assistant,
+        held,
+        node,
+        ...(pairNodeRejection !== undefined ? { pairNodeRejection } : {}),
+        nodePods: [...read, ...(this.booked.get(nm(node)) ?? [])],
+        assistantTermPods: [...assistantTermPods, ...booked],
+        heldTermPods: [...heldTermPods, ...booked],
+        antiAffinityPods: [...antiAffinityPods, ...booked.filter((b) => requiredAntiAffinityTerms(b.pod).length > 0)],
+        nsLabels: (ns) => nsLabels.get(ns),
+      });
+      if (verdict.pair === undefined && book) this.bookPair(assistant, held, nm(node));
+      return verdict;
+    };
+
+    // The node being left: the replacement alone (the held pod is not asked, hence a placeholder reason).
+    const backOnBadNode = leftNode ? (await probe(leftNode, false, NOT_ASKED)).replacement === undefined : undefined;
+    const inBoth = new Set(stage1.nodes);
+    // Nodes where both pass their node filters first, those already chosen for a sibling (pods read) first of all.
+    const rank = (n: Node) => (inBoth.has(nm(n)) ? 0 : 2) + (this.booked.has(nm(n)) ? 0 : 1);
+    const probed = [...candidates].sort((a, b) => rank(a) - rank(b)).slice(0, this.maxProbes);
+    const rejections = new Map(stage1.rejections);
+    const pairNodes: string[] = [];
+    const aloneOnly: string[] = [];
+    let count = 0;
+    for (const node of probed) {
+      count++;
+      const verdict = await probe(node, pairNodes.length === 0, stage1.pairRejections.get(nm(node)));
+      if (verdict.pair === undefined) {
+        pairNodes.push(nm(node));
+        if (o.firstFit) break;
+        continue;
+      }
+      if (verdict.replacement === undefined) aloneOnly.push(nm(node));
+      // A node where the pair failed stage 1 is counted in stage 1's rejections already.
+      if (inBoth.has(nm(node))) rejections.set(verdict.pair.reason, (rejections.get(verdict.pair.reason) ?? 0) + 1);
+    }
+    const allProbed = count === candidates.length;
+    const back = backOnBadNode === undefined ? {} : { backOnBadNode };
+    const heldName = `${held.metadata?.namespace}/${held.metadata?.name}`;
+    if (pairNodes.length > 0) {
+      const alone = aloneOnly.length > 0 ? `; ${aloneOnly.length} would take the replacement alone: ${aloneOnly.join(', ')}` : '';
+      return {
+        node: pairNodes[0],
+        ...back,
+        pairNodes,
+        aloneOnly,
+        allProbed,
+        summary: `${pairNodes[0]} can take the replacement and ${heldName} together (${stage1.nodes.length}/${allNodes.length} nodes pass both pods' node filters; ${count} probed for room and pod affinity${alone})`,
+      };
+    }
+    const unprobed = candidates.filter((n) => !probed.includes(n) && inBoth.has(nm(n))).length;
+    if (unprobed > 0) rejections.set(`not probed (at most ${this.maxProbes} per assistant)`, unprobed);
+    return { node: undefined, ...back, pairNodes, aloneOnly, allProbed, summary: summarize(0, allNodes.length, rejections) };
+  }
+
+  /** Gives back the room booked by findPair for `assistant`'s replacement and `held` (the delete did not happen). */
+  releasePair(assistant: Pod, held: Pod, node: string): void {
+    this.unbook(node, new Set([replacementUid(assistant), held.metadata?.uid ?? '']));
+  }
+
+  /**
    * Starts the reads `find` will make for `pod` that do not depend on its decision (its namespace's pods,
    * the pods its own terms select, and those of the node it will most likely probe first), so that they
    * overlap the ownership reads. Errors surface in `find`.
@@ -127,15 +225,23 @@ export class PlacementFinder {
 
   /** Gives back the room booked for `pod`'s replacement (its delete did not happen). */
   release(pod: Pod, node: string): void {
-    const uid = replacementUid(pod);
-    const left = (this.booked.get(node) ?? []).filter((p) => p.metadata?.uid !== uid);
+    this.unbook(node, new Set([replacementUid(pod)]));
+  }
+
+  private unbook(node: string, uids: Set<string>): void {
+    const left = (this.booked.get(node) ?? []).filter((p) => !uids.has(p.metadata?.uid ?? ''));
     if (left.length > 0) this.booked.set(node, left);
     else this.booked.delete(node);
   }
 
   private book(pod: Pod, node: string): void {
-    const headed: Pod = { ...pod, metadata: { ...pod.metadata, uid: replacementUid(pod) }, spec: { ...pod.spec!, nodeName: node } };
-    this.booked.set(node, [...(this.booked.get(node) ?? []), headed]);
+    this.booked.set(node, [...(this.booked.get(node) ?? []), replacementOn(pod, node)]);
+  }
+
+  /** The replacement and the held pod, both headed to `node`. */
+  private bookPair(assistant: Pod, held: Pod, node: string): void {
+    const heldThere: Pod = { ...held, spec: { ...held.spec!, nodeName: node } };
+    this.booked.set(node, [...(this.booked.get(node) ?? []), replacementOn(assistant, node), heldThere]);
   }
 
   /** Pods selected by the pod's own required terms, each with its node; the pod itself excluded. */
@@ -177,4 +283,15 @@ export class PlacementFinder {
 }
 
 const nm = (n: Node): string => n.metadata?.name ?? '';
-const replacementUid = (pod: Pod): string => `${pod.metadata?.uid ?? ''}/replacement`;
+/** The node being left is probed for the replacement alone. */
+const NOT_ASKED: PairRejection = { pod: 'held', reason: 'not asked' };
+
+function uniqueByUid(placed: PlacedPod[]): PlacedPod[] {
+  const seen = new Set<string>();
+  return placed.filter((p) => {
+    const uid = p.pod.metadata?.uid ?? '';
+    if (seen.has(uid)) return false;
+    seen.add(uid);
+    return true;
+  });
+}

@@ -47,6 +47,7 @@ import {
   LABEL_COMPONENT,
   LABEL_INSTANCE,
   LABEL_PIPELINE_RUN,
+  type PipelineRun,
 } from '../../src/local-cluster/fixtures/tekton.js';
 import { provisionVolume } from '../../src/local-cluster/fixtures/volumes.js';
 
@@ -54,7 +55,7 @@ import { provisionVolume } from '../../src/local-cluster/fixtures/volumes.js';
 export const STATE_LABEL = 'diff.affinity-relocator.io/state';
 
 /** How long the scheduler's informers get to see a change to nodes or pods before the next step. */
-const SETTLE_MS = 250;
+export const SETTLE_MS = 250;
 
 export type Verdict = 'agree-delete' | 'agree-block' | 'unsafe' | 'over-block' | 'not-placeable' | 'harness-error';
 
@@ -81,9 +82,9 @@ export interface StateResult {
   badMark: string;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function fillerPod(st: ClusterState, f: FillerSpec): V1Pod {
+export function fillerPod(st: Pick<ClusterState, 'namespace'>, f: FillerSpec): V1Pod {
   const resources = (cpu: number, mem: number) => ({ requests: { cpu: `${cpu}m`, memory: `${mem}Mi` } });
   return {
     apiVersion: 'v1',
@@ -108,7 +109,7 @@ function fillerPod(st: ClusterState, f: FillerSpec): V1Pod {
   };
 }
 
-function otherAssistantPod(st: ClusterState, name: string, node: string, i: number): V1Pod {
+function otherAssistantPod(st: Pick<ClusterState, 'namespace'>, name: string, node: string, i: number): V1Pod {
   const instance = name.replace(/-0$/, '');
   return {
     apiVersion: 'v1',
@@ -126,7 +127,7 @@ function otherAssistantPod(st: ClusterState, name: string, node: string, i: numb
   };
 }
 
-async function labelNode(c: Clients, node: string, value: string): Promise<void> {
+export async function labelNode(c: Clients, node: string, value: string): Promise<void> {
   await c.core.patchNode({ name: node, body: { metadata: { labels: { [STATE_LABEL]: value } } } }, mergePatch);
 }
 
@@ -134,7 +135,7 @@ async function labelNode(c: Clients, node: string, value: string): Promise<void>
  * Deletes the assistant pod (grace period 0, uid precondition) and waits for the StatefulSet's
  * replacement to be bound or Unschedulable.
  */
-async function replace(c: Clients, ns: string, name: string, timeoutMs = 30_000): Promise<SchedulerAnswer & { uid: string }> {
+export async function replace(c: Clients, ns: string, name: string, timeoutMs = 30_000): Promise<SchedulerAnswer & { uid: string }> {
   const old = await c.core.readNamespacedPod({ namespace: ns, name });
   const oldUid = old.metadata!.uid!;
   await c.core.deleteNamespacedPod({ namespace: ns, name, gracePeriodSeconds: 0, body: { gracePeriodSeconds: 0, preconditions: { uid: oldUid } } });
@@ -170,7 +171,7 @@ async function waitForStart(c: Clients, ns: string, name: string): Promise<{ nod
 }
 
 /** Deletes what the state created; never throws (a failed cleanup must not hide the state's result). */
-async function cleanup(c: Clients, st: ClusterState, pvNames: string[]): Promise<void> {
+export async function cleanup(c: Clients, st: Pick<ClusterState, 'namespace' | 'nodes'>, pvNames: string[]): Promise<void> {
   const ignore = () => undefined;
   const ns = st.namespace;
   await c.apps.deleteCollectionNamespacedStatefulSet({ namespace: ns }).catch(ignore);
@@ -180,6 +181,78 @@ async function cleanup(c: Clients, st: ClusterState, pvNames: string[]): Promise
     ...st.nodes.map((n) => c.core.deleteNode({ name: n.name }).catch(ignore)),
     ...pvNames.map((name) => c.core.deletePersistentVolume({ name }).catch(ignore)),
   ]);
+}
+
+/** What the first steps of a state need (the scheduler differential's and the pending-pod one's). */
+export type StateSetup = Pick<ClusterState, 'id' | 'namespace' | 'pipelineRun' | 'nodes' | 'startNode' | 'fillers' | 'otherAssistants' | 'assistant'>;
+
+/**
+ * Step 1 of a state: its namespace, nodes (the start node alone wears the state label), PipelineRun, volumes
+ * (their PV names pushed to `pvNames` as they are made, for the cleanup), other assistants, the 'before'
+ * fillers and the assistant's StatefulSet; then waits for the assistant's pod: bound (to the start node)
+ * or not placeable (`startAt.node` undefined, with the scheduler's message).
+ */
+export async function startAssistant(
+  c: Clients,
+  st: StateSetup,
+  pvNames: string[],
+): Promise<{ pr: PipelineRun; sts: string; podName: string; startAt: { node?: string; message: string } }> {
+  const ns = st.namespace;
+  await createNamespace(c, ns);
+  const hold = `${st.id}-hold`;
+  await Promise.all(
+    st.nodes.map(async (n) => {
+      await createNode(c, n.name, {
+        zone: n.zone,
+        labels: { ...n.labels, [STATE_LABEL]: n.name === st.startNode ? st.id : hold },
+        taints: n.taints,
+        unschedulable: n.unschedulable,
+        cpu: `${n.cpuMilli}m`,
+        memory: `${n.memoryMi}Mi`,
+        pods: String(n.pods),
+      });
+      if (n.notReady) {
+        await setReady(c, n.name, 'False');
+        // As on a node NotReady for a while: the node lifecycle controller has tainted it (within its
+        // 5 s monitor period). Without the wait the scheduler could bind to it before the taint is there.
+        await eventually(
+          `node ${n.name} to get the not-ready taint`,
+          () => c.core.readNode({ name: n.name }),
+          (x) => (x.spec?.taints ?? []).some((t) => t.key === 'node.kubernetes.io/not-ready' && t.effect === 'NoSchedule'),
+        );
+      }
+    }),
+  );
+  const pr = await createPipelineRun(c, ns, st.pipelineRun);
+  const sts = affinityAssistantName(st.assistant.workspaceName ?? '', pr.metadata.name);
+  const podName = `${sts}-0`;
+  await Promise.all(
+    st.assistant.volumes.map(async (v) => {
+      const claim = v.source === 'claim' ? v.name : `${v.name}-${sts}-0`;
+      const pv = await provisionVolume(c, ns, claim, v.placement, { createClaim: v.source === 'claim' });
+      pvNames.push(pv.metadata!.name!);
+    }),
+  );
+  await Promise.all([
+    ...st.otherAssistants.map((o, i) => c.core.createNamespacedPod({ namespace: ns, body: otherAssistantPod(st, o.name, o.node, i + 1) })),
+    ...st.fillers.filter((f) => f.phase === 'before').map((f) => c.core.createNamespacedPod({ namespace: ns, body: fillerPod(st, f) })),
+  ]);
+  await sleep(SETTLE_MS);
+  const tpl = st.assistant.podTemplate;
+  await createAssistant(c, pr, {
+    mode: st.assistant.mode,
+    workspaceName: st.assistant.workspaceName,
+    claimNames: st.assistant.volumes.filter((v) => v.source === 'claim').map((v) => v.name),
+    claimTemplates: st.assistant.volumes
+      .filter((v) => v.source === 'template')
+      .map((v) => ({
+        metadata: { name: v.name },
+        spec: { accessModes: ['ReadWriteOnce'], storageClassName: '', resources: { requests: { storage: '1Gi' } } },
+      })),
+    podTemplate: { ...tpl, nodeSelector: { ...tpl.nodeSelector, [STATE_LABEL]: st.id } },
+  });
+  const startAt = await waitForStart(c, ns, podName);
+  return { pr, sts, podName, startAt };
 }
 
 export interface RunEnv {
@@ -201,60 +274,8 @@ export async function runState(env: RunEnv, st: ClusterState): Promise<StateResu
   const pvNames: string[] = [];
   try {
     const ns = st.namespace;
-    await createNamespace(c, ns);
     const hold = `${st.id}-hold`;
-    await Promise.all(
-      st.nodes.map(async (n) => {
-        await createNode(c, n.name, {
-          zone: n.zone,
-          labels: { ...n.labels, [STATE_LABEL]: n.name === st.startNode ? st.id : hold },
-          taints: n.taints,
-          unschedulable: n.unschedulable,
-          cpu: `${n.cpuMilli}m`,
-          memory: `${n.memoryMi}Mi`,
-          pods: String(n.pods),
-        });
-        if (n.notReady) {
-          await setReady(c, n.name, 'False');
-          // As on a node NotReady for a while: the node lifecycle controller has tainted it (within its
-          // 5 s monitor period). Without the wait the scheduler could bind to it before the taint is there.
-          await eventually(
-            `node ${n.name} to get the not-ready taint`,
-            () => c.core.readNode({ name: n.name }),
-            (x) => (x.spec?.taints ?? []).some((t) => t.key === 'node.kubernetes.io/not-ready' && t.effect === 'NoSchedule'),
-          );
-        }
-      }),
-    );
-    const pr = await createPipelineRun(c, ns, st.pipelineRun);
-    const sts = affinityAssistantName(st.assistant.workspaceName ?? '', pr.metadata.name);
-    const podName = `${sts}-0`;
-    await Promise.all(
-      st.assistant.volumes.map(async (v) => {
-        const claim = v.source === 'claim' ? v.name : `${v.name}-${sts}-0`;
-        const pv = await provisionVolume(c, ns, claim, v.placement, { createClaim: v.source === 'claim' });
-        pvNames.push(pv.metadata!.name!);
-      }),
-    );
-    await Promise.all([
-      ...st.otherAssistants.map((o, i) => c.core.createNamespacedPod({ namespace: ns, body: otherAssistantPod(st, o.name, o.node, i + 1) })),
-      ...st.fillers.filter((f) => f.phase === 'before').map((f) => c.core.createNamespacedPod({ namespace: ns, body: fillerPod(st, f) })),
-    ]);
-    await sleep(SETTLE_MS);
-    const tpl = st.assistant.podTemplate;
-    await createAssistant(c, pr, {
-      mode: st.assistant.mode,
-      workspaceName: st.assistant.workspaceName,
-      claimNames: st.assistant.volumes.filter((v) => v.source === 'claim').map((v) => v.name),
-      claimTemplates: st.assistant.volumes
-        .filter((v) => v.source === 'template')
-        .map((v) => ({
-          metadata: { name: v.name },
-          spec: { accessModes: ['ReadWriteOnce'], storageClassName: '', resources: { requests: { storage: '1Gi' } } },
-        })),
-      podTemplate: { ...tpl, nodeSelector: { ...tpl.nodeSelector, [STATE_LABEL]: st.id } },
-    });
-    const startAt = await waitForStart(c, ns, podName);
+    const { podName, startAt } = await startAssistant(c, st, pvNames);
     if (!startAt.node) return done({ verdict: 'not-placeable', error: startAt.message });
     const badNode = startAt.node;
 
@@ -344,7 +365,7 @@ export function disagreementKind(
  * other states' too, which always add taints, cordons and selector mismatches: only the causes that a
  * state's own nodes alone produce are named.
  */
-function causesOf(message: string): string {
+export function causesOf(message: string): string {
   const causes = [
     [/existing pods anti-affinity/, 'existing-pods-anti-affinity'],
     [/didn't match pod anti-affinity/, 'pod-anti-affinity'],

@@ -153,3 +153,43 @@ export const aLocalVolume = (name: string, node: string): V1PersistentVolume => 
     nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [node] }] }] } },
   },
 });
+
+/**
+ * A TaskRun pod as Tekton writes it beside an assistant (required podAffinity to the assistant's instance on
+ * the node), Pending and Unschedulable: the pod an assistant holds.
+ */
+export function aHeldTaskRunPod(
+  name = 'run-second-pod',
+  o: {
+    assistant?: string;
+    requests?: Record<string, string>;
+    claims?: string[];
+    tolerations?: V1Toleration[];
+    nodeSelector?: Record<string, string>;
+    affinity?: V1Affinity;
+  } = {},
+): V1Pod {
+  const assistantTerm = {
+    labelSelector: { matchLabels: { 'app.kubernetes.io/instance': o.assistant ?? 'affinity-assistant-0123456789', 'app.kubernetes.io/component': 'affinity-assistant' } },
+    topologyKey: 'kubernetes.io/hostname',
+  };
+  const affinity: V1Affinity = structuredClone(o.affinity ?? {});
+  affinity.podAffinity = {
+    ...affinity.podAffinity,
+    requiredDuringSchedulingIgnoredDuringExecution: [...(affinity.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? []), assistantTerm],
+  };
+  return {
+    metadata: { name, namespace: 'ci', uid: `uid-${name}`, labels: { 'tekton.dev/taskRun': name.replace(/-pod$/, ''), 'tekton.dev/pipelineRun': 'pr-1' } },
+    spec: {
+      containers: [{ name: 'step-main', image: 'alpine', ...(o.requests ? { resources: { requests: o.requests } } : {}) }],
+      affinity,
+      ...(o.tolerations ? { tolerations: o.tolerations } : {}),
+      ...(o.nodeSelector ? { nodeSelector: o.nodeSelector } : {}),
+      volumes: (o.claims ?? []).map((claimName, i) => ({ name: `ws-${i}`, persistentVolumeClaim: { claimName } })),
+    },
+    status: {
+      phase: 'Pending',
+      conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', lastTransitionTime: ago(60_000), message: '0/3 nodes are available: 1 Insufficient cpu' }],
+    },
+  };
+}
