@@ -149,7 +149,6 @@ export class Relocator {
       config: d.config,
       now: this.now,
       cap: this.cap,
-      maxProbes: d.maxPlacementProbes,
       log: d.log,
       recentRelocations: async (uid) => {
         const since = this.now().getTime() - d.config.loopGuardWindowMs;
@@ -215,7 +214,7 @@ export class Relocator {
     let sts: StatefulSet | undefined;
     try {
       const relocate = (pod: Pod) => this.relocateOne(trigger, { pod, ref: refOf(pod), expected: { uid: pod.metadata?.uid, nodeName: pod.spec?.nodeName } }, options, ctx);
-      const r = await this.rescuer.rescue(trigger, t, ctx.nodes, { ...options, relocate });
+      const r = await this.rescuer.rescue(trigger, t, ctx, { ...options, relocate });
       sts = r.statefulSet;
       if (!r.reported && (await this.firstOfItsState(r.outcome, sts, t.pod.uid))) await this.report(r.outcome, sts);
       return [r.outcome];

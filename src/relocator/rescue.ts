@@ -9,18 +9,17 @@ import type { Node, PersistentVolume, Pod, StatefulSet, Taint } from '../domain/
 import { claimNamesOf, controllerOf, type PipelineRunLike } from '../domain/assistant.js';
 import type { RelocatorConfig } from '../domain/config.js';
 import { type DeletionRecord, deletionRecordId, RESCUE_REASON } from '../domain/deletion-record.js';
-import { nodeRejection, summarize } from '../domain/feasibility.js';
+import { findPairFeasibleNodes } from '../domain/pair-feasibility.js';
 import { assistantInstanceOf, INSTANCE_LABEL } from '../domain/held-pod.js';
 import { interruptionTaint, taintsWithInterruption } from '../domain/interruption-taint.js';
 import { hostnameOf, placementHint } from '../domain/placement-hint.js';
 import type { AssistantRef, Outcome } from '../domain/outcome.js';
-import { interPodRejection } from '../domain/pod-affinity.js';
-import { insufficientResources, podRequests } from '../domain/resources.js';
 import { type PairPlacement, planRescue, type RescueDecision, usesWorkspace } from '../domain/rescue.js';
 import type { ObservedPodRef, RelocationTrigger } from '../domain/trigger.js';
 import type { DeleteCap } from './delete-cap.js';
 import type { NodeView } from './node-view.js';
 import { OwnerReads } from './owner-reads.js';
+import type { PlacementFinder } from './placement.js';
 import type { ClusterPort } from './ports.js';
 
 /** The trigger source of the steering taint's value (`pending-taskrun.<time>`): the sweep lifts it after the confirmation timeout. */
@@ -40,8 +39,6 @@ export interface RescueDeps {
   /** Deletes of this StatefulSet (by uid) within the loop-guard window. */
   recentRelocations: (statefulSetUid: string) => Promise<number>;
   log?: (level: 'info' | 'warn', message: string, fields?: Record<string, unknown>) => void;
-  /** Candidate nodes probed for the pair at most (default 50). */
-  maxProbes?: number;
 }
 
 export interface RescueOptions {
@@ -57,7 +54,7 @@ export class Rescuer {
   constructor(private readonly d: RescueDeps) {}
 
   /** One held pod named by a trigger: the outcome of its assistant (or of the pod, when it has none). */
-  async rescue(trigger: RelocationTrigger, target: { pod: ObservedPodRef; assistant?: string }, nodes: NodeView, o: RescueOptions): Promise<{ outcome: Outcome; statefulSet?: StatefulSet; reported?: true }> {
+  async rescue(trigger: RelocationTrigger, target: { pod: ObservedPodRef; assistant?: string }, { nodes, placements }: { nodes: NodeView; placements: PlacementFinder }, o: RescueOptions): Promise<{ outcome: Outcome; statefulSet?: StatefulSet; reported?: true }> {
     const { namespace: ns, name } = target.pod;
     const [held, allNodes] = await Promise.all([this.d.cluster.getPod(ns, name), nodes.all()]);
     const instance = (held && assistantInstanceOf(held, this.d.config.assistantSelector)) ?? target.assistant;
@@ -78,10 +75,13 @@ export class Rescuer {
     // The cause's path reports its own outcome.
     if (decision.action === 'cause') return { outcome: await o.relocate(assistant!), statefulSet: obs.statefulSet, reported: true };
     if (decision.action === 'find-pair-placement') {
-      const placement = await this.pairPlacement(assistant!, held!, allNodes, obs.assistantVolumes, obs.heldVolumes);
+      const placement = await this.pairPlacement(assistant!, held!, allNodes, obs.assistantVolumes, obs.heldVolumes, placements);
       decision = planRescue({ ...observation, placement }, this.d.config);
     }
-    return { outcome: await this.act(decision, { assistant, held, sts: obs.statefulSet, nodes: allNodes }, base, trigger, o), statefulSet: obs.statefulSet };
+    const outcome = await this.act(decision, { assistant, held, sts: obs.statefulSet, nodes: allNodes }, base, trigger, o);
+    // The room booked for the pair goes back when nothing was deleted (other rescues of the trigger may use it).
+    if (decision.action === 'delete' && outcome.kind !== 'started') placements.releasePair(assistant!, held!, decision.target);
+    return { outcome, statefulSet: obs.statefulSet };
   }
 
   /** Owners, volumes and claims of both pods, the pods of the run on the assistant's node, the loop guard's count. */
@@ -114,48 +114,15 @@ export class Rescuer {
   }
 
   /**
-   * A node other than the assistant's that takes its replacement and then the held pod: both pods' node
-   * filters, then room for both and each pod's inter-pod affinity with the replacement counted there.
+   * A node other than the assistant's that takes its replacement and then the held pod, as the scheduler
+   * judges the two one after the other (src/domain/pair-feasibility.ts); every candidate is probed, since
+   * whether the replacement could go where the pod cannot follow decides whether a taint is steering enough.
    */
-  private async pairPlacement(assistant: Pod, held: Pod, nodes: Node[], aVolumes: PersistentVolume[], hVolumes: PersistentVolume[]): Promise<PairPlacement> {
-    const now = this.d.now();
-    const o = { excluded: new Set([assistant.spec?.nodeName ?? '']), now, config: this.d.config };
-    const why = new Map<string, number>();
-    const count = (r: string) => why.set(r, (why.get(r) ?? 0) + 1);
-    const candidates: Node[] = [];
-    for (const n of nodes) {
-      const r = nodeRejection(assistant, n, aVolumes, o) ?? prefixed('the held pod', nodeRejection(held, n, hVolumes, o));
-      if (r === undefined) candidates.push(n);
-      else count(r);
-    }
-    const max = this.d.maxProbes ?? 50;
-    const aloneOnly: string[] = [];
-    const fits: string[] = [];
-    const replacementOn = (n: Node): Pod => ({ ...assistant, metadata: { ...assistant.metadata, uid: `${assistant.metadata?.uid}/replacement` }, spec: { ...assistant.spec!, nodeName: n.metadata?.name } });
-    for (const n of candidates.slice(0, max)) {
-      const pods = (await this.d.cluster.listPodsOnNode(n.metadata?.name ?? '')).filter((p) => p.metadata?.uid !== assistant.metadata?.uid);
-      const alone = insufficientResources(podRequests(assistant), n, pods).join(', ') || interPodRejection({ pod: assistant, node: n, termPods: [], nodePods: pods, nsLabels: () => undefined });
-      if (alone) {
-        count(alone);
-        continue;
-      }
-      const replacement = replacementOn(n);
-      const withIt = [...pods, replacement];
-      const pair =
-        prefixed('the held pod', insufficientResources(podRequests(held), n, withIt).join(', ') || undefined) ??
-        prefixed('the held pod', interPodRejection({ pod: held, node: n, termPods: [{ pod: replacement, node: n }], nodePods: withIt, nsLabels: () => undefined }));
-      // Every candidate is probed: whether the replacement could go where the pod cannot follow decides
-      // whether a taint on the node left is steering enough.
-      if (pair === undefined) fits.push(n.metadata?.name ?? '');
-      else {
-        aloneOnly.push(n.metadata?.name ?? '');
-        count(pair);
-      }
-    }
-    if (candidates.length > max) count(`not probed (at most ${max})`);
-    const complete = candidates.length <= max;
-    if (fits[0]) return { node: fits[0], aloneOnly, complete, summary: `${fits[0]} can take both (${fits.length} of ${candidates.length} nodes that pass both pods' node filters, of ${nodes.length})` };
-    return { node: undefined, aloneOnly, complete, summary: summarize(0, nodes.length, why) };
+  private async pairPlacement(assistant: Pod, held: Pod, nodes: Node[], assistantVolumes: PersistentVolume[], heldVolumes: PersistentVolume[], placements: PlacementFinder): Promise<PairPlacement> {
+    const stage1 = findPairFeasibleNodes({ assistant, held, nodes, assistantVolumes, heldVolumes, excluded: new Set([assistant.spec?.nodeName ?? '']), now: this.d.now(), config: this.d.config });
+    const names = new Set(stage1.replacementNodes);
+    const p = await placements.findPair(assistant, held, nodes.filter((n) => names.has(n.metadata?.name ?? '')), nodes, stage1);
+    return { node: p.node, summary: p.summary, aloneOnly: p.aloneOnly, complete: p.allProbed };
   }
 
   private async act(
@@ -260,4 +227,3 @@ function refOf(pod: Pod | undefined): AssistantRef | undefined {
   return { namespace: pod.metadata?.namespace ?? '', pod: pod.metadata?.name ?? '', podUid: pod.metadata?.uid, statefulSet: owner?.kind === 'StatefulSet' ? owner.name : undefined };
 }
 
-const prefixed = (who: string, r: string | undefined): string | undefined => (r === undefined ? undefined : `${who}: ${r}`);
