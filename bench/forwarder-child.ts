@@ -21,7 +21,8 @@ process.send!({ type: 'ready' });
 process.on('message', (m: { type: string }) => {
   if (m.type === 'stats') {
     global.gc?.();
-    process.send!({ type: 'stats', rss: process.memoryUsage().rss, cpu: process.cpuUsage(), watcher: watcher.stats(), publisher: publisher.stats() });
+    const { rss, heapUsed } = process.memoryUsage();
+    process.send!({ type: 'stats', rss, heapUsed, cpu: process.cpuUsage(), watcher: watcher.stats(), publisher: publisher.stats() });
   } else if (m.type === 'stop') {
     void watcher.stop().then(() => publisher.close()).then(() => process.exit(0));
   }
