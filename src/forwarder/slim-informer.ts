@@ -31,6 +31,8 @@ export interface SlimInformerOptions<T extends ObjectMeta> {
   onUpsert: (obj: T, previous: T | undefined) => void;
   onDelete: (obj: T) => void;
   onError?: (e: unknown) => void;
+  /** Objects per list page; default LIST_PAGE_SIZE. */
+  pageSize?: number;
   /** Backoff between failed watches, in [0, 1); injectable for tests. Default Math.random. */
   random?: () => number;
 }
@@ -100,7 +102,7 @@ export class SlimInformer<T extends ObjectMeta> {
       page = await this.http.request<List>({
         method: 'GET',
         path: this.o.path,
-        query: { ...this.selectors(), limit: String(LIST_PAGE_SIZE), continue: next },
+        query: { ...this.selectors(), limit: String(this.o.pageSize ?? LIST_PAGE_SIZE), continue: next },
       });
       for (const raw of page.items ?? []) {
         const obj = this.o.slim(raw);

@@ -17,7 +17,8 @@ import type { RelocatorConfig } from '../../src/domain/config.js';
 import { TASKRUN_POD_UNSCHEDULABLE, type PutEventsEntry } from '../../src/events/contract.js';
 import { parseTriggerEvent } from '../../src/events/parse.js';
 import type { TaskRunPodUnschedulableDetail } from '../../src/events/taskrun-pod-unschedulable.js';
-import { ClusterWatcher } from '../../src/forwarder/watcher.js';
+import { SlimInformer } from '../../src/forwarder/slim-informer.js';
+import { ClusterWatcher, slimNode } from '../../src/forwarder/watcher.js';
 import { delivered } from '../../src/local/delivered.js';
 import { eventually, mergePatch } from '../../src/local-cluster/fixtures/clients.js';
 import { readPodOrUndefined } from '../../src/local-cluster/fixtures/pods.js';
@@ -163,5 +164,22 @@ describe('"TaskRun Pod Unschedulable" from the real watch', () => {
     await afterAWholeRepeat(pr, sts, 'marker-free');
     expect(heldEvents(ns, loose)).toEqual([]);
     expect(heldEvents(ns, other)).toEqual([]);
+  });
+});
+
+describe('the list of a watch, page by page', () => {
+  it('sees every object of a list longer than a page once, and the watch after it', async () => {
+    const seen: string[] = [];
+    const informer = new SlimInformer({ kc: s.cp.kubeConfig('relocator'), path: '/api/v1/nodes', pageSize: 2, slim: slimNode, onUpsert: (n) => void seen.push(n.metadata!.name!), onDelete: () => undefined });
+    try {
+      await informer.start();
+      const names = (await s.admin.core.listNode()).items.map((n) => n.metadata!.name!);
+      expect(names.length).toBeGreaterThan(4); // several pages
+      expect([...seen].sort()).toEqual([...names].sort());
+      await s.pool('paged', 1);
+      await eventually('the watch after the pages to see a new node', async () => seen, (l) => l.includes('paged-1'));
+    } finally {
+      await informer.stop();
+    }
   });
 });
