@@ -3,6 +3,7 @@
  * real watcher publishing through the real EventBridgePublisher to the parent's loopback endpoint.
  * Talks to the parent over IPC: 'ready' once synced; answers 'stats'; exits on 'stop'.
  */
+import { writeHeapSnapshot } from 'node:v8';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KubeConfig } from '@kubernetes/client-node';
 import { DEFAULT_CONFIG } from '../src/domain/config.js';
@@ -21,8 +22,11 @@ process.send!({ type: 'ready' });
 process.on('message', (m: { type: string }) => {
   if (m.type === 'stats') {
     global.gc?.();
-    process.send!({ type: 'stats', rss: process.memoryUsage().rss, cpu: process.cpuUsage(), watcher: watcher.stats(), publisher: publisher.stats() });
+    const { rss, heapUsed } = process.memoryUsage();
+    process.send!({ type: 'stats', rss, heapUsed, cpu: process.cpuUsage(), watcher: watcher.stats(), publisher: publisher.stats() });
   } else if (m.type === 'stop') {
+    // FORWARDER_HEAP_SNAPSHOT=<file>: what the heap holds at the end, for Chrome DevTools' Memory tab.
+    if (process.env.FORWARDER_HEAP_SNAPSHOT) writeHeapSnapshot(process.env.FORWARDER_HEAP_SNAPSHOT);
     void watcher.stop().then(() => publisher.close()).then(() => process.exit(0));
   }
 });

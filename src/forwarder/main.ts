@@ -1,12 +1,13 @@
 /**
  * The forwarder's process, one per replica of the Deployment in infra/kubernetes/forwarder/. Every replica
  * serves /healthz, /readyz and /metrics and takes part in the leader election; only the leader watches
- * nodes and assistant pods and publishes their transitions to EventBridge.
+ * nodes, assistant pods and Pending TaskRun pods and publishes their transitions to EventBridge.
  *
  * Environment: CLUSTER_NAME, EVENT_BUS_NAME, POD_NAME, POD_NAMESPACE (required; the last two from the
  * downward API); LEASE_NAME (default affinity-relocator-forwarder), OPS_PORT (8080), RESYNC_SECONDS (600;
- * 0 = only when leadership starts); the relocator's ASSISTANT_SELECTOR, TAINT_INCLUDE, TAINT_EXCLUDE and
- * NOT_READY_GRACE_SECONDS (src/config/relocator.ts). The pod's service account reaches the
+ * 0 = only when leadership starts); the relocator's ASSISTANT_SELECTOR, TAINT_INCLUDE, TAINT_EXCLUDE,
+ * NOT_READY_GRACE_SECONDS, PENDING_TASKRUNS (`off`: no watch of TaskRun pods) and PENDING_GRACE_SECONDS
+ * (src/config/relocator.ts). The pod's service account reaches the
  * cluster (KUBE_AUTH overrides, see src/cluster/auth.ts); the AWS SDK's default chain (IRSA or EKS Pod
  * Identity) reaches EventBridge.
  */
@@ -123,7 +124,7 @@ export async function startForwarder(s: ForwarderSettings, deps: { kc: KubeConfi
     ...s.election,
     onStartedLeading: () => {
       if (stopping) return;
-      log.info('leading: watching nodes and assistant pods');
+      log.info('leading: watching nodes and pods');
       metrics.setLeader(true);
       watching.start();
     },

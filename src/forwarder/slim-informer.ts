@@ -4,7 +4,7 @@
  * nodes and 10,000 assistant pods that cache alone pushed the forwarder past its 200 MB budget. Here
  * each object is reduced by `slim` before it is stored or handed on.
  *
- * Semantics (those of client-go's reflector): list, then watch from the list's resourceVersion with
+ * Semantics (those of client-go's reflector): list (in pages), then watch from the list's resourceVersion with
  * bookmarks; a watch that ends normally is resumed from the last resourceVersion seen; 410 Gone (an
  * expired resourceVersion) relists, and the relist reports objects deleted meanwhile as deletions; any
  * other failure, an ERROR event with another Status included (see watch-status.ts), is reported and
@@ -25,10 +25,14 @@ export interface SlimInformerOptions<T extends ObjectMeta> {
   /** Collection path, e.g. /api/v1/nodes. */
   path: string;
   labelSelector?: string;
+  /** e.g. `spec.nodeName=,status.phase=Pending`: an object that stops matching is reported deleted. */
+  fieldSelector?: string;
   slim: (raw: unknown) => T;
   onUpsert: (obj: T, previous: T | undefined) => void;
   onDelete: (obj: T) => void;
   onError?: (e: unknown) => void;
+  /** Objects per list page; default LIST_PAGE_SIZE. */
+  pageSize?: number;
   /** Backoff between failed watches, in [0, 1); injectable for tests. Default Math.random. */
   random?: () => number;
 }
@@ -38,8 +42,15 @@ const WATCH_BACKOFF = { baseMs: 1_000, maxMs: 30_000 };
 
 interface List {
   items?: unknown[];
-  metadata?: { resourceVersion?: string };
+  metadata?: { resourceVersion?: string; continue?: string };
 }
+
+/**
+ * Objects per list page, as client-go's reflector pages its lists: the forwarder parses one page at a time
+ * instead of one response of every node or pod of the cluster (tens of MB of JSON at 10,000 pods), which
+ * set its peak memory. The pages of one list are one snapshot (the continue token pins its resourceVersion).
+ */
+export const LIST_PAGE_SIZE = 500;
 
 const keyOf = (o: ObjectMeta): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
 
@@ -84,25 +95,37 @@ export class SlimInformer<T extends ObjectMeta> {
   }
 
   private async relist(): Promise<void> {
-    const list = await this.http.request<List>({
-      method: 'GET',
-      path: this.o.path,
-      query: { labelSelector: this.o.labelSelector },
-    });
-    this.counters.lists++;
     const seen = new Set<string>();
-    for (const raw of list.items ?? []) {
-      const obj = this.o.slim(raw);
-      seen.add(keyOf(obj));
-      this.upsert(obj);
-    }
+    let page: List;
+    let next: string | undefined;
+    do {
+      page = await this.http.request<List>({
+        method: 'GET',
+        path: this.o.path,
+        query: { ...this.selectors(), limit: String(this.o.pageSize ?? LIST_PAGE_SIZE), continue: next },
+      });
+      for (const raw of page.items ?? []) {
+        const obj = this.o.slim(raw);
+        seen.add(keyOf(obj));
+        this.upsert(obj);
+      }
+      next = page.metadata?.continue || undefined;
+    } while (next);
+    this.counters.lists++;
     for (const [key, obj] of this.objects) {
       if (!seen.has(key)) {
         this.objects.delete(key);
         this.o.onDelete(obj);
       }
     }
-    this.resourceVersion = list.metadata?.resourceVersion ?? '';
+    this.resourceVersion = page.metadata?.resourceVersion ?? '';
+  }
+
+  private selectors(): { labelSelector?: string; fieldSelector?: string } {
+    return {
+      ...(this.o.labelSelector ? { labelSelector: this.o.labelSelector } : {}),
+      ...(this.o.fieldSelector ? { fieldSelector: this.o.fieldSelector } : {}),
+    };
   }
 
   private upsert(obj: T): void {
@@ -140,7 +163,7 @@ export class SlimInformer<T extends ObjectMeta> {
       this.watch
         .watch(
           this.o.path,
-          { resourceVersion: this.resourceVersion, allowWatchBookmarks: true, labelSelector: this.o.labelSelector },
+          { resourceVersion: this.resourceVersion, allowWatchBookmarks: true, ...this.selectors() },
           (phase: string, raw: { metadata?: { resourceVersion?: string } }) => {
             if (phase === 'ERROR') {
               // The server's last word on this watch; run() relists on 410 and backs off on anything else.

@@ -2,15 +2,18 @@
  * Watches Nodes and assistant Pods and publishes every real transition (see transitions.ts) as an event
  * of the contract. A node's verdict changes are published only for nodes that host an assistant; capacity
  * (a node schedulable again, or a new Ready one) for any node, since an assistant blocked elsewhere may be
- * waiting for it. Used by local mode and by the in-cluster forwarder.
+ * waiting for it. Unless PENDING_TASKRUNS is `off`, it also watches Pending TaskRun pods and publishes those
+ * held by their assistant's node (./held-pod-watch.ts). Used by local mode and by the in-cluster forwarder.
  */
 import type { KubeConfig, V1Node, V1Pod } from '@kubernetes/client-node';
 import { selectorString } from '../domain/assistant.js';
-import type { SchedulabilityConfig } from '../domain/config.js';
+import type { RelocatorConfig, SchedulabilityConfig } from '../domain/config.js';
 import { assistantPodChangedDetail } from '../events/assistant-pod-changed.js';
-import { ASSISTANT_POD_CHANGED, NODE_SCHEDULABILITY_CHANGED } from '../events/contract.js';
+import { ASSISTANT_POD_CHANGED, NODE_SCHEDULABILITY_CHANGED, type PutEventsEntry } from '../events/contract.js';
 import { toPutEventsEntry } from '../events/inbound.js';
 import { nodeSchedulabilityChangedDetail } from '../events/node-schedulability-changed.js';
+import type { HeldPodTimings } from './held-pod-schedule.js';
+import { HeldPodWatch } from './held-pod-watch.js';
 import type { Publisher } from './publisher.js';
 import { SlimInformer } from './slim-informer.js';
 import { type NodeTransition, type PodTransition, TransitionDetector } from './transitions.js';
@@ -18,9 +21,11 @@ import { type NodeTransition, type PodTransition, TransitionDetector } from './t
 export interface WatcherOptions {
   kc: KubeConfig;
   cluster: string;
-  config: SchedulabilityConfig;
+  config: SchedulabilityConfig & Pick<RelocatorConfig, 'pendingTaskRuns' | 'pendingGraceMs'>;
   assistantSelector: Record<string, string>;
   publisher: Publisher;
+  /** The held pods' schedule after the grace and their rate budget (./held-pod-schedule.ts); tests shorten them. */
+  heldPodTimings?: Partial<HeldPodTimings>;
   /** Called with every error (watch errors are retried with backoff). */
   onError?: (e: unknown) => void;
   now?: () => Date;
@@ -30,6 +35,7 @@ export class ClusterWatcher {
   private readonly detector: TransitionDetector;
   private pods!: SlimInformer<V1Pod>;
   private nodes!: SlimInformer<V1Node>;
+  private heldPods: HeldPodWatch | undefined;
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private stopped = false;
   private readonly now: () => Date;
@@ -79,18 +85,31 @@ export class ClusterWatcher {
     await this.nodes.start();
     // From here on a node seen for the first time has joined (the initial list published no capacity).
     this.nodesSynced = true;
+    if (this.stopped || this.o.config.pendingTaskRuns === 'off') return;
+    this.heldPods = new HeldPodWatch({
+      kc: this.o.kc,
+      cluster: this.o.cluster,
+      assistantSelector: this.o.assistantSelector,
+      graceMs: this.o.config.pendingGraceMs,
+      timings: this.o.heldPodTimings,
+      publish: (entries) => this.publish(entries),
+      onError,
+      now: this.now,
+    });
+    await this.heldPods.start();
   }
 
-  /** Lists (initial syncs and relists), watch errors, and entries handed to the publisher. */
-  stats(): { lists: number; watchErrors: number; published: number } {
-    return { ...this.counters, lists: (this.pods?.counters.lists ?? 0) + (this.nodes?.counters.lists ?? 0) };
+  /** Lists (initial syncs and relists), watch errors, entries handed to the publisher, and TaskRun pods held now. */
+  stats(): { lists: number; watchErrors: number; published: number; heldPods: number } {
+    const lists = (this.pods?.counters.lists ?? 0) + (this.nodes?.counters.lists ?? 0) + (this.heldPods?.lists ?? 0);
+    return { ...this.counters, lists, heldPods: this.heldPods?.held ?? 0 };
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
-    await Promise.all([this.pods?.stop(), this.nodes?.stop()]);
+    await Promise.all([this.pods?.stop(), this.nodes?.stop(), this.heldPods?.stop()]);
   }
 
   private onNode(node: V1Node): void {
@@ -134,7 +153,7 @@ export class ClusterWatcher {
       reasons: reasons(t.verdict),
       ...(t.previous ? { previousReasons: reasons(t.previous) } : {}),
     });
-    this.publish(toPutEventsEntry(NODE_SCHEDULABILITY_CHANGED, detail));
+    this.publish([toPutEventsEntry(NODE_SCHEDULABILITY_CHANGED, detail)]);
   }
 
   private onPod(t: PodTransition | undefined): void {
@@ -153,12 +172,12 @@ export class ClusterWatcher {
       change: t.change,
       ...(t.previousNodeName ? { previousNodeName: t.previousNodeName } : {}),
     });
-    this.publish(toPutEventsEntry(ASSISTANT_POD_CHANGED, detail));
+    this.publish([toPutEventsEntry(ASSISTANT_POD_CHANGED, detail)]);
   }
 
-  private publish(entry: ReturnType<typeof toPutEventsEntry>): void {
-    this.counters.published++;
-    this.o.publisher.publish([entry]).catch((e: unknown) => this.o.onError?.(e));
+  private publish(entries: PutEventsEntry[]): void {
+    this.counters.published += entries.length;
+    this.o.publisher.publish(entries).catch((e: unknown) => this.o.onError?.(e));
   }
 }
 

@@ -8,7 +8,13 @@
  * fit now?), so a wave of uncordons runs one evaluation at a time, and the newest once more after it.
  */
 import type { Outcome } from '../domain/outcome.js';
-import { ASSISTANT_POD_CHANGED, NODE_SCHEDULABILITY_CHANGED, type PutEventsEntry, RELOCATION_REQUESTED } from '../events/contract.js';
+import {
+  ASSISTANT_POD_CHANGED,
+  NODE_SCHEDULABILITY_CHANGED,
+  type PutEventsEntry,
+  RELOCATION_REQUESTED,
+  TASKRUN_POD_UNSCHEDULABLE,
+} from '../events/contract.js';
 import type { Publisher } from '../forwarder/publisher.js';
 import { objectKey } from '../forwarder/put-events-entry.js';
 import { delivered } from './delivered.js';
@@ -21,6 +27,7 @@ export const ROUTES: Record<string, { fn: 'on-node-event' | 'on-pod-event'; deta
   [NODE_SCHEDULABILITY_CHANGED]: { fn: 'on-node-event' },
   [RELOCATION_REQUESTED]: { fn: 'on-node-event' },
   [ASSISTANT_POD_CHANGED]: { fn: 'on-pod-event', detail: { change: ['bound', 'moved'] } },
+  [TASKRUN_POD_UNSCHEDULABLE]: { fn: 'on-pod-event' },
 };
 
 /** The function an event of ours goes to, as the rules decide; undefined when no rule takes it. */

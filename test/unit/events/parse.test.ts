@@ -125,6 +125,38 @@ describe('parseTriggerEvent', () => {
     expect(parseTriggerEvent(byOldInstance).target).toEqual({ kind: 'instance', instanceId: 'i-0123abcd' });
   });
 
+  it('turns a TaskRun pod held Pending into a trigger naming the pod and the assistant that holds it', () => {
+    expect(parseTriggerEvent(sampleEvent('valid/taskrun-pod-unschedulable.json'))).toStrictEqual({
+      id: '0c6f1e2d-3b4a-4f5e-9a8b-7c6d5e4f3a2b',
+      source: 'pending-pod-event',
+      target: {
+        kind: 'pending-pod',
+        pod: { namespace: 'builds', name: 'build-7x2kq-compile-pod', uid: '4b3a2c1d-0e9f-4a8b-b7c6-d5e4f3a2b1c0', resourceVersion: '48215530' },
+        assistant: 'affinity-assistant-1f3c2a9b7d',
+      },
+      observedAt: '2025-03-14T09:31:01.517Z',
+      cluster: 'ci-eu-west-1',
+    });
+  });
+
+  it('accepts a held TaskRun pod without the scheduler\'s message', () => {
+    const event = sampleEvent('valid/taskrun-pod-unschedulable.json');
+    delete (event.detail as Record<string, unknown>).message;
+    expect(parseTriggerEvent(event).target).toMatchObject({ kind: 'pending-pod', assistant: 'affinity-assistant-1f3c2a9b7d' });
+  });
+
+  it('names every bad field of a held TaskRun pod in one message', () => {
+    const event = sampleEvent('valid/taskrun-pod-unschedulable.json');
+    const { assistant: _, ...detail } = event.detail as Record<string, unknown>;
+    const bad = { ...event, detail: { ...detail, unschedulableSince: 'yesterday', nodeName: 'w1' } };
+    expect(rejection(() => parseTriggerEvent(bad)).message).toBe(
+      'invalid "TaskRun Pod Unschedulable" event: ' +
+        'detail.assistant: Invalid input: expected string, received undefined; ' +
+        'detail.unschedulableSince: Invalid ISO datetime; ' +
+        'detail.nodeName: unknown field (check its spelling)',
+    );
+  });
+
   it('accepts envelope keys AWS may add, such as replay-name', () => {
     const replayed = { ...sampleEvent('valid/node-schedulability-changed.json'), 'replay-name': 'after-outage' };
     expect(parseTriggerEvent(replayed).source).toBe('node-event');

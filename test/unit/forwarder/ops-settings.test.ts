@@ -41,9 +41,12 @@ describe('the forwarder settings', () => {
       RESYNC_SECONDS: '0',
       ASSISTANT_SELECTOR: 'app.kubernetes.io/component=affinity-assistant,team=ci',
       TAINT_EXCLUDE: 'karpenter.sh/disrupted',
+      PENDING_TASKRUNS: 'off',
+      PENDING_GRACE_SECONDS: '45',
     });
     expect(s).toMatchObject({ leaseName: 'forwarder-blue', opsPort: 9090, resyncMs: 0 });
     expect(s.config.assistantSelector).toEqual({ 'app.kubernetes.io/component': 'affinity-assistant', team: 'ci' });
     expect(s.config.taintExclude).toEqual(['karpenter.sh/disrupted']);
+    expect(s.config).toMatchObject({ pendingTaskRuns: 'off', pendingGraceMs: 45_000 });
   });
 });

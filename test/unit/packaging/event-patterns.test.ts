@@ -15,6 +15,7 @@ import {
   RELOCATION_REQUESTED,
   RESULT_DETAIL_TYPES,
   SOURCE,
+  TASKRUN_POD_UNSCHEDULABLE,
 } from '../../../src/events/contract.js';
 import { repoRoot } from '../../../scripts/build.js';
 import { EVENT_RULER_VERSION, matchingRules } from '../../event-ruler/harness.js';
@@ -36,6 +37,8 @@ const INTENT: Record<string, { bus: Bus; takes: (e: Event) => boolean }> = {
   'relocation-requested': { bus: 'relocator', takes: (e) => e.source === SOURCE && e['detail-type'] === RELOCATION_REQUESTED },
   // A bind or a move only: a deleted pod needs nothing (its replacement's bind is an event of its own).
   'assistant-pod': { bus: 'relocator', takes: (e) => e.source === SOURCE && e['detail-type'] === ASSISTANT_POD_CHANGED && ['bound', 'moved'].includes(e.detail.change as string) },
+  // A TaskRun pod held Pending by its assistant's node, whatever the scheduler's message (or none).
+  'taskrun-pod-unschedulable': { bus: 'relocator', takes: (e) => e.source === SOURCE && e['detail-type'] === TASKRUN_POD_UNSCHEDULABLE },
   // AWS's notices that an instance is going away -> on-aws-event.
   'aws-spot-interruption': { bus: 'default', takes: (e) => e.source === 'aws.ec2' && e['detail-type'] === 'EC2 Spot Instance Interruption Warning' },
   'aws-rebalance-recommendation': { bus: 'default', takes: (e) => e.source === 'aws.ec2' && e['detail-type'] === 'EC2 Instance Rebalance Recommendation' },
@@ -141,6 +144,12 @@ describe(`event patterns, matched by Event Ruler ${EVENT_RULER_VERSION}`, () => 
           if (change !== 'moved') delete c.detail.previousNodeName;
         }),
       })),
+      // A held TaskRun pod, without the scheduler's message (it is optional).
+      {
+        label: 'taskrun pod unschedulable, no message',
+        bus: 'relocator' as Bus,
+        event: clone(inbound.find(([, e]) => e['detail-type'] === TASKRUN_POD_UNSCHEDULABLE)![1], (c) => delete c.detail.message),
+      },
       // Near misses.
       { label: 'health event of another service', bus: 'default', event: clone(health, (c) => (c.detail.service = 'RDS')) },
       { label: 'EC2 health issue, not a scheduled change', bus: 'default', event: clone(health, (c) => (c.detail.eventTypeCategory = 'issue')) },
@@ -150,6 +159,11 @@ describe(`event patterns, matched by Event Ruler ${EVENT_RULER_VERSION}`, () => 
         label: 'our detail-type from another source',
         bus: 'relocator',
         event: clone(inbound.find(([, e]) => e['detail-type'] === NODE_SCHEDULABILITY_CHANGED)![1], (c) => (c.source = 'affinity-relocator-test')),
+      },
+      {
+        label: 'a held TaskRun pod from another source',
+        bus: 'relocator',
+        event: clone(inbound.find(([, e]) => e['detail-type'] === TASKRUN_POD_UNSCHEDULABLE)![1], (c) => (c.source = 'tekton')),
       },
       { label: 'an unknown detail-type of ours', bus: 'relocator', event: clone(resultEvent(anOutcome('blocked')) as Event, (c) => (c['detail-type'] = 'Assistant Relocation Postponed')) },
       // PutEvents refuses custom events with an aws.* source, and none reaches our bus anyway; were one
@@ -189,6 +203,13 @@ describe(`event patterns, matched by Event Ruler ${EVENT_RULER_VERSION}`, () => 
     expect(takers('assistant pod bound')).toEqual(['assistant-pod']);
     expect(takers('assistant pod moved')).toEqual(['assistant-pod']);
     expect(takers('assistant pod deleted')).toEqual([]);
+  });
+
+  it('invokes on-pod-event\'s rule for a TaskRun pod held Pending, from our source only', () => {
+    const takers = (label: string) => matches[samples.findIndex((s) => s.label === label)]!;
+    expect(takers('test/fixtures/events/valid/taskrun-pod-unschedulable.json')).toEqual(['taskrun-pod-unschedulable']);
+    expect(takers('taskrun pod unschedulable, no message')).toEqual(['taskrun-pod-unschedulable']);
+    expect(takers('a held TaskRun pod from another source')).toEqual([]);
   });
 
   it('routes every kind of result event deliberately: problems alert, successes and notify-only notices inform, other skips and repeats stay quiet', () => {

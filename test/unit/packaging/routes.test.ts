@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ASSISTANT_POD_CHANGED, SOURCE } from '../../../src/events/contract.js';
+import { ASSISTANT_POD_CHANGED, SOURCE, TASKRUN_POD_UNSCHEDULABLE } from '../../../src/events/contract.js';
 import { ROUTES, routeOf } from '../../../src/local/bus.js';
 import { matchingRules } from '../../event-ruler/harness.js';
 import { readServerlessSettings } from '../../support/aws-path/serverless-config.js';
@@ -31,6 +31,7 @@ describe('the routes of local mode and of serverless.yml', () => {
       return [{ label: detailType, detailType, detail: taken }, ...refused];
     });
     expect(cases.map((c) => c.label)).toContain(`${ASSISTANT_POD_CHANGED}, change outside the rule`);
+    expect(cases.map((c) => c.label)).toContain(TASKRUN_POD_UNSCHEDULABLE);
     const events = cases.map((c) => ({ version: '0', id: '1', source: SOURCE, 'detail-type': c.detailType, account: '1', time: '2024-01-01T00:00:00Z', region: 'eu-west-1', resources: [], detail: c.detail }));
     const matches = await matchingRules(Object.fromEntries(busRules.map((r) => [r.name, r.pattern])), events);
     const aws = matches.map((names) => names.map((n) => busRules.find((r) => r.name === n)!.target));

@@ -107,7 +107,8 @@ describe('npm run package', () => {
   const patterns: Record<string, { 'detail-type': string[]; detail?: Record<string, string[]> }[]> = {
     'on-node-event': [{ 'detail-type': ['Node Schedulability Changed'] }, { 'detail-type': ['Relocation Requested'] }],
     // A deleted pod needs nothing of the function (the handler returns no outcome for it).
-    'on-pod-event': [{ 'detail-type': ['Assistant Pod Changed'], detail: { change: ['bound', 'moved'] } }],
+    // And a TaskRun pod held Pending by its assistant's node.
+    'on-pod-event': [{ 'detail-type': ['Assistant Pod Changed'], detail: { change: ['bound', 'moved'] } }, { 'detail-type': ['TaskRun Pod Unschedulable'] }],
   };
 
   it.each(Object.entries(patterns))('routes the bus events %s handles to it, and only those', (name, expected) => {
