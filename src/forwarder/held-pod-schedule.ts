@@ -40,6 +40,8 @@ export const HELD_POD_TIMINGS: HeldPodTimings = { firstRepeatMs: 15_000, maxRepe
 interface Entry {
   uid: string;
   sinceMs: number;
+  /** The assistant that holds it (a released pod no longer says). */
+  assistant?: string;
   dueMs: number;
   /** Events published about it so far. */
   sent: number;
@@ -65,7 +67,7 @@ export class HeldPodSchedule {
    * new pod under the same name, or one marked Unschedulable anew. An update that changes neither keeps the
    * schedule as it is (the scheduler rewrites the condition's message on every retry).
    */
-  observe(key: string, uid: string, sinceMs: number | undefined): number | undefined {
+  observe(key: string, uid: string, sinceMs: number | undefined, assistant?: string): number | undefined {
     if (sinceMs === undefined) {
       this.pods.delete(key);
       return undefined;
@@ -73,13 +75,18 @@ export class HeldPodSchedule {
     const known = this.pods.get(key);
     if (known && known.uid === uid && known.sinceMs === sinceMs) return undefined;
     const dueMs = sinceMs + this.graceMs;
-    this.pods.set(key, { uid, sinceMs, dueMs, sent: 0 });
+    this.pods.set(key, { uid, sinceMs, dueMs, sent: 0, ...(assistant ? { assistant } : {}) });
     return dueMs;
   }
 
-  /** The pod is gone from the watch: bound, no longer Pending, or deleted. */
-  forget(key: string): void {
+  /**
+   * The pod is gone from the watch: bound, no longer Pending, or deleted. What was known of it when it was
+   * published at least once (someone may be waiting for its release), else undefined.
+   */
+  forget(key: string): { uid: string; sinceMs: number; assistant?: string } | undefined {
+    const entry = this.pods.get(key);
     this.pods.delete(key);
+    return entry && entry.sent > 0 ? { uid: entry.uid, sinceMs: entry.sinceMs, ...(entry.assistant ? { assistant: entry.assistant } : {}) } : undefined;
   }
 
   /** The pods to publish now, oldest due first, as many as the budget allows; each is rescheduled. */

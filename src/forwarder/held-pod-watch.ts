@@ -74,7 +74,7 @@ export class HeldPodWatch {
       fieldSelector: HELD_POD_FIELD_SELECTOR,
       slim: (raw) => slimTaskRunPod(raw, o.assistantSelector),
       onUpsert: (p) => this.observe(p),
-      onDelete: (p) => this.schedule.forget(keyOf(p)),
+      onDelete: (p) => this.release(p),
       onError: o.onError,
     });
   }
@@ -102,9 +102,33 @@ export class HeldPodWatch {
   }
 
   private observe(p: TaskRunPodView): void {
-    const dueMs = this.schedule.observe(keyOf(p), p.metadata.uid ?? '', p.held?.sinceMs);
+    const dueMs = this.schedule.observe(keyOf(p), p.metadata.uid ?? '', p.held?.sinceMs, p.held?.assistant);
     // During the first list the timer waits: it is armed once, for all, when the list is in.
     if (dueMs !== undefined && this.synced) this.armAt(dueMs);
+  }
+
+  /**
+   * A pod left the selection (bound, ended or deleted). One that was published as held gets a `released`
+   * event, so that a rescue waiting for it is settled now rather than at its confirmation timeout.
+   */
+  private release(p: TaskRunPodView): void {
+    const was = this.schedule.forget(keyOf(p));
+    if (!was?.assistant || this.stopped) return;
+    const m = p.metadata;
+    try {
+      const detail = taskRunPodUnschedulableDetail({
+        cluster: this.o.cluster,
+        observedAt: this.o.now().toISOString(),
+        pod: { namespace: m.namespace ?? '', name: m.name ?? '', uid: m.uid ?? was.uid, resourceVersion: m.resourceVersion ?? '0' },
+        assistant: was.assistant,
+        unschedulableSince: new Date(was.sinceMs).toISOString(),
+        released: true,
+      });
+      this.counters.published++;
+      this.o.publish([toPutEventsEntry(TASKRUN_POD_UNSCHEDULABLE, detail)]);
+    } catch (e) {
+      this.o.onError(e);
+    }
   }
 
   /** Publishes what is due and sleeps until the schedule has something again. */

@@ -230,4 +230,23 @@ describe('a TaskRun pod held Pending by its assistant node', () => {
     const cluster = new KubernetesCluster(s.cp.kubeConfig('relocator'), { assistantSelector: CONFIG.assistantSelector });
     expect((await cluster.listPlacementHints()).filter((h) => h.namespace === a.ns)).toEqual([]);
   });
+
+  it('in local mode, end to end: the forwarder publishes the held pod after the grace, the assistant moves, the release settles it', async () => {
+    await s.startLocalMode(CONFIG);
+    try {
+      const { small, big, pr, sts, ns, pod, claim } = await twoNodes('local');
+      const body = taskRunPod(pr, 'second', sts, [claim]);
+      body.spec!.containers[0]!.resources = { requests: { cpu: '3' } };
+      const held = await s.admin.core.createNamespacedPod({ namespace: ns, body });
+      const relocated = await s.waitForOutcome('the rescue to be settled', (o) => o.kind === 'relocated' && o.heldPod === held.metadata!.name, 60_000);
+      expect(relocated).toMatchObject({ reason: 'pending-taskrun', fromNode: small, toNode: big, triggerSource: 'pending-pod-event' });
+      expect(relocated.pendingToBoundMs).toBeGreaterThan(0);
+      expect(s.outcomes.find((o) => o.kind === 'started' && o.heldPod === held.metadata!.name)).toMatchObject({ triggerSource: 'pending-pod-event' });
+      expect((await s.admin.core.readNamespacedPod({ namespace: ns, name: held.metadata!.name! })).spec?.nodeName).toBe(big);
+      expect((await s.admin.core.readNamespacedPod({ namespace: ns, name: `${sts}-0` })).metadata?.uid).not.toBe(pod.metadata!.uid);
+      expect(s.errors).toEqual([]);
+    } finally {
+      await s.stopLocalMode();
+    }
+  });
 });

@@ -65,6 +65,16 @@ describe('the schedule of "TaskRun Pod Unschedulable"', () => {
     expect(schedule.take(s(3600))).toEqual([]);
   });
 
+  it('says, when a pod leaves, what was published of it (its release is news) and nothing for one never published', () => {
+    const schedule = new HeldPodSchedule(GRACE);
+    schedule.observe('ci/a', 'ua', s(0), 'affinity-assistant-a');
+    schedule.observe('ci/b', 'ub', s(10), 'affinity-assistant-b');
+    expect(schedule.take(s(20))).toEqual(['ci/a']);
+    expect(schedule.forget('ci/a')).toEqual({ uid: 'ua', sinceMs: s(0), assistant: 'affinity-assistant-a' });
+    expect(schedule.forget('ci/b')).toBeUndefined(); // still within its grace: nobody acted on it
+    expect(schedule.forget('ci/a')).toBeUndefined();
+  });
+
   it('publishes nothing for a pod that is not held, however long it waits', () => {
     const schedule = new HeldPodSchedule(GRACE);
     expect(schedule.observe('ci/p', 'u1', undefined)).toBeUndefined();
