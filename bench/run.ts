@@ -4,7 +4,7 @@
  * module and add it to `benches`.
  *
  *   npm run bench                 # all
- *   npm run bench -- bundles      # only the named ones (bundles, relocation, aws-notice, forwarder, differential, differential-pending, feasibility, connections, memory, wave, rotation, peers, scale-up)
+ *   npm run bench -- bundles      # only the named ones (bundles, relocation, aws-notice, forwarder, differential, differential-pending, feasibility, connections, memory, wave, rotation, peers, scale-up, pending)
  */
 import { awsNotice } from './aws-notice.js';
 import { bundles } from './bundles.js';
@@ -15,13 +15,14 @@ import { forwarder } from './forwarder.js';
 import { memory } from './memory.js';
 import { wave } from './wave.js';
 import { peers } from './peers.js';
+import { pending } from './pending.js';
 import { pendingDifferential } from './pending-differential.js';
 import { relocation } from './relocation.js';
 import { rotation } from './rotation.js';
 import { scaleUp } from './scale-up.js';
 import { type Bench, type Result, formatTable, writeResults } from './lib.js';
 
-const benches: Bench[] = [bundles, relocation, awsNotice, forwarder, differential, pendingDifferential, feasibility, connections, memory, wave, rotation, peers, scaleUp];
+const benches: Bench[] = [bundles, relocation, awsNotice, forwarder, differential, pendingDifferential, feasibility, connections, memory, wave, rotation, peers, scaleUp, pending];
 
 async function main(args: string[]): Promise<void> {
   const unknown = args.filter((a) => !benches.some((b) => b.name === a));
