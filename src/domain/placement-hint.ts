@@ -107,3 +107,16 @@ export function expired(hint: Pick<PlacementHint, 'expiresAt'>, now: Date): bool
 export function steeredTo(pod: Pod): string | undefined {
   return pod.metadata?.annotations?.[STEERED_TO_ANNOTATION] || undefined;
 }
+
+/**
+ * The pod as its replacement will be: what the admission policy added when it steered the pod (the hostname
+ * in its nodeSelector) is not in the StatefulSet's template, so the next replacement is free of it. Every
+ * decision about moving an assistant judges this, not the pinned pod: a steered assistant would otherwise
+ * look as if no other node could ever take it. Pods not steered are returned as they are.
+ */
+export function asReplacement(pod: Pod): Pod {
+  if (!steeredTo(pod) || pod.spec?.nodeSelector?.[HOSTNAME_TOPOLOGY] === undefined) return pod;
+  const { [HOSTNAME_TOPOLOGY]: _pin, ...nodeSelector } = pod.spec.nodeSelector;
+  return { ...pod, spec: { ...pod.spec, nodeSelector } };
+}
+

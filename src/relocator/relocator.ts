@@ -31,7 +31,7 @@ import {
 import type { AssistantRef, Outcome } from '../domain/outcome.js';
 import { findFeasibleNodes } from '../domain/feasibility.js';
 import { heldLongEnough, heldTaskRunPod } from '../domain/held-pod.js';
-import { expired } from '../domain/placement-hint.js';
+import { asReplacement, expired } from '../domain/placement-hint.js';
 import type { GrowthInput } from '../domain/growth.js';
 import { type Decision, type Observation, planRelocation } from '../domain/plan.js';
 import { assessNode, describeTaint, type NodeVerdict } from '../domain/schedulability.js';
@@ -365,8 +365,9 @@ export class Relocator {
   /** What the trigger points at, read live; an outcome instead when it points at no node of this cluster. */
   private async candidates(trigger: RelocationTrigger, nodesRead: Promise<Node[]>, ctx: TriggerContext): Promise<Candidate[] | Outcome> {
     const t = trigger.target;
+    // Each assistant is judged as its replacement will be (without a steering pin of ours).
     const fromPods = (pods: Pod[], expected?: Partial<ObservedPodRef>): Candidate[] =>
-      pods.map((pod) => ({ pod, expected, ref: refOf(pod) }));
+      pods.map((pod) => ({ pod: asReplacement(pod), expected, ref: refOf(pod) }));
     switch (t.kind) {
       case 'all': {
         // An assistant on a node that is schedulable now needs nothing and is not reported (relocateOne's
@@ -418,7 +419,8 @@ export class Relocator {
       case 'pending-pod':
         return []; // handle() takes these to rescueHeld
       case 'pod': {
-        const pod = await this.d.cluster.getPod(t.pod.namespace, t.pod.name);
+        const read = await this.d.cluster.getPod(t.pod.namespace, t.pod.name);
+        const pod = read && asReplacement(read);
         return [{ pod, expected: t.pod, ref: pod ? refOf(pod) : { namespace: t.pod.namespace, pod: t.pod.name, podUid: t.pod.uid } }];
       }
     }

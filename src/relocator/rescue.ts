@@ -12,7 +12,7 @@ import { type DeletionRecord, deletionRecordId, RESCUE_REASON } from '../domain/
 import { findPairFeasibleNodes } from '../domain/pair-feasibility.js';
 import { assistantInstanceOf, INSTANCE_LABEL } from '../domain/held-pod.js';
 import { interruptionTaint, taintsWithInterruption } from '../domain/interruption-taint.js';
-import { hostnameOf, placementHint } from '../domain/placement-hint.js';
+import { asReplacement, hostnameOf, placementHint } from '../domain/placement-hint.js';
 import type { AssistantRef, Outcome } from '../domain/outcome.js';
 import { type PairPlacement, planRescue, type RescueDecision, usesWorkspace } from '../domain/rescue.js';
 import type { ObservedPodRef, RelocationTrigger } from '../domain/trigger.js';
@@ -64,7 +64,8 @@ export class Rescuer {
     }
     // Tekton's assistant is a one-replica StatefulSet named after the instance label.
     const found = await this.d.cluster.getPod(ns, `${instance}-0`);
-    const assistant = found?.metadata?.labels?.[INSTANCE_LABEL] === instance ? found : undefined;
+    // Judged as its replacement will be (without a steering pin of ours from an earlier rescue).
+    const assistant = found?.metadata?.labels?.[INSTANCE_LABEL] === instance ? asReplacement(found) : undefined;
     base.assistant = refOf(assistant) ?? base.assistant;
     base.fromNode = assistant?.spec?.nodeName;
     const node = allNodes.find((n) => n.metadata?.name === base.fromNode);

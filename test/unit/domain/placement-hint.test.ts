@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  asReplacement,
   expired,
   hostnameOf,
   PLACEMENT_GROUP,
@@ -75,5 +76,20 @@ describe('a placement hint', () => {
     steered.metadata!.annotations = { [STEERED_TO_ANNOTATION]: 'worker2' };
     expect(steeredTo(steered)).toBe('worker2');
     expect(steeredTo(assistant)).toBeUndefined();
+  });
+});
+
+describe('asReplacement', () => {
+  const steered = {
+    metadata: { name: 'affinity-assistant-a-0', annotations: { 'affinity-relocator.io/steered-to': 'w2' } },
+    spec: { containers: [], nodeSelector: { pool: 'ci', 'kubernetes.io/hostname': 'w2' } },
+  };
+  it('judges a steered assistant as its replacement will be: without the hostname our policy pinned', () => {
+    expect(asReplacement(steered).spec?.nodeSelector).toEqual({ pool: 'ci' });
+    expect(steered.spec.nodeSelector['kubernetes.io/hostname']).toBe('w2'); // the read pod is not changed
+  });
+  it('leaves a pod that was not steered as it is, its own hostname pin included', () => {
+    const pinned = { metadata: { name: 'p' }, spec: { containers: [], nodeSelector: { 'kubernetes.io/hostname': 'w1' } } };
+    expect(asReplacement(pinned)).toBe(pinned);
   });
 });
