@@ -54,6 +54,8 @@ describe('the pair check against the real kube-scheduler', () => {
     expect(of('unsafe'), 'states where we name a node and the scheduler does not bind both there').toEqual([]);
     expect(summary.results.filter((r) => r.unsafeNodes?.length).map(describePending), 'nodes we say take both where the scheduler does not bind both').toEqual([]);
     expect(summary.results.filter((r) => r.steeringUnsafe?.length).map(describePending), 'nodes that take the replacement alone we did not name').toEqual([]);
+    // Node by node, where the scheduler put the replacement alone: the taint steering trusts that list.
+    expect(summary.nodes.compared - summary.nodes.alone, 'node answers where we disagree on the replacement alone').toBe(0);
     const unexplained = summary.results.filter((r) => r.verdict === 'missed-rescue' && !(r.kind! in ALLOWED_MISSED_KINDS)).map(describePending);
     expect(unexplained, 'missed rescues of no allowed kind').toEqual([]);
     expect(summary.missedPct, `missed rescues above 1 %:\n${of('missed-rescue').join('\n')}`).toBeLessThanOrEqual(1);
