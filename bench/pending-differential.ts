@@ -43,6 +43,7 @@ export const pendingDifferential: Bench = {
         count('pending_missed_pct', '%', Number(summary.missedPct.toFixed(2)), n),
         count('pending_agree_rescue', 'states', c['agree-rescue'], n),
         count('pending_agree_block', 'states', c['agree-block'], n),
+        count('pending_rescues_needing_steering', 'states', summary.needSteering, n),
         count('pending_back_mismatches', 'states', summary.backMismatches, n),
         count('pending_node_answers', 'nodes', summary.nodes.compared, summary.nodes.compared),
         count('pending_node_pair_disagreements', 'nodes', summary.nodes.compared - summary.nodes.pair, summary.nodes.compared),

@@ -4,9 +4,10 @@
  * TaskRun pod cannot go there (test/cluster/fixtures/pending-states.ts; the procedure and the verdicts are in
  * ./pending-differential.ts).
  *
- * `npm test` runs PENDING_STATES states (default 60, seeds 1..60, three at a time); the benchmark
- * (`npm run bench -- differential-pending`) runs 500. One state: `PENDING_SEED=<seed> PENDING_STATES=1 npx
- * vitest run test/integration/pending-differential.test.ts` (PENDING_VERBOSE=1 prints every state).
+ * `npm test` runs PENDING_STATES states (default 60, seeds 1..60, three at a time: about 2 min for the file,
+ * control plane included, on the 2-core machine); the benchmark (`npm run bench -- differential-pending`) runs
+ * 500. One state: `PENDING_SEED=<seed> PENDING_STATES=1 npx vitest run
+ * test/integration/pending-differential.test.ts` (PENDING_VERBOSE=1 prints every state).
  *
  * Goals: no state where we name a node and the scheduler does not bind both pods there (nor any node we
  * list as taking both); no state where every candidate was probed and the scheduler put the replacement on a

@@ -303,6 +303,8 @@ export interface PendingSummary {
   backMismatches: number;
   /** Node answers compared, and how many agree on the pair and on the replacement alone. */
   nodes: { compared: number; pair: number; alone: number };
+  /** Rescues where another node takes the replacement alone: the taint on the node left would not be enough. */
+  needSteering: number;
 }
 
 export function summarizePending(results: PendingResult[]): PendingSummary {
@@ -321,6 +323,7 @@ export function summarizePending(results: PendingResult[]): PendingSummary {
       (a, r) => ({ compared: a.compared + (r.nodeAgreement?.nodes ?? 0), pair: a.pair + (r.nodeAgreement?.pair ?? 0), alone: a.alone + (r.nodeAgreement?.alone ?? 0) }),
       { compared: 0, pair: 0, alone: 0 },
     ),
+    needSteering: results.filter((r) => r.verdict === 'agree-rescue' && r.scheduler?.some((a) => a.replacement.node && !a.held?.node)).length,
   };
 }
 
@@ -382,7 +385,7 @@ export function formatPendingSummary(s: PendingSummary): string {
     `  UNSAFE         ${c.unsafe}   (we name a node, the scheduler does not bind both there)`,
     `  missed-rescue  ${c['missed-rescue']}   (${s.missedPct.toFixed(2)} % of compared; we block, the scheduler binds both somewhere)`,
     `  per node: ${s.nodes.compared} node answers, ${s.nodes.pair} agree on the pair, ${s.nodes.alone} on the replacement alone; ${s.unsafeNodes} unsafe nodes, ${missedNodes} missed nodes`,
-    `  steering check failed in ${s.steeringUnsafe} states; the node left: ${s.backMismatches} disagreements`,
+    `  rescues where another node takes the replacement alone (a taint on the node left is not enough): ${s.needSteering}; steering check failed in ${s.steeringUnsafe} states; the node left: ${s.backMismatches} disagreements`,
     `  not placeable at start ${c['not-placeable']}, held pod bound at once ${c['not-held']}, harness errors ${c['harness-error']}`,
     `  rescues by cause: ${[...byCause.entries()].sort().map(([k, v]) => `${k} ${v.rescued}/${v.compared}`).join(', ')}`,
     ...[...kinds.entries()].sort().map(([k, n]) => `  kind ${k}: ${n}`),
