@@ -96,6 +96,8 @@ export interface PendingResult {
   missedNodes?: string[];
   /** The steering check failed: the scheduler's alone-only nodes we did not name, although every candidate was probed. */
   steeringUnsafe?: string[];
+  /** Node by node (when our answer lists them and every candidate was probed): the nodes where we agree on the pair, and on the replacement alone. */
+  nodeAgreement?: { nodes: number; pair: number; alone: number };
   error?: string;
   seconds: number;
 }
@@ -217,6 +219,15 @@ export function judge(ours: PairAnswer, scheduler: NodeAnswer[], back: Scheduler
     backOnLeftNode: back,
     ...(ours.pairNodes ? { unsafeNodes: ours.pairNodes.filter((n) => !both.has(n)), missedNodes: [...both].filter((n) => !ours.pairNodes!.includes(n)) } : {}),
     ...(ours.aloneOnly && ours.allProbed && ours.node ? { steeringUnsafe: aloneOnly.filter((n) => !ours.aloneOnly!.includes(n)) } : {}),
+    ...(ours.pairNodes && ours.aloneOnly && ours.allProbed
+      ? {
+          nodeAgreement: {
+            nodes: scheduler.length,
+            pair: scheduler.filter((a) => ours.pairNodes!.includes(a.node) === !!a.held?.node).length,
+            alone: scheduler.filter((a) => (ours.pairNodes!.includes(a.node) || ours.aloneOnly!.includes(a.node)) === !!a.replacement.node).length,
+          },
+        }
+      : {}),
   };
   if (ours.node) {
     if (both.has(ours.node)) return { verdict: 'agree-rescue', ...detail };
@@ -290,6 +301,10 @@ export interface PendingSummary {
   steeringUnsafe: number;
   /** States where our answer on the node left (takes the replacement back) differs from the scheduler's. */
   backMismatches: number;
+  /** Node answers compared, and how many agree on the pair and on the replacement alone. */
+  nodes: { compared: number; pair: number; alone: number };
+  /** Rescues where another node takes the replacement alone: the taint on the node left would not be enough. */
+  needSteering: number;
 }
 
 export function summarizePending(results: PendingResult[]): PendingSummary {
@@ -304,6 +319,11 @@ export function summarizePending(results: PendingResult[]): PendingSummary {
     unsafeNodes: results.reduce((s, r) => s + (r.unsafeNodes?.length ?? 0), 0),
     steeringUnsafe: results.filter((r) => (r.steeringUnsafe?.length ?? 0) > 0).length,
     backMismatches: results.filter((r) => r.ours?.backOnLeftNode !== undefined && r.backOnLeftNode && r.ours.backOnLeftNode !== !!r.backOnLeftNode.node).length,
+    nodes: results.reduce(
+      (a, r) => ({ compared: a.compared + (r.nodeAgreement?.nodes ?? 0), pair: a.pair + (r.nodeAgreement?.pair ?? 0), alone: a.alone + (r.nodeAgreement?.alone ?? 0) }),
+      { compared: 0, pair: 0, alone: 0 },
+    ),
+    needSteering: results.filter((r) => r.verdict === 'agree-rescue' && r.scheduler?.some((a) => a.replacement.node && !a.held?.node)).length,
   };
 }
 
@@ -364,7 +384,8 @@ export function formatPendingSummary(s: PendingSummary): string {
     `  agree-block    ${c['agree-block']}`,
     `  UNSAFE         ${c.unsafe}   (we name a node, the scheduler does not bind both there)`,
     `  missed-rescue  ${c['missed-rescue']}   (${s.missedPct.toFixed(2)} % of compared; we block, the scheduler binds both somewhere)`,
-    `  per node: ${s.unsafeNodes} unsafe nodes, ${missedNodes} missed nodes; steering check failed in ${s.steeringUnsafe} states; node left disagreements ${s.backMismatches}`,
+    `  per node: ${s.nodes.compared} node answers, ${s.nodes.pair} agree on the pair, ${s.nodes.alone} on the replacement alone; ${s.unsafeNodes} unsafe nodes, ${missedNodes} missed nodes`,
+    `  rescues where another node takes the replacement alone (a taint on the node left is not enough): ${s.needSteering}; steering check failed in ${s.steeringUnsafe} states; the node left: ${s.backMismatches} disagreements`,
     `  not placeable at start ${c['not-placeable']}, held pod bound at once ${c['not-held']}, harness errors ${c['harness-error']}`,
     `  rescues by cause: ${[...byCause.entries()].sort().map(([k, v]) => `${k} ${v.rescued}/${v.compared}`).join(', ')}`,
     ...[...kinds.entries()].sort().map(([k, n]) => `  kind ${k}: ${n}`),

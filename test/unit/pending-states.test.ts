@@ -29,6 +29,8 @@ describe('generated pending-pod states', () => {
         expect(mem, `seed ${seed} node ${n.name} memory`).toBeLessThanOrEqual(n.memoryMi);
         expect(here.length + assistants, `seed ${seed} node ${n.name} pods`).toBeLessThanOrEqual(n.pods);
       }
+      expect(new Set(st.fillers.map((f) => f.name)).size, `seed ${seed}: filler names`).toBe(st.fillers.length);
+      expect(new Set(st.nodes.map((n) => n.name)).size, `seed ${seed}: node names`).toBe(st.nodes.length);
       expect(st.held.cpuMilli, `seed ${seed}`).toBeGreaterThan(0);
       expect(st.held.memoryMi, `seed ${seed}`).toBeGreaterThan(0);
     }
