@@ -36,7 +36,7 @@ import { holdSecondTask, pendingPodTrigger, startPendingRun, unschedulableCondit
 import { createRelocator } from '../../src/runtime/relocator.js';
 import { AWS_PATH_CLUSTER, AWS_PATH_REGION, AWS_PATH_STAGE, AwsPath, PATH_FUNCTIONS } from '../support/aws-path/aws-path.js';
 import { type LambdaIdentity, startLambdaIdentity } from '../support/aws-path/lambda-identity.js';
-import { Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
+import { runCli, Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
 
 /** The relocator's settings for the held pod: PENDING_GRACE_SECONDS as released (20 s). */
 const PENDING_CONFIG = TEST_CONFIG;
@@ -232,4 +232,21 @@ describe('no drift: the fixtures build the assistant real Tekton v1.15.0 builds'
       expect(plain(pod.spec?.affinity?.podAffinity)).toEqual(plain(expected.spec?.affinity?.podAffinity));
     });
   }
+});
+
+describe('demo --pending, as a newcomer runs it (last: its own control plane and Tekton need port 8080)', () => {
+  beforeAll(async () => {
+    await s.tekton.stop();
+  });
+  it('shows TaskRun 2 held Pending, the relocator moving the assistant, TaskRun 2 following and the PipelineRun succeeding, exit 0', async () => {
+    const out = await runCli(['demo', '--pending'], { PENDING_GRACE_SECONDS: '3' });
+    expect(out.code, `${out.stdout}\n${out.stderr}`).toBe(0);
+    expect(out.stdout).toMatch(/TaskRun 2's pod pipeline-run-kcsr4-second-pod is Pending: 0\/3 nodes are available: .*Insufficient cpu/);
+    expect(out.stdout).toMatch(/after 3 s: TaskRun 2's pod is still Pending/);
+    expect(out.stdout).toMatch(/STARTED demo\/affinity-assistant-\w+-0 \[pending-taskrun\]: .* deleted from kind-multinode-worker1 to free demo\/pipeline-run-kcsr4-second-pod/);
+    expect(out.stdout).toMatch(/assistant affinity-assistant-\w+-0 now on kind-multinode-worker2/);
+    expect(out.stdout).toMatch(/RELOCATED demo\/affinity-assistant-\w+-0 \[pending-taskrun\]/);
+    expect(out.stdout).toMatch(/PipelineRun pipeline-run-kcsr4: Succeeded/);
+    expect(out.stderr).toBe('');
+  }, 300_000);
 });
