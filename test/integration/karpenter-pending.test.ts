@@ -12,7 +12,11 @@
  *   - node tainted: Karpenter sees both pods Pending and makes ONE NodeClaim for the pair (requests = their
  *     sum), nominates both for it, and both are bound there;
  *   - node tainted, but the NodePool's instance types too small for the pair: a NodeClaim for the
- *     replacement alone; the replacement moves there and the pod stays held, now by the new node.
+ *     replacement alone; the replacement moves there and the pod stays held, now by the new node;
+ *   - node tainted, two NodePools, the held pod selecting a label only one gives: the replacement's node
+ *     comes from the heavier NodePool whatever the pod needs (Karpenter places the assistant first: the
+ *     pod's affinity has no domain until then, and it does not go back on that choice); the pod follows
+ *     only when that NodePool is one that can take it.
  * `KARPENTER_PENDING_ROUNDS` (default 3): rounds of the open and tainted cases.
  */
 import type { V1Pod } from '@kubernetes/client-node';
@@ -46,9 +50,13 @@ interface NodeClaim {
   status?: { nodeName?: string };
 }
 
+/** NodeClaims of the NodePool `pool` and of those named `<pool>-...` (a case's second NodePool). */
 async function nodeClaimsOf(pool: string): Promise<NodeClaim[]> {
   const list = (await s.admin.custom.listClusterCustomObject({ group: 'karpenter.sh', version: 'v1', plural: 'nodeclaims' })) as { items: NodeClaim[] };
-  return list.items.filter((c) => c.metadata.labels?.[NODEPOOL_LABEL] === pool);
+  return list.items.filter((c) => {
+    const of = c.metadata.labels?.[NODEPOOL_LABEL] ?? '';
+    return of === pool || of.startsWith(`${pool}-`);
+  });
 }
 
 /** Karpenter's Events on a pod (reason and message), oldest first. */
@@ -61,7 +69,7 @@ async function karpenterEvents(ns: string, uid: string): Promise<{ reason: strin
  * A pool of two full 2-cpu nodes, the assistant on `<pool>-1`, a NodePool for the pool, and a TaskRun pod
  * asking 3 cpu held Pending beside the assistant; waits until Karpenter has said it cannot help the pod.
  */
-async function heldPair(pool: string, nodePool: NodePoolOptions = {}) {
+async function heldPair(pool: string, nodePool: NodePoolOptions = {}, o: { heldSelects?: Record<string, string> } = {}) {
   await createNodePool(s.admin, aNodePool(pool, { labels: { pool }, ...nodePool }));
   const [small, other] = [`${pool}-1`, `${pool}-2`];
   await createNode(s.admin, small, { cpu: '2', labels: { pool } });
@@ -73,7 +81,7 @@ async function heldPair(pool: string, nodePool: NodePoolOptions = {}) {
   await s.admin.core.createNamespacedPod({ namespace: a.ns, body: filler(other, '2') });
   const body = taskRunPod(a.pr, 'second', a.sts, [a.claim]);
   body.spec!.containers[0]!.resources = { requests: { cpu: HELD_CPU } };
-  body.spec!.nodeSelector = { pool };
+  body.spec!.nodeSelector = { pool, ...o.heldSelects };
   const held = await s.admin.core.createNamespacedPod({ namespace: a.ns, body });
   const refused = await eventually(
     `Karpenter to find no way to schedule ${held.metadata!.name}`,
@@ -178,5 +186,24 @@ describe('a TaskRun pod held by its assistant, every node full, a NodePool that 
     expect(o.held.spec?.nodeName).toBeUndefined();
     // Held again, now by the new node: Karpenter says it cannot place the pod beside the assistant there.
     expect(o.refusal).toMatch(/unsatisfiable topology constraint for pod affinity/);
+  });
+
+  it('two NodePools, the held pod selecting a label only one of them gives: the replacement goes to the heavier NodePool, and the pod follows only when that is its own', async () => {
+    const outcome = async (pool: string, weights: { plain: number; labelled: number }) => {
+      // `<pool>` makes plain nodes, `<pool>-red` nodes labelled team=red, which the held pod selects.
+      await createNodePool(s.admin, aNodePool(`${pool}-red`, { labels: { pool, team: 'red' }, weight: weights.labelled }));
+      const r = await heldPair(pool, { weight: weights.plain }, { heldSelects: { team: 'red' } });
+      const o = await deleteSteered(r);
+      console.log(`karpenter-pending: ${pool}: ${JSON.stringify(o.summary)}`);
+      const node = await s.admin.core.readNode({ name: o.replacement.spec!.nodeName! });
+      return { nodePool: node.metadata?.labels?.[NODEPOOL_LABEL], claims: o.claims.length, replacementNode: o.replacement.spec?.nodeName, held: o.held.spec?.nodeName, refusal: o.refusal };
+    };
+    // The plain NodePool heavier: a node for the replacement alone there; the pod, which needs team=red, stays held.
+    const plainFirst = await outcome('kp-plain-first', { plain: 50, labelled: 10 });
+    expect({ nodePool: plainFirst.nodePool, claims: plainFirst.claims, held: plainFirst.held }).toEqual({ nodePool: 'kp-plain-first', claims: 1, held: undefined });
+    expect(plainFirst.refusal).toMatch(/unsatisfiable topology constraint for pod affinity/);
+    // The labelled NodePool heavier: one node there for both.
+    const redFirst = await outcome('kp-red-first', { plain: 10, labelled: 50 });
+    expect({ nodePool: redFirst.nodePool, claims: redFirst.claims, held: redFirst.held }).toEqual({ nodePool: 'kp-red-first-red', claims: 1, held: redFirst.replacementNode });
   });
 });
