@@ -114,28 +114,27 @@ async function deleteSteered(r: Awaited<ReturnType<typeof heldPair>>) {
     (l) => (refusal = l),
     () => undefined,
   );
-  const after = {
-    pod: await eventually(`${heldName} bound, or refused again by Karpenter`, () => s.admin.core.readNamespacedPod({ namespace: r.ns, name: heldName }), (p) => !!p.spec?.nodeName || refusal !== undefined, {
-      timeoutMs: 60_000,
-    }),
-    events: await karpenterEvents(r.ns, r.held.metadata!.uid!),
-  };
-  const heldBoundMs = after.pod.spec?.nodeName ? Date.now() - t0 : undefined;
-  const claims = await nodeClaimsOf(r.pool);
+  const held = await eventually(`${heldName} bound, or refused again by Karpenter`, () => s.admin.core.readNamespacedPod({ namespace: r.ns, name: heldName }), (p) => !!p.spec?.nodeName || refusal !== undefined, {
+    timeoutMs: 60_000,
+  });
+  const heldBoundMs = held.spec?.nodeName ? Date.now() - t0 : undefined;
+  // A NodeClaim names its node a moment after the node registers: read them once every one does.
+  const claims = await eventually(`the NodeClaims of ${r.pool} to name their nodes`, () => nodeClaimsOf(r.pool), (cs) => cs.every((c) => !!c.status?.nodeName));
   const replacementEvents = await karpenterEvents(r.ns, replacement.metadata!.uid!);
+  const heldEvents = await karpenterEvents(r.ns, r.held.metadata!.uid!);
   const node = replacement.spec?.nodeName ? await s.admin.core.readNode({ name: replacement.spec.nodeName }) : undefined;
   const summary = {
     replacement: replacement.spec?.nodeName,
     instanceType: node?.metadata?.labels?.['node.kubernetes.io/instance-type'],
     allocatableCpu: node?.status?.allocatable?.cpu,
-    held: after.pod.spec?.nodeName ?? '(Pending)',
+    held: held.spec?.nodeName ?? '(Pending)',
     nodeClaims: claims.map((c) => ({ name: c.metadata.name, requests: c.spec?.resources?.requests })),
     deleteToReplacementBoundMs: replacementBoundMs,
     deleteToHeldBoundMs: heldBoundMs,
-    heldEvents: after.events.map((e) => `${e.reason}: ${e.message.slice(0, 120)}`),
+    heldEvents: heldEvents.map((e) => `${e.reason}: ${e.message.slice(0, 120)}`),
     refusal: refusal?.slice(0, 400),
   };
-  return { replacement, held: after.pod, claims, replacementEvents, heldEvents: after.events, refusal, summary };
+  return { replacement, held, claims, replacementEvents, heldEvents, refusal, summary };
 }
 
 describe('a TaskRun pod held by its assistant, every node full, a NodePool that can make a node for both (Karpenter v1.8, kwok)', () => {
