@@ -24,6 +24,20 @@
  *   affinity-relocator             local mode (Tekton v1.15.0)
  * Every tool but Tekton v0.48.0 runs next to Tekton v1.15.0. Each tool gets a fresh control plane. The
  * descheduler is built from its Go module (bench/descheduler/go.mod) and cached like the test cluster's.
+ *
+ * The pending scenario (issue 20; src/local-cluster/fixtures/tekton-pending.ts): nothing is cordoned. The
+ * assistant and TaskRun 1 run on a 2-cpu node, an 8-cpu node joins empty, TaskRun 1 completes, and TaskRun
+ * 2's pod (3 cpu) is Unschedulable beside the assistant. Observed for `PEERS_PENDING_WINDOW_SECONDS` (90)
+ * from the moment the scheduler marks it so, per tool:
+ *
+ *   unschedulable_to_assistant_moved_s   until a new assistant pod is bound to another node
+ *   unschedulable_to_taskrun2_bound_s    until TaskRun 2's pod is bound
+ *
+ * with Tekton v1.15.0 alone, Tekton v0.48.0 alone, and affinity-relocator next to Tekton v1.15.0, handed the
+ * "TaskRun Pod Unschedulable" trigger once the pod has been held for PENDING_GRACE_SECONDS (20), as the
+ * forwarder publishes it (the bench plays the forwarder's part until its watch runs in local mode).
+ * `PEERS_SCENARIOS` (comma-separated: cordon, pending; default both) picks the scenarios, `PEERS_TOOLS` the
+ * tools of each.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -48,6 +62,8 @@ import {
 import { provisionVolume } from '../src/local-cluster/fixtures/volumes.js';
 import { ComponentProcess } from '../src/local-cluster/process.js';
 import type { TektonVersion } from '../src/local-cluster/tekton.js';
+import { holdSecondTask, pendingPodTrigger, startPendingRun } from '../src/local-cluster/fixtures/tekton-pending.js';
+import { createRelocator } from '../src/runtime/relocator.js';
 import { Scenario, TEST_CONFIG } from '../test/integration/support.js';
 import { type Bench, type Result } from './lib.js';
 
@@ -100,6 +116,10 @@ const TOOLS: Tool[] = [
   { key: 'descheduler-taints-1m-evict-local', tekton: 'v1.15.0', descheduler: { policy: taintsOnlyPolicy(true), periodMs: 60_000 } },
   { key: 'affinity-relocator', tekton: 'v1.15.0', relocator: true },
 ];
+
+/** The pending scenario's tools: the descheduler evicts no Pending pod and sees no bad node there. */
+const PENDING_TOOLS: Tool[] = TOOLS.filter((t) => !t.descheduler);
+const SCENARIOS = ['cordon', 'pending'] as const;
 
 function seconds(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -212,25 +232,90 @@ async function observe(tool: Tool, taskMs: number, windowMs: number): Promise<Ob
   }
 }
 
+interface PendingObservation {
+  movedMs: number;
+  secondBoundMs: number;
+  pipelineRun: string;
+  message: string;
+}
+
+/**
+ * The pending scenario for one tool: from TaskRun 2's pod marked Unschedulable, until it is bound or the
+ * PipelineRun is done (TaskRun 2 completes once it is seen bound), at most `windowMs`.
+ */
+async function observePending(tool: Tool, windowMs: number): Promise<PendingObservation> {
+  const s = await Scenario.start({ tekton: { version: tool.tekton } });
+  try {
+    const r = await startPendingRun(s.admin, { namespace: 'peers', small: 'peers-1', big: 'peers-2' });
+    const held = await holdSecondTask(s.admin, s.cp.kubelets, r);
+    const t0 = Date.now();
+    const relocator = tool.relocator ? createRelocator({ kc: s.cp.kubeConfig('relocator'), config: TEST_CONFIG }).relocator : undefined;
+    let handed = false;
+    let released = false;
+    let movedMs = Infinity;
+    let secondBoundMs = Infinity;
+    let prStatus = 'Unknown';
+    while (Date.now() - t0 < windowMs) {
+      // TaskRun 2's pod first: once it is bound, the assistant read after it shows the replacement bound too.
+      const second = await s.admin.core.readNamespacedPod({ namespace: r.ns, name: r.secondPod });
+      const aa = await s.admin.core.readNamespacedPod({ namespace: r.ns, name: r.assistant }).catch(() => undefined);
+      const now = Date.now() - t0;
+      if (aa && aa.metadata?.uid !== r.assistantUid && aa.spec?.nodeName && aa.spec.nodeName !== r.small) movedMs = Math.min(movedMs, now);
+      if (second.spec?.nodeName && !Number.isFinite(secondBoundMs)) {
+        secondBoundMs = now;
+        // Completed only now: a PipelineRun done at once would have Tekton delete the assistant before it is seen moved.
+        void s.cp.kubelets.complete(r.ns, r.secondPod);
+      }
+      // The forwarder's part: the held pod published once past the grace, released once bound.
+      if (relocator && !handed && now >= TEST_CONFIG.pendingGraceMs) {
+        handed = true;
+        const outcomes = await relocator.handle(pendingPodTrigger(held, r.statefulSet));
+        console.log(`bench: peers: pending: ${tool.key}: ${outcomes.map((o) => `${o.kind} [${o.reason}]: ${o.message}`).join('; ') || 'no outcome'}`);
+      }
+      if (relocator && handed && !released && second.spec?.nodeName) {
+        released = true;
+        await relocator.handle(pendingPodTrigger(second, r.statefulSet, { released: true }));
+      }
+      prStatus = succeeded(await readPipelineRun(s.admin, r.ns, r.pr.metadata.name)) ?? 'Unknown';
+      if (prStatus !== 'Unknown') break;
+      await new Promise((w) => setTimeout(w, 250));
+    }
+    const last = await s.admin.core.readNamespacedPod({ namespace: r.ns, name: r.secondPod });
+    const message = (last.status?.conditions ?? []).find((c) => c.type === 'PodScheduled' && c.status === 'False')?.message ?? '';
+    return { movedMs, secondBoundMs, pipelineRun: prStatus === 'True' ? 'succeeded' : prStatus === 'False' ? 'failed' : 'still running', message };
+  } finally {
+    await s.stop();
+  }
+}
+
 const row = (name: string, unit: string, value: number): Result => ({ name, unit, p50: value, p99: value, n: 1 });
+const shown = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)} s` : 'never');
+
+function pick(tools: Tool[], wanted: string[] | undefined): Tool[] {
+  return wanted ? tools.filter((t) => wanted.includes(t.key)) : tools;
+}
 
 export const peers: Bench = {
   name: 'peers',
   async run() {
     const taskMs = seconds('PEERS_TASK_SECONDS', 30);
     const windowMs = seconds('PEERS_WINDOW_SECONDS', 180);
+    const pendingWindowMs = seconds('PEERS_PENDING_WINDOW_SECONDS', 90);
     const wanted = process.env.PEERS_TOOLS?.split(',').filter(Boolean);
     const unknown = (wanted ?? []).filter((k) => !TOOLS.some((t) => t.key === k));
     if (unknown.length) throw new Error(`bench: PEERS_TOOLS: unknown ${unknown.join(', ')} (known: ${TOOLS.map((t) => t.key).join(', ')})`);
-    const tools = wanted ? TOOLS.filter((t) => wanted.includes(t.key)) : TOOLS;
+    const scenarios = process.env.PEERS_SCENARIOS?.split(',').filter(Boolean) ?? [...SCENARIOS];
+    const unknownScenarios = scenarios.filter((x) => !(SCENARIOS as readonly string[]).includes(x));
+    if (unknownScenarios.length) throw new Error(`bench: PEERS_SCENARIOS: unknown ${unknownScenarios.join(', ')} (known: ${SCENARIOS.join(', ')})`);
+    const tools = scenarios.includes('cordon') ? pick(TOOLS, wanted) : [];
+    const pendingTools = scenarios.includes('pending') ? pick(PENDING_TOOLS, wanted) : [];
     const results = new Map<string, Observation>();
     for (const tool of tools) {
       console.log(`bench: peers: ${tool.key} (TaskRun 1 runs ${taskMs / 1000} s after the cordon; window ${windowMs / 1000} s)`);
       try {
         const o = await observe(tool, taskMs, windowMs);
         results.set(tool.key, o);
-        const s = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)} s` : 'never');
-        console.log(`bench: peers: ${tool.key}: assistant replaced ${s(o.replacedMs)}, TaskRun 2 bound ${s(o.secondBoundMs)}, disturbed [${o.disturbed.join(', ')}], PipelineRun ${o.pipelineRun}`);
+        console.log(`bench: peers: ${tool.key}: assistant replaced ${shown(o.replacedMs)}, TaskRun 2 bound ${shown(o.secondBoundMs)}, disturbed [${o.disturbed.join(', ')}], PipelineRun ${o.pipelineRun}`);
       } catch (e) {
         // A failed run is counted (no figures for the tool) and the bench goes on with the next tool.
         console.log(`bench: peers: ${tool.key}: FAILED: ${e instanceof Error ? e.message : String(e)}`);
@@ -247,7 +332,24 @@ export const peers: Bench = {
         rows.push(row(`peers_${key}_taskrun2_vs_relocator`, 'ratio', o.secondBoundMs / ours.secondBoundMs));
       }
     }
-    rows.push({ name: 'peers_failed_runs', unit: 'runs', p50: tools.length - results.size, p99: tools.length - results.size, n: tools.length });
+    const pending = new Map<string, PendingObservation>();
+    for (const tool of pendingTools) {
+      console.log(`bench: peers: pending: ${tool.key} (window ${pendingWindowMs / 1000} s from TaskRun 2's pod Unschedulable)`);
+      try {
+        const o = await observePending(tool, pendingWindowMs);
+        pending.set(tool.key, o);
+        console.log(`bench: peers: pending: ${tool.key}: assistant moved ${shown(o.movedMs)}, TaskRun 2 bound ${shown(o.secondBoundMs)}, PipelineRun ${o.pipelineRun}${o.message ? ` (scheduler: ${o.message})` : ''}`);
+      } catch (e) {
+        console.log(`bench: peers: pending: ${tool.key}: FAILED: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    for (const [key, o] of pending) {
+      rows.push(row(`peers_pending_${key}_unschedulable_to_assistant_moved_s`, 's', o.movedMs / 1000));
+      rows.push(row(`peers_pending_${key}_unschedulable_to_taskrun2_bound_s`, 's', o.secondBoundMs / 1000));
+    }
+    const runs = tools.length + pendingTools.length;
+    const failed = runs - results.size - pending.size;
+    rows.push({ name: 'peers_failed_runs', unit: 'runs', p50: failed, p99: failed, n: runs });
     return rows;
   },
 };

@@ -2,7 +2,8 @@
  * affinity-relocator CLI (`npm start -- <command>`):
  *   run      (default) local mode against the current kubeconfig context; with no cluster configured,
  *            the demo of the Tekton article's cordon scenario on a local control plane
- *   demo     that demo, explicitly; `demo --tekton`: with the real Tekton controller and a two-task PipelineRun
+ *   demo     that demo, explicitly; `demo --tekton`: with the real Tekton controller and a two-task PipelineRun;
+ *            `demo --pending`: real Tekton, a TaskRun pod held Pending by its assistant's healthy node (issue 20)
  *   status   every assistant, its node, and whether that node is schedulable (and why not)
  *   plan     --node X | --pod ns/name : what a relocation would do (nothing is changed)
  *   relocate --node X | --pod ns/name : relocate now (add --dry-run to only say what would happen)
@@ -26,12 +27,13 @@ import type { TriggerTarget } from '../domain/trigger.js';
 import { configFromEnv } from '../config/relocator.js';
 import { createRelocator } from '../runtime/relocator.js';
 import { runDemo } from './demo.js';
+import { runPendingDemo } from './demo-pending.js';
 import { runTektonDemo } from './demo-tekton.js';
 import { startLocalMode } from './local-mode.js';
 import { describeOutcome, line } from './print.js';
 
 const USAGE = `usage: affinity-relocator [run|demo|status|plan|relocate] [--node NAME | --pod NS/NAME]
-       [--kubeconfig FILE] [--context NAME] [--cluster NAME] [--dry-run] [--tekton (demo)]`;
+       [--kubeconfig FILE] [--context NAME] [--cluster NAME] [--dry-run] [--tekton | --pending (demo)]`;
 
 const OPTIONS = {
   kubeconfig: { type: 'string' },
@@ -41,6 +43,7 @@ const OPTIONS = {
   pod: { type: 'string' },
   'dry-run': { type: 'boolean', default: false },
   tekton: { type: 'boolean', default: false },
+  pending: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 type Option = keyof typeof OPTIONS;
@@ -48,7 +51,7 @@ type Option = keyof typeof OPTIONS;
 /** The options each command reads; any other is a mistake, not something to ignore. */
 const COMMANDS: Record<string, readonly Option[]> = {
   run: ['kubeconfig', 'context', 'cluster', 'dry-run'],
-  demo: ['dry-run', 'tekton'],
+  demo: ['dry-run', 'tekton', 'pending'],
   status: ['kubeconfig', 'context'],
   plan: ['kubeconfig', 'context', 'cluster', 'node', 'pod', 'dry-run'],
   relocate: ['kubeconfig', 'context', 'cluster', 'node', 'pod', 'dry-run'],
@@ -93,7 +96,10 @@ async function main(argv: string[]): Promise<number> {
   // Checked before anything is loaded or read: a usage error is the first thing to hear about.
   const target = command === 'plan' || command === 'relocate' ? manualTarget(values.node, values.pod) : undefined;
 
-  if (command === 'demo') return values.tekton ? runTektonDemo(config) : runDemo(config);
+  if (command === 'demo') {
+    if (values.tekton && values.pending) throw new UsageError('give one of --tekton or --pending');
+    return values.pending ? runPendingDemo(config) : values.tekton ? runTektonDemo(config) : runDemo(config);
+  }
   const configured = values.kubeconfig ?? (process.env.KUBECONFIG || undefined) ?? (existsSync(join(homedir(), '.kube', 'config')) ? 'default' : undefined);
   if (command === 'run' && !configured) {
     // Naming a context or cluster means a real cluster was meant: running the demo instead would hide the mistake.

@@ -88,6 +88,8 @@ export interface NodePoolOptions {
   labels?: Record<string, string>;
   taints?: { key: string; value?: string; effect: string }[];
   limits?: Record<string, string>;
+  /** Karpenter tries NodePools of higher weight first. */
+  weight?: number;
 }
 
 /** A karpenter.sh/v1 NodePool of the KWOKNodeClass `default`; nothing of a test's is consolidated or expired. */
@@ -107,6 +109,7 @@ export function aNodePool(name: string, o: NodePoolOptions = {}): Record<string,
         },
       },
       ...(o.limits ? { limits: o.limits } : {}),
+      ...(o.weight !== undefined ? { weight: o.weight } : {}),
       disruption: { consolidateAfter: 'Never', consolidationPolicy: 'WhenEmpty' },
     },
   };

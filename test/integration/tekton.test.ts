@@ -5,8 +5,10 @@
  * coschedule mode the PipelineRun must succeed with TaskRun 2 on another node, once with affinity-relocator
  * in local mode (as the relocator identity), once through the AWS-shaped path (the forwarder process -> the
  * loopback bus and serverless.yml's rules -> the built bundles as Lambdas, with EKS tokens); Tekton alone
- * leaves TaskRun 2 unschedulable. And the assistants and TaskRun pods our fixtures build (for the fast
- * tests) are compared with the ones this Tekton builds.
+ * leaves TaskRun 2 unschedulable. Issue 20's case: a healthy assistant node too small for TaskRun 2 holds
+ * it Pending under Tekton alone; the pending-pod trigger moves the assistant to a node where both fit
+ * (src/local-cluster/fixtures/tekton-pending.ts). And the assistants and TaskRun pods our fixtures build
+ * (for the fast tests) are compared with the ones this Tekton builds.
  * One control plane and one controller serve the file (the controller is restarted to change mode): only
  * one v1.x Tekton controller can run on a machine (port 8080), so every test with it lives here, where
  * vitest runs them one after another, never in two files at once. Each test has its own pool of nodes,
@@ -25,12 +27,19 @@ import {
   readPipelineRun,
   runPipeline,
   SECOND,
+  succeeded,
   taskRunPodName,
+  waitForPipelineRunDone,
   WORKSPACE,
 } from '../../src/local-cluster/fixtures/tekton-runs.js';
+import { holdSecondTask, pendingPodTrigger, startPendingRun, unschedulableCondition } from '../../src/local-cluster/fixtures/tekton-pending.js';
+import { createRelocator } from '../../src/runtime/relocator.js';
 import { AWS_PATH_CLUSTER, AWS_PATH_REGION, AWS_PATH_STAGE, AwsPath, PATH_FUNCTIONS } from '../support/aws-path/aws-path.js';
 import { type LambdaIdentity, startLambdaIdentity } from '../support/aws-path/lambda-identity.js';
-import { Scenario, TEST_CONFIG } from './support.js';
+import { runCli, Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
+
+/** The relocator's settings for the held pod: PENDING_GRACE_SECONDS as released (20 s). */
+const PENDING_CONFIG = TEST_CONFIG;
 import { busOutcomes, cordonTests, localOutcomes, PIPELINE, startRun } from './tekton-cordon.js';
 
 let identity: LambdaIdentity;
@@ -114,6 +123,50 @@ describe('real Tekton v1.15.0 alone', () => {
   });
 });
 
+describe('real Tekton v1.15.0 and a TaskRun pod held Pending by its assistant on a healthy node (issue 20)', () => {
+  // Neither local mode nor the AWS-shaped path runs now: Tekton alone first, then the relocator handed the
+  // "TaskRun Pod Unschedulable" trigger the forwarder publishes after PENDING_GRACE_SECONDS.
+  it('TaskRun 2 stays Pending under Tekton alone; the pending-pod trigger moves the assistant to the big node, TaskRun 2 runs there and the PipelineRun succeeds', async () => {
+    await s.tekton.setCoschedule('workspaces');
+    const r = await startPendingRun(s.admin, { namespace: 'pending', small: 'pending-1', big: 'pending-2', labels: { pool: 'pending' } });
+    const secondDone = s.cp.kubelets.complete(r.ns, r.secondPod);
+    const held = await holdSecondTask(s.admin, s.cp.kubelets, r);
+    expect(unschedulableCondition(held)?.message).toMatch(/1 Insufficient cpu, 1 node\(s\) didn't match pod affinity rules/);
+
+    // Tekton alone, for the grace the forwarder waits: TaskRun 2 never bound, the assistant never moved.
+    const until = Date.now() + PENDING_CONFIG.pendingGraceMs;
+    while (Date.now() < until) {
+      const [second, aa] = await Promise.all([
+        s.admin.core.readNamespacedPod({ namespace: r.ns, name: r.secondPod }),
+        s.admin.core.readNamespacedPod({ namespace: r.ns, name: r.assistant }),
+      ]);
+      expect(second.spec?.nodeName).toBeUndefined();
+      expect({ uid: aa.metadata?.uid, node: aa.spec?.nodeName }).toEqual({ uid: r.assistantUid, node: r.small });
+      await new Promise((w) => setTimeout(w, 1_000));
+    }
+
+    const { relocator } = createRelocator({ kc: s.cp.kubeConfig('relocator'), config: PENDING_CONFIG });
+    const outcomes = await relocator.handle(pendingPodTrigger(held, r.statefulSet));
+    expect(outcomes, JSON.stringify(outcomes)).toEqual([expect.objectContaining({ kind: 'started', reason: 'pending-taskrun', fromNode: r.small, heldPod: r.secondPod })]);
+    const replacement = await waitForBoundPod(s.admin, r.ns, r.assistant, { notUid: r.assistantUid });
+    expect(replacement.spec?.nodeName).toBe(r.big);
+    const bound = await waitForBoundPod(s.admin, r.ns, r.secondPod);
+    expect(bound.spec?.nodeName).toBe(r.big);
+
+    // The forwarder's "released" event settles the move with the pod it freed.
+    const settled = await relocator.handle(pendingPodTrigger(bound, r.statefulSet, { released: true }));
+    expect(settled).toEqual([expect.objectContaining({ kind: 'relocated', reason: 'pending-taskrun', fromNode: r.small, toNode: r.big, heldPod: r.secondPod })]);
+    expect(settled[0]!.pendingToBoundMs).toBeGreaterThan(0);
+
+    await secondDone;
+    const pr = await waitForPipelineRunDone(s.admin, r.ns, r.pr.metadata.name);
+    expect(succeeded(pr)).toBe('True');
+    // TaskRun 1 was done before the move: nothing of the run was disturbed.
+    const first = await s.admin.core.readNamespacedPod({ namespace: r.ns, name: r.firstPod });
+    expect({ node: first.spec?.nodeName, phase: first.status?.phase }).toEqual({ node: r.small, phase: 'Succeeded' });
+  });
+});
+
 describe('no drift: the fixtures build the assistant real Tekton v1.15.0 builds', () => {
   const podTemplate = {
     nodeSelector: { pool: 'drift' },
@@ -179,4 +232,21 @@ describe('no drift: the fixtures build the assistant real Tekton v1.15.0 builds'
       expect(plain(pod.spec?.affinity?.podAffinity)).toEqual(plain(expected.spec?.affinity?.podAffinity));
     });
   }
+});
+
+describe('demo --pending, as a newcomer runs it (last: its own control plane and Tekton need port 8080)', () => {
+  beforeAll(async () => {
+    await s.tekton.stop();
+  });
+  it('shows TaskRun 2 held Pending, the relocator moving the assistant, TaskRun 2 following and the PipelineRun succeeding, exit 0', async () => {
+    const out = await runCli(['demo', '--pending'], { PENDING_GRACE_SECONDS: '3' });
+    expect(out.code, `${out.stdout}\n${out.stderr}`).toBe(0);
+    expect(out.stdout).toMatch(/TaskRun 2's pod pipeline-run-kcsr4-second-pod is Pending: 0\/3 nodes are available: .*Insufficient cpu/);
+    expect(out.stdout).toMatch(/after 3 s: TaskRun 2's pod is still Pending/);
+    expect(out.stdout).toMatch(/STARTED demo\/affinity-assistant-\w+-0 \[pending-taskrun\]: .* deleted from kind-multinode-worker1 to free demo\/pipeline-run-kcsr4-second-pod/);
+    expect(out.stdout).toMatch(/assistant affinity-assistant-\w+-0 now on kind-multinode-worker2/);
+    expect(out.stdout).toMatch(/RELOCATED demo\/affinity-assistant-\w+-0 \[pending-taskrun\]/);
+    expect(out.stdout).toMatch(/PipelineRun pipeline-run-kcsr4: Succeeded/);
+    expect(out.stderr).toBe('');
+  }, 300_000);
 });
