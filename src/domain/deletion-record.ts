@@ -45,7 +45,10 @@ export interface DeletionRecord {
    * settlement judges it too: the move is done only once that pod is bound.
    */
   heldPod?: { name: string; uid: string; since: string };
-  /** Where the replacement was steered, and how (an AssistantPlacement read at admission, or our taint on the node left). */
+  /**
+   * Where the replacement was steered ('' for a node still to be added), and how (an AssistantPlacement
+   * read at admission, or our taint on the node left, lifted once the replacement is bound).
+   */
   steeredTo?: { node: string; by: 'admission' | 'taint' };
 }
 

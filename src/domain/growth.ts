@@ -18,7 +18,7 @@ import type { SchedulabilityConfig } from './config.js';
 import { nodeRejection } from './feasibility.js';
 import { termMatches } from './node-affinity.js';
 import { parseQuantity } from './quantity.js';
-import { podRequests } from './resources.js';
+import { insufficientResources, podRequests } from './resources.js';
 import { keyMatches, UNSCHEDULABLE_TAINT } from './tolerations.js';
 
 /** What to do when no existing node fits (WHEN_NO_NODE_FITS). */
@@ -39,6 +39,8 @@ export interface NodePool {
     };
     /** Resource name -> quantity; `nodes` counts nodes. */
     limits?: Record<string, string | number>;
+    /** Karpenter tries NodePools of higher weight first. */
+    weight?: number;
   };
   status?: { resources?: Record<string, string | number>; conditions?: { type: string; status: string; message?: string }[] };
 }
@@ -239,3 +241,70 @@ function pinnedTo(pv: PersistentVolume, node: string): boolean {
     )
   );
 }
+
+/** The replacement of an assistant and the TaskRun pod it holds, for growth (issue 20). */
+export interface PairGrowthInput extends Omit<GrowthInput, 'pod' | 'volumes'> {
+  assistant: Pod;
+  held: Pod;
+  assistantVolumes: PersistentVolume[];
+  heldVolumes: PersistentVolume[];
+}
+
+/**
+ * Could the cluster grow one node that takes the replacement and then the held pod? Karpenter, seen doing
+ * it (test/integration/karpenter-pending.test.ts), places the replacement first, on a node of the heaviest
+ * NodePool that can take it, sized for both pods when the held pod's affinity follows it there, and never
+ * goes back on that choice: so the answer is that NodePool's, for both pods (each pod's node filters on one
+ * node it may create, and its limits against the sum). The cluster autoscaler adds a node like an existing
+ * one: one whose template passes both pods' filters and has room for the sum. Not modelled: the instance
+ * types a NodePool offers (one too small for the pair makes a node for the replacement alone).
+ */
+export function pairGrowthFor(i: PairGrowthInput): Growth {
+  const volumes = [...i.assistantVolumes, ...i.heldVolumes];
+  const pinned = localVolumeOn(volumes, i.badNode);
+  if (pinned) return { canGrow: false, message: pinned };
+  const both = combinedPod(i.assistant, i.held);
+  const fitsBoth = (n: Node) =>
+    nodeRejection(i.assistant, n, i.assistantVolumes, { excluded: new Set(), now: i.now, config: i.config }) === undefined &&
+    nodeRejection(i.held, n, i.heldVolumes, { excluded: new Set(), now: i.now, config: i.config }) === undefined;
+  const why: string[] = [];
+  const byWeight = [...i.nodePools].sort((a, b) => (b.spec.weight ?? 0) - (a.spec.weight ?? 0) || a.metadata.name.localeCompare(b.metadata.name));
+  for (const pool of byWeight) {
+    const r = poolRejection(pool, { ...i, pod: i.assistant, volumes: i.assistantVolumes });
+    if (r !== undefined) {
+      why.push(`NodePool ${pool.metadata.name} ${r}`);
+      continue;
+    }
+    const name = `NodePool ${pool.metadata.name}`;
+    const exhausted = exhaustedLimit(pool, both);
+    if (exhausted) return { canGrow: false, message: `${name}, which Karpenter would choose for the replacement, ${exhausted} for both pods` };
+    const nodes = possibleNodes(pool, { ...i, pod: both, volumes });
+    if (nodes?.some(fitsBoth)) return { canGrow: true, by: name, message: `${name} can create a node that takes the replacement and ${i.held.metadata?.name}` };
+    return { canGrow: false, message: `${name}, which Karpenter would choose for the replacement, cannot create a node that ${i.held.metadata?.name} can follow it to` };
+  }
+  if (i.clusterAutoscaler) {
+    const sum = podRequests(both);
+    const like = i.nodes.find((n) => {
+      const fresh = asNewNodeOfGroup(n, { ...i, pod: i.assistant, volumes });
+      return fitsBoth(fresh) && insufficientResources(sum, { ...fresh, status: { ...fresh.status, allocatable: n.status?.allocatable } }, []).length === 0;
+    });
+    if (like) return { canGrow: true, by: 'cluster-autoscaler', message: `cluster-autoscaler can add a node like ${like.metadata?.name ?? '?'}, with room for both pods` };
+    why.push("cluster-autoscaler: no node group's nodes would take both pods");
+  }
+  if (why.length === 0) return { canGrow: false, message: 'neither Karpenter NodePools nor the cluster autoscaler were found' };
+  return { canGrow: false, message: why.join('; ') };
+}
+
+/** One pod standing for both, for what reads one pod's requests and node constraints: the sum, the union. */
+function combinedPod(a: Pod, h: Pod): Pod {
+  const terms = [a, h].flatMap((p) => p.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? []);
+  return {
+    metadata: { name: `${a.metadata?.name}+${h.metadata?.name}` },
+    spec: {
+      containers: [...(a.spec?.containers ?? []), ...(h.spec?.containers ?? [])],
+      nodeSelector: { ...a.spec?.nodeSelector, ...h.spec?.nodeSelector },
+      ...(terms.length > 0 ? { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: terms } } } } : {}),
+    },
+  };
+}
+

@@ -7,6 +7,7 @@
 import type { Node, Pod, StatefulSet } from './k8s.js';
 import { checkAssistantPod, checkOwnership, type PipelineRunLike } from './assistant.js';
 import type { RelocatorConfig } from './config.js';
+import type { Growth } from './growth.js';
 import { heldLongEnough, heldTaskRunPod, type HeldPod } from './held-pod.js';
 import type { SkipReason } from './outcome.js';
 import { assessNode } from './schedulability.js';
@@ -39,6 +40,8 @@ export interface RescueObservation {
   unboundClaims: string[];
   recentRelocations: number;
   placement?: PairPlacement;
+  /** Whether the cluster can grow a node for both (./growth.ts pairGrowthFor), asked when no node takes them. */
+  growth?: Growth;
   now: Date;
 }
 
@@ -47,12 +50,17 @@ export type RescueDecision =
   | { action: 'cause' }
   /** Every check passed: the caller probes the nodes for the pair, then asks again. */
   | { action: 'find-pair-placement'; held: HeldPod }
+  /** No node takes both: the caller asks whether the cluster can grow one, then asks again. */
+  | { action: 'find-growth'; held: HeldPod }
   | {
       action: 'delete';
       podUid: string;
       held: HeldPod;
       heldUid: string;
-      target: string;
+      /** The node found for both; undefined when a node is expected from `growth`. */
+      target?: string;
+      /** Who is expected to add the node that takes both ("NodePool default"), when no node can now. */
+      growth?: string;
       /** Without admission steering, our taint on the node left is enough only when every node that takes the replacement takes the pod too. */
       taintFallbackSafe: boolean;
       message: string;
@@ -105,7 +113,28 @@ export function planRescue(o: RescueObservation, config: RelocatorConfig): Rescu
   if (!o.placement) return { action: 'find-pair-placement', held: h };
   const p = o.placement;
   if (!p.node) {
-    return blocked('no-feasible-node', `no node other than ${nodeName} can take ${aName}'s replacement and ${heldName} together (${p.summary}); ${heldName} stays Pending: ${h.message || 'Unschedulable'}`);
+    const none = `no node other than ${nodeName} can take ${aName}'s replacement and ${heldName} together (${p.summary})`;
+    const stays = `${heldName} stays Pending: ${h.message || 'Unschedulable'}`;
+    if (config.whenNoNodeFits === 'block') return blocked('no-feasible-node', `${none}; ${stays}`);
+    // A node to come can only be steered to by our taint on the node left, which keeps the replacement
+    // off that node alone: an existing node that takes the replacement (not the pod) would get it.
+    if (!p.complete || p.aloneOnly.length > 0) {
+      const where = p.aloneOnly[0] ? `${p.aloneOnly[0]} would take the replacement alone, where ${heldName} cannot follow` : 'not every node that could take the replacement was probed';
+      return blocked('no-feasible-node', `${none}, and a new node would not help: ${where}; ${stays}`);
+    }
+    const grow = (by: string, because: string): RescueDecision => ({
+      action: 'delete',
+      podUid: a.metadata?.uid ?? '',
+      held: h,
+      heldUid: held.metadata?.uid ?? '',
+      growth: by,
+      taintFallbackSafe: true,
+      message: `delete ${aName} (uid ${a.metadata?.uid}) from ${nodeName}, which cannot take ${heldName} (${h.message || 'Unschedulable'}); ${none}, ${because}`,
+    });
+    if (config.whenNoNodeFits === 'delete') return grow('an autoscaler (WHEN_NO_NODE_FITS=delete)', 'and WHEN_NO_NODE_FITS=delete deletes it anyway');
+    if (!o.growth) return { action: 'find-growth', held: h };
+    if (o.growth.canGrow) return grow(o.growth.by, `but ${o.growth.message}`);
+    return blocked('no-feasible-node', `${none}; nothing can add a node for both: ${o.growth.message}; ${stays}`);
   }
   return {
     action: 'delete',

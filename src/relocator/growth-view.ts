@@ -5,7 +5,7 @@
  * and the message says what could not be read.
  */
 import type { RelocatorConfig } from '../domain/config.js';
-import { type Growth, type GrowthInput, growthFor, type NodePool } from '../domain/growth.js';
+import { type Growth, type GrowthInput, growthFor, type NodePool, pairGrowthFor, type PairGrowthInput } from '../domain/growth.js';
 import type { ClusterPort } from './ports.js';
 
 type Known<T> = { ok: true; value: T } | { ok: false; why: string };
@@ -19,14 +19,23 @@ export class GrowthView {
     private readonly config: RelocatorConfig,
   ) {}
 
-  async judge(i: Omit<GrowthInput, 'nodePools' | 'clusterAutoscaler'>): Promise<Growth> {
+  judge(i: Omit<GrowthInput, 'nodePools' | 'clusterAutoscaler'>): Promise<Growth> {
+    return this.answer((known) => growthFor({ ...i, ...known }));
+  }
+
+  /** The same for the replacement and the TaskRun pod it holds, on one node (a rescue). */
+  judgePair(i: Omit<PairGrowthInput, 'nodePools' | 'clusterAutoscaler'>): Promise<Growth> {
+    return this.answer((known) => pairGrowthFor({ ...i, ...known }));
+  }
+
+  private async answer(decide: (known: { nodePools: NodePool[]; clusterAutoscaler: boolean }) => Growth): Promise<Growth> {
     this.pools ??= known(this.cluster.listNodePools(), "could not read Karpenter's NodePools");
     this.autoscaler ??=
       this.config.clusterAutoscaler === 'auto'
         ? known(this.cluster.clusterAutoscalerStatusExists(), "could not read the cluster autoscaler's status ConfigMap")
         : Promise.resolve({ ok: true, value: this.config.clusterAutoscaler === 'present' });
     const [pools, autoscaler] = await Promise.all([this.pools, this.autoscaler]);
-    const growth = growthFor({ ...i, nodePools: pools.ok ? pools.value : [], clusterAutoscaler: autoscaler.ok && autoscaler.value });
+    const growth = decide({ nodePools: pools.ok ? pools.value : [], clusterAutoscaler: autoscaler.ok && autoscaler.value });
     const unread = [pools, autoscaler].flatMap((k) => (k.ok ? [] : [k.why]));
     if (growth.canGrow || unread.length === 0) return growth;
     return { canGrow: false, message: `${growth.message} (${unread.join('; ')})` };

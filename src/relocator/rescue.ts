@@ -19,6 +19,7 @@ import type { ObservedPodRef, RelocationTrigger } from '../domain/trigger.js';
 import type { DeleteCap } from './delete-cap.js';
 import type { NodeView } from './node-view.js';
 import { OwnerReads } from './owner-reads.js';
+import type { GrowthView } from './growth-view.js';
 import type { PlacementFinder } from './placement.js';
 import type { ClusterPort } from './ports.js';
 
@@ -54,7 +55,7 @@ export class Rescuer {
   constructor(private readonly d: RescueDeps) {}
 
   /** One held pod named by a trigger: the outcome of its assistant (or of the pod, when it has none). */
-  async rescue(trigger: RelocationTrigger, target: { pod: ObservedPodRef; assistant?: string }, { nodes, placements }: { nodes: NodeView; placements: PlacementFinder }, o: RescueOptions): Promise<{ outcome: Outcome; statefulSet?: StatefulSet; reported?: true }> {
+  async rescue(trigger: RelocationTrigger, target: { pod: ObservedPodRef; assistant?: string }, { nodes, placements, growth: growthView }: { nodes: NodeView; placements: PlacementFinder; growth: GrowthView }, o: RescueOptions): Promise<{ outcome: Outcome; statefulSet?: StatefulSet; reported?: true }> {
     const { namespace: ns, name } = target.pod;
     const [held, allNodes] = await Promise.all([this.d.cluster.getPod(ns, name), nodes.all()]);
     const instance = (held && assistantInstanceOf(held, this.d.config.assistantSelector)) ?? target.assistant;
@@ -78,10 +79,14 @@ export class Rescuer {
     if (decision.action === 'find-pair-placement') {
       const placement = await this.pairPlacement(assistant!, held!, allNodes, obs.assistantVolumes, obs.heldVolumes, placements);
       decision = planRescue({ ...observation, placement }, this.d.config);
+      if (decision.action === 'find-growth') {
+        const growth = await growthView.judgePair({ assistant: assistant!, held: held!, assistantVolumes: obs.assistantVolumes, heldVolumes: obs.heldVolumes, badNode: base.fromNode ?? '', nodes: allNodes, now: this.d.now(), config: this.d.config });
+        decision = planRescue({ ...observation, placement, growth }, this.d.config);
+      }
     }
     const outcome = await this.act(decision, { assistant, held, sts: obs.statefulSet, nodes: allNodes }, base, trigger, o);
     // The room booked for the pair goes back when nothing was deleted (other rescues of the trigger may use it).
-    if (decision.action === 'delete' && outcome.kind !== 'started') placements.releasePair(assistant!, held!, decision.target);
+    if (decision.action === 'delete' && decision.target && outcome.kind !== 'started') placements.releasePair(assistant!, held!, decision.target);
     return { outcome, statefulSet: obs.statefulSet };
   }
 
@@ -133,7 +138,7 @@ export class Rescuer {
     trigger: RelocationTrigger,
     o: RescueOptions,
   ): Promise<Outcome> {
-    if (decision.action === 'cause' || decision.action === 'find-pair-placement') throw new Error(`internal: ${decision.action} was asked for twice`);
+    if (decision.action === 'cause' || decision.action === 'find-pair-placement' || decision.action === 'find-growth') throw new Error(`internal: ${decision.action} was asked for twice`);
     if (decision.action === 'none') return { ...base, kind: decision.outcome, reason: decision.reason, message: decision.message };
     const pod = assistant!;
     const held = decision.held;
@@ -144,7 +149,7 @@ export class Rescuer {
     if (report) return { ...base, kind: 'skipped', reason: 'notify-only', message: `${this.d.config.pendingTaskRuns === 'report' ? 'PENDING_TASKRUNS=report' : 'notify-only'}: would ${decision.message}` };
     if (this.d.config.dryRun) {
       const result = await this.d.cluster.deletePod(ns, name, { uid: decision.podUid, force: false, dryRun: true });
-      return { ...base, kind: 'skipped', reason: 'dry-run', dryRun: true, message: `dry-run: would steer the replacement to ${decision.target} and ${decision.message} (${result === 'deleted' ? 'the apiserver accepted it in dry-run' : `the apiserver answered ${result}`})` };
+      return { ...base, kind: 'skipped', reason: 'dry-run', dryRun: true, message: `dry-run: would steer the replacement to ${decision.target ?? `a node from ${decision.growth}`} and ${decision.message} (${result === 'deleted' ? 'the apiserver accepted it in dry-run' : `the apiserver answered ${result}`})` };
     }
     if (!(await this.d.cap.take())) {
       const { max, counted } = this.d.cap.state();
@@ -171,7 +176,8 @@ export class Rescuer {
           reasons: `${ns}/${base.heldPod} was Unschedulable beside it since ${held.since.toISOString()}`,
           forced: false,
           heldPod: { name: base.heldPod!, uid: decision.heldUid, since: held.since.toISOString() },
-          steeredTo: { node: decision.target, by: steering },
+          steeredTo: { node: decision.target ?? '', by: steering },
+          ...(decision.growth ? { expectedGrowth: decision.growth } : {}),
         }
       : undefined;
     const [result] = await Promise.all([
@@ -184,7 +190,7 @@ export class Rescuer {
       ...base,
       kind: 'started',
       reason: RESCUE_REASON,
-      message: `${ns}/${name} deleted from ${from} to free ${ns}/${base.heldPod}; its StatefulSet recreates it, steered to ${decision.target} (${steering === 'admission' ? 'an AssistantPlacement read at admission' : `our taint on ${from}`})`,
+      message: `${ns}/${name} deleted from ${from} to free ${ns}/${base.heldPod}; its StatefulSet recreates it, ${decision.target ? `steered to ${decision.target}` : `kept off ${from} while ${decision.growth} adds a node for both`} (${steering === 'admission' ? 'an AssistantPlacement read at admission' : `our taint on ${from}`})`,
       deleteLatencyMs: deletedAt.getTime() - new Date(trigger.observedAt).getTime(),
       forced: false,
     };
@@ -201,7 +207,8 @@ async function steerReplacement(
   d: RescueDeps,
   o: { assistant: Pod; heldPod: Pod | undefined; decision: Extract<RescueDecision, { action: 'delete' }>; nodes: Node[]; from: string },
 ): Promise<'admission' | 'taint' | Pick<Outcome, 'kind' | 'reason' | 'message'>> {
-  const node = o.nodes.find((n) => n.metadata?.name === o.decision.target);
+  // A node still to come cannot be named: only the taint on the node left steers toward it.
+  const node = o.decision.target ? o.nodes.find((n) => n.metadata?.name === o.decision.target) : undefined;
   if (node && hostnameOf(node)) {
     const hint = placementHint({ assistant: o.assistant, node, heldPod: o.heldPod, now: d.now(), ttlMs: d.config.confirmTimeoutMs });
     if ((await d.cluster.writePlacementHint(hint)) === 'written') return 'admission';
@@ -210,7 +217,7 @@ async function steerReplacement(
     return {
       kind: 'blocked',
       reason: 'cannot-steer',
-      message: `${o.decision.message}, but other nodes would take the replacement and not the held pod, and this cluster cannot steer it to ${o.decision.target} (no AssistantPlacement API: README "Freeing a held TaskRun pod")`,
+      message: `${o.decision.message}, but other nodes would take the replacement and not the held pod, and this cluster cannot steer it to ${o.decision.target ?? 'a new node'} (no AssistantPlacement API: README "Freeing a held TaskRun pod")`,
     };
   }
   const taint = interruptionTaint(STEERING_TAINT_SOURCE, d.now());

@@ -27,7 +27,9 @@ import { addTaint, createNode } from '../../src/local-cluster/fixtures/nodes.js'
 import { taskRunPod } from '../../src/local-cluster/fixtures/tekton.js';
 import { aNodePool, createNodePool, Karpenter, type NodePoolOptions } from '../../src/local-cluster/karpenter.js';
 import { STEERING_TAINT_SOURCE } from '../../src/relocator/rescue.js';
-import { Scenario, waitForBoundPod } from './support.js';
+import { Scenario, TEST_CONFIG, waitForBoundPod } from './support.js';
+import type { RelocationTrigger } from '../../src/domain/trigger.js';
+import { createRelocator } from '../../src/runtime/relocator.js';
 
 const ROUNDS = Number(process.env.KARPENTER_PENDING_ROUNDS ?? 3);
 const NODEPOOL_LABEL = 'karpenter.sh/nodepool';
@@ -204,5 +206,39 @@ describe('a TaskRun pod held by its assistant, every node full, a NodePool that 
     // The labelled NodePool heavier: one node there for both.
     const redFirst = await outcome('kp-red-first', { plain: 10, labelled: 50 });
     expect({ nodePool: redFirst.nodePool, claims: redFirst.claims, held: redFirst.held }).toEqual({ nodePool: 'kp-red-first-red', claims: 1, held: redFirst.replacementNode });
+  });
+
+  describe('the relocator, true to what Karpenter does (src/domain/growth.ts pairGrowthFor)', () => {
+    const config = { ...TEST_CONFIG, pendingGraceMs: 1_000, clusterAutoscaler: 'absent' as const };
+    const trigger = (r: Awaited<ReturnType<typeof heldPair>>, released?: true): RelocationTrigger => ({
+      id: `kp-${r.pool}-${released ? 'released' : 'held'}`,
+      source: 'pending-pod-event',
+      target: { kind: 'pending-pod', pod: { namespace: r.ns, name: r.held.metadata!.name!, uid: r.held.metadata!.uid! }, assistant: r.sts, ...(released ? { released } : {}) },
+      observedAt: new Date().toISOString(),
+    });
+
+    it('frees the pod when the NodePool Karpenter picks for the replacement can take both: one delete, one node for the pair, relocated', async () => {
+      const r = await heldPair('kp-rescue');
+      const { relocator } = createRelocator({ kc: s.cp.kubeConfig('relocator'), config });
+      const out = await relocator.handle(trigger(r));
+      expect(out).toEqual([expect.objectContaining({ kind: 'started', reason: 'pending-taskrun' })]);
+      expect(out[0]!.message).toContain('NodePool kp-rescue adds a node for both');
+      const replacement = await waitForBoundPod(s.admin, r.ns, `${r.sts}-0`, { notUid: r.pod.metadata!.uid!, timeoutMs: 120_000 });
+      const held = await waitForBoundPod(s.admin, r.ns, r.held.metadata!.name!, { timeoutMs: 60_000 });
+      expect(held.spec?.nodeName).toBe(replacement.spec?.nodeName);
+      expect(replacement.spec?.nodeName).not.toBe(r.small);
+      expect(await relocator.handle(trigger(r, true))).toEqual([expect.objectContaining({ kind: 'relocated', heldPod: r.held.metadata!.name, toNode: held.spec?.nodeName })]);
+    });
+
+    it('deletes nothing when the NodePool Karpenter would pick for the replacement cannot take the pod (it would stay held, by the new node)', async () => {
+      const pool = 'kp-refuse';
+      await createNodePool(s.admin, aNodePool(`${pool}-red`, { labels: { pool, team: 'red' }, weight: 1 }));
+      const r = await heldPair(pool, { weight: 10 }, { heldSelects: { team: 'red' } });
+      const { relocator } = createRelocator({ kc: s.cp.kubeConfig('relocator'), config });
+      const out = await relocator.handle(trigger(r));
+      expect(out).toEqual([expect.objectContaining({ kind: 'blocked', reason: 'no-feasible-node' })]);
+      expect(out[0]!.message).toContain(`NodePool ${pool}, which Karpenter would choose for the replacement, cannot create a node`);
+      expect((await s.admin.core.readNamespacedPod({ namespace: r.ns, name: `${r.sts}-0` })).metadata?.uid).toBe(r.pod.metadata!.uid);
+    });
   });
 });

@@ -1,8 +1,8 @@
 /** When no node fits now: can a Karpenter NodePool or the cluster autoscaler add one that does? */
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG } from '../../../src/domain/config.js';
-import { type GrowthInput, growthFor, type NodePool } from '../../../src/domain/growth.js';
-import { aLocalVolume, aNode, anAssistantOf, aStatefulSet, aZonalVolume, NOW } from './builders.js';
+import { type GrowthInput, growthFor, type NodePool, pairGrowthFor, type PairGrowthInput } from '../../../src/domain/growth.js';
+import { aLocalVolume, aNode, anAssistantOf, aPod, aStatefulSet, aZonalVolume, NOW } from './builders.js';
 
 const ZONE = 'topology.kubernetes.io/zone';
 
@@ -125,5 +125,44 @@ describe('what nothing can grow for', () => {
 
   it('says so when there is neither Karpenter nor the cluster autoscaler', () => {
     expect(growthFor(input())).toEqual({ canGrow: false, message: 'neither Karpenter NodePools nor the cluster autoscaler were found' });
+  });
+});
+
+describe('a node for the replacement and the TaskRun pod it holds (pairGrowthFor)', () => {
+  const held = (o: { selects?: Record<string, string>; cpu?: string } = {}) => {
+    const p = aPod('run-second-pod', { requests: { cpu: o.cpu ?? '3' } });
+    if (o.selects) p.spec!.nodeSelector = o.selects;
+    return p;
+  };
+  const pair = (o: Partial<PairGrowthInput> = {}): PairGrowthInput => {
+    const { pod, volumes, ...rest } = input();
+    return { ...rest, assistant: pod, held: held(), assistantVolumes: volumes, heldVolumes: [], ...o };
+  };
+  const weighted = (p: NodePool, weight: number): NodePool => ({ ...p, spec: { ...p.spec, weight } });
+
+  it('counts on the NodePool Karpenter picks for the replacement when it can take both', () => {
+    expect(pairGrowthFor(pair({ nodePools: [aNodePool('default')] }))).toMatchObject({ canGrow: true, by: 'NodePool default' });
+  });
+
+  it('answers for the heaviest NodePool that takes the replacement, even when a lighter one would take the pod too', () => {
+    const red = aNodePool('red', { labels: { team: 'red' } });
+    const plain = aNodePool('plain');
+    const g = pairGrowthFor(pair({ held: held({ selects: { team: 'red' } }), nodePools: [weighted(red, 1), weighted(plain, 10)] }));
+    expect(g).toMatchObject({ canGrow: false, message: expect.stringContaining('NodePool plain, which Karpenter would choose for the replacement, cannot create a node') });
+    expect(pairGrowthFor(pair({ held: held({ selects: { team: 'red' } }), nodePools: [weighted(red, 10), weighted(plain, 1)] }))).toMatchObject({ canGrow: true, by: 'NodePool red' });
+  });
+
+  it('counts both pods against the NodePool limits', () => {
+    const g = pairGrowthFor(pair({ nodePools: [aNodePool('small', { limits: { cpu: '2' } })] }));
+    expect(g).toMatchObject({ canGrow: false, message: expect.stringContaining('has reached its limits (cpu: 2, 0 in use) for both pods') });
+  });
+
+  it('for the cluster autoscaler, needs a node like an existing one with room for the sum', () => {
+    const big = aNode('w2').build();
+    big.status = { ...big.status, allocatable: { cpu: '8', memory: '8Gi', pods: '110' } };
+    const small = aNode('w2').build();
+    small.status = { ...small.status, allocatable: { cpu: '2', memory: '8Gi', pods: '110' } };
+    expect(pairGrowthFor(pair({ clusterAutoscaler: true, nodes: [big] }))).toMatchObject({ canGrow: true, by: 'cluster-autoscaler' });
+    expect(pairGrowthFor(pair({ clusterAutoscaler: true, nodes: [small] }))).toMatchObject({ canGrow: false });
   });
 });

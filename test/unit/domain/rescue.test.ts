@@ -78,6 +78,19 @@ describe('planRescue', () => {
     expect(planRescue(observe(o), CONFIG)).toMatchObject({ action: 'none', outcome: 'skipped', reason });
   });
 
+  it('with no node for both, asks whether the cluster can grow one, and relies on it only where our taint steers to it', () => {
+    const none = { node: undefined, summary: '0/3 nodes fit', aloneOnly: [], complete: true };
+    const auto = { ...CONFIG, whenNoNodeFits: 'auto' as const };
+    expect(planRescue(observe({ placement: none }), auto)).toMatchObject({ action: 'find-growth' });
+    expect(planRescue(observe({ placement: none, growth: { canGrow: true, by: 'NodePool ci', message: 'NodePool ci can create a node' } }), auto)).toMatchObject({ action: 'delete', growth: 'NodePool ci', taintFallbackSafe: true });
+    expect(planRescue(observe({ placement: none, growth: { canGrow: false, message: 'no NodePool' } }), auto)).toMatchObject({ outcome: 'blocked', reason: 'no-feasible-node' });
+    // An existing node would take the replacement alone: a new node would not get it.
+    const d = planRescue(observe({ placement: { ...none, aloneOnly: ['w3'] } }), auto);
+    expect(d).toMatchObject({ outcome: 'blocked', reason: 'no-feasible-node' });
+    expect('message' in d && d.message).toContain('w3 would take the replacement alone');
+    expect(planRescue(observe({ placement: none }), { ...CONFIG, whenNoNodeFits: 'block' })).toMatchObject({ outcome: 'blocked' });
+  });
+
   it('keeps the loop guard', () => {
     expect(planRescue(observe({ recentRelocations: 3, placement: placed }), CONFIG)).toMatchObject({ outcome: 'blocked', reason: 'loop-guard' });
   });
