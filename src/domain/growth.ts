@@ -268,7 +268,7 @@ export function pairGrowthFor(i: PairGrowthInput): Growth {
     nodeRejection(i.assistant, n, i.assistantVolumes, { excluded: new Set(), now: i.now, config: i.config }) === undefined &&
     nodeRejection(i.held, n, i.heldVolumes, { excluded: new Set(), now: i.now, config: i.config }) === undefined;
   const why: string[] = [];
-  const byWeight = [...i.nodePools].sort((a, b) => (b.spec.weight ?? 0) - (a.spec.weight ?? 0) || a.metadata.name.localeCompare(b.metadata.name));
+  const byWeight = [...i.nodePools].sort((a, b) => (b.spec.weight ?? 0) - (a.spec.weight ?? 0) || b.metadata.name.localeCompare(a.metadata.name));
   for (const pool of byWeight) {
     const r = poolRejection(pool, { ...i, pod: i.assistant, volumes: i.assistantVolumes });
     if (r !== undefined) {
