@@ -235,9 +235,13 @@ export class Relocator {
 
   private async relocateAll(trigger: RelocationTrigger, options: HandleOptions, ctx: TriggerContext): Promise<Outcome[]> {
     const nodesRead = ctx.nodes.all();
-    const [nodes, candidates, held] = await Promise.all([nodesRead, this.candidates(trigger, nodesRead, ctx), this.heldPods(trigger)]);
+    // The sweep and capacity events rescue held pods too: their list goes out with the others. A node's
+    // trigger needs it only to order two assistants or more, so only then, once they are known.
+    const wide = trigger.target.kind === 'all' || trigger.target.kind === 'stranded';
+    const [nodes, candidates, heldWide] = await Promise.all([nodesRead, this.candidates(trigger, nodesRead, ctx), wide ? this.heldPods() : []]);
     // Not the sinks' business (like a trigger for another cluster sharing the bus): no assistant of ours.
     if (!Array.isArray(candidates)) return [candidates];
+    const held = wide ? heldWide : candidates.length > 1 ? await this.heldPods() : [];
     // Those somebody waits on first: in a node-group rotation, an assistant with a held TaskRun pod is the
     // one whose run is stopped right now.
     const waitedOn = new Set(held.map((h) => `${h.pod.metadata?.namespace}/${h.assistant}-0`));
@@ -245,7 +249,7 @@ export class Relocator {
     candidates.sort((a, b) => first(b) - first(a));
     // The sweep and capacity events also look at held pods whose assistant rests on a healthy node (an
     // assistant on a bad node is among the candidates: the cause's path takes it).
-    const rescues = trigger.target.kind === 'all' || trigger.target.kind === 'stranded' ? held.filter((h) => !candidates.some((c) => `${c.ref.namespace}/${c.ref.pod}` === `${h.pod.metadata?.namespace}/${h.assistant}-0`)) : [];
+    const rescues = wide ? held.filter((h) => !candidates.some((c) => `${c.ref.namespace}/${c.ref.pod}` === `${h.pod.metadata?.namespace}/${h.assistant}-0`)) : [];
     // The assistants that will be read (their nodes look bad) have their owners and volumes read together.
     const now = this.now();
     const byName = new Map(nodes.map((n) => [n.metadata?.name, n]));
@@ -282,9 +286,8 @@ export class Relocator {
    * assistants; one label- and field-selected list. A list that fails only loses the order and the extra
    * rescues: the relocation itself goes on.
    */
-  private async heldPods(trigger: RelocationTrigger): Promise<{ pod: Pod; assistant: string }[]> {
-    const kind = trigger.target.kind;
-    if (this.d.config.pendingTaskRuns === 'off' || !['all', 'stranded', 'node', 'instance'].includes(kind)) return [];
+  private async heldPods(): Promise<{ pod: Pod; assistant: string }[]> {
+    if (this.d.config.pendingTaskRuns === 'off') return [];
     const now = this.now();
     try {
       return (await this.d.cluster.listPendingTaskRunPods()).flatMap((pod) => {
@@ -292,7 +295,7 @@ export class Relocator {
         return c.held && heldLongEnough(c.pod, now, this.d.config.pendingGraceMs) ? [{ pod, assistant: c.pod.assistant }] : [];
       });
     } catch (e) {
-      this.d.log?.('warn', `could not list the Pending TaskRun pods: ${e instanceof Error ? e.message : String(e)}`, { trigger: trigger.id });
+      this.d.log?.('warn', `could not list the Pending TaskRun pods: ${e instanceof Error ? e.message : String(e)}`);
       return [];
     }
   }
