@@ -245,6 +245,7 @@ describe('demo --pending, as a newcomer runs it (last: its own control plane and
     expect(out.stdout).toMatch(/TaskRun 2's pod runs on kind-multinode-worker2, beside the assistant/);
     expect(out.stdout).toMatch(/PipelineRun pipeline-run-kcsr4: Succeeded/);
     expect(out.stdout).not.toMatch(/error/i);
-    expect(out.stderr).toBe('');
+    // Nothing on stderr but, when another checkout's Tekton holds :8080 a while, the notice that the demo waits for it.
+    expect(out.stderr.split('\n').filter((l) => l && !/port 8080 is in use, waiting for it to be free/.test(l))).toEqual([]);
   }, 300_000);
 });
