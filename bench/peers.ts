@@ -33,9 +33,9 @@
  *   unschedulable_to_assistant_moved_s   until a new assistant pod is bound to another node
  *   unschedulable_to_taskrun2_bound_s    until TaskRun 2's pod is bound
  *
- * with Tekton v1.15.0 alone, Tekton v0.48.0 alone, and affinity-relocator next to Tekton v1.15.0, handed the
- * "TaskRun Pod Unschedulable" trigger once the pod has been held for PENDING_GRACE_SECONDS (20), as the
- * forwarder publishes it (the bench plays the forwarder's part until its watch runs in local mode).
+ * with Tekton v1.15.0 alone, Tekton v0.48.0 alone, and affinity-relocator in local mode next to Tekton
+ * v1.15.0 (its forwarder publishes "TaskRun Pod Unschedulable" once the pod has been held for
+ * PENDING_GRACE_SECONDS, 20).
  * `PEERS_SCENARIOS` (comma-separated: cordon, pending; default both) picks the scenarios, `PEERS_TOOLS` the
  * tools of each.
  */
@@ -62,8 +62,7 @@ import {
 import { provisionVolume } from '../src/local-cluster/fixtures/volumes.js';
 import { ComponentProcess } from '../src/local-cluster/process.js';
 import type { TektonVersion } from '../src/local-cluster/tekton.js';
-import { holdSecondTask, pendingPodTrigger, startPendingRun } from '../src/local-cluster/fixtures/tekton-pending.js';
-import { createRelocator } from '../src/runtime/relocator.js';
+import { holdSecondTask, startPendingRun } from '../src/local-cluster/fixtures/tekton-pending.js';
 import { Scenario, TEST_CONFIG } from '../test/integration/support.js';
 import { type Bench, type Result } from './lib.js';
 
@@ -247,11 +246,10 @@ async function observePending(tool: Tool, windowMs: number): Promise<PendingObse
   const s = await Scenario.start({ tekton: { version: tool.tekton } });
   try {
     const r = await startPendingRun(s.admin, { namespace: 'peers', small: 'peers-1', big: 'peers-2' });
-    const held = await holdSecondTask(s.admin, s.cp.kubelets, r);
+    // Local mode: its forwarder publishes the held pod after PENDING_GRACE_SECONDS, and its release once bound.
+    if (tool.relocator) await s.startLocalMode(TEST_CONFIG);
+    await holdSecondTask(s.admin, s.cp.kubelets, r);
     const t0 = Date.now();
-    const relocator = tool.relocator ? createRelocator({ kc: s.cp.kubeConfig('relocator'), config: TEST_CONFIG }).relocator : undefined;
-    let handed = false;
-    let released = false;
     let movedMs = Infinity;
     let secondBoundMs = Infinity;
     let prStatus = 'Unknown';
@@ -265,16 +263,6 @@ async function observePending(tool: Tool, windowMs: number): Promise<PendingObse
         secondBoundMs = now;
         // Completed only now: a PipelineRun done at once would have Tekton delete the assistant before it is seen moved.
         void s.cp.kubelets.complete(r.ns, r.secondPod);
-      }
-      // The forwarder's part: the held pod published once past the grace, released once bound.
-      if (relocator && !handed && now >= TEST_CONFIG.pendingGraceMs) {
-        handed = true;
-        const outcomes = await relocator.handle(pendingPodTrigger(held, r.statefulSet));
-        console.log(`bench: peers: pending: ${tool.key}: ${outcomes.map((o) => `${o.kind} [${o.reason}]: ${o.message}`).join('; ') || 'no outcome'}`);
-      }
-      if (relocator && handed && !released && second.spec?.nodeName) {
-        released = true;
-        await relocator.handle(pendingPodTrigger(second, r.statefulSet, { released: true }));
       }
       prStatus = succeeded(await readPipelineRun(s.admin, r.ns, r.pr.metadata.name)) ?? 'Unknown';
       if (prStatus !== 'Unknown') break;

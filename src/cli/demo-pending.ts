@@ -2,12 +2,15 @@
  * `npm start -- demo --pending`: issue 20's scenario with the real Tekton Pipelines controller (v1.15.0,
  * built from its Go module on first use). Nothing is cordoned or unhealthy: the assistant and TaskRun 1
  * run on a 2-cpu worker, an 8-cpu worker joins empty, TaskRun 1 finishes, and TaskRun 2 (3 cpu) stays
- * Pending because its affinity ties it to the assistant's worker. The demo shows it held for the grace
- * (PENDING_GRACE_SECONDS), hands the relocator the "TaskRun Pod Unschedulable" event the forwarder
- * publishes, and shows the assistant move, TaskRun 2 follow and the PipelineRun succeed.
+ * Pending because its affinity ties it to the assistant's worker. Local mode runs meanwhile: its forwarder
+ * publishes "TaskRun Pod Unschedulable" once the pod has been held for PENDING_GRACE_SECONDS, and the demo
+ * shows the assistant move, TaskRun 2 follow and the PipelineRun succeed.
  */
 import type { RelocatorConfig } from '../domain/config.js';
-import { createRelocator } from '../runtime/relocator.js';
+import type { Outcome } from '../domain/outcome.js';
+import { TASKRUN_POD_UNSCHEDULABLE } from '../events/contract.js';
+import type { TaskRunPodUnschedulableDetail } from '../events/taskrun-pod-unschedulable.js';
+import { startLocalMode } from './local-mode.js';
 import { describeOutcome, line } from './print.js';
 
 export async function runPendingDemo(config: RelocatorConfig): Promise<number> {
@@ -16,7 +19,6 @@ export async function runPendingDemo(config: RelocatorConfig): Promise<number> {
   const { TektonController } = await import('../local-cluster/tekton.js');
   const { clientsFor } = await import('../local-cluster/fixtures/clients.js');
   const { createNode } = await import('../local-cluster/fixtures/nodes.js');
-  const { waitForBoundPod } = await import('../local-cluster/fixtures/pods.js');
   const runs = await import('../local-cluster/fixtures/tekton-runs.js');
   const pending = await import('../local-cluster/fixtures/tekton-pending.js');
   const { applyRelocatorRbac } = await import('../local-cluster/fixtures/rbac.js');
@@ -24,6 +26,7 @@ export async function runPendingDemo(config: RelocatorConfig): Promise<number> {
   line('starting a local Kubernetes control plane and Tekton Pipelines v1.15.0 (the first run builds both from Go modules: minutes)');
   const cp = await ControlPlane.start();
   let tekton: Awaited<ReturnType<typeof TektonController.start>> | undefined;
+  let stopLocal: (() => Promise<void>) | undefined;
   try {
     tekton = await TektonController.start(cp);
     const c = clientsFor(cp.kubeConfig('admin'));
@@ -33,42 +36,48 @@ export async function runPendingDemo(config: RelocatorConfig): Promise<number> {
     line(`PipelineRun first → second sharing a workspace; task "second" asks ${pending.SECOND_TASK_CPU} cpu`);
     const r = await pending.startPendingRun(c, { namespace: 'demo', small: 'kind-multinode-worker1', big: 'kind-multinode-worker2', pipelineRun: 'pipeline-run-kcsr4' }, line);
 
-    const secondDone = cp.kubelets.complete(r.ns, r.secondPod);
-    line('TaskRun 1 finishes (its pod\'s containers exit 0); Tekton creates TaskRun 2\'s pod');
+    // The rescue's settlement (or whatever else the relocator says of TaskRun 2's pod instead).
+    let settle: (o: Outcome) => void = () => undefined;
+    const settled = new Promise<Outcome>((resolve) => (settle = resolve));
+    const mode = await startLocalMode({
+      kc: cp.kubeConfig('relocator'),
+      config,
+      cluster: 'local',
+      onEvent: (type, detail) => {
+        if (type !== TASKRUN_POD_UNSCHEDULABLE) return;
+        const d = detail as TaskRunPodUnschedulableDetail;
+        line(`forwarder publishes "${type}": ${d.pod.namespace}/${d.pod.name}, assistant ${d.assistant}, ${d.released ? 'released (bound)' : `Unschedulable since ${d.unschedulableSince}`}`);
+      },
+      onOutcome: (o) => {
+        // Routine skips (a healthy node, an event about the pod just replaced) would bury the story.
+        if (o.kind === 'skipped' && ['healthy', 'stale', 'gone'].includes(o.reason)) return;
+        line(describeOutcome(o));
+        if (o.heldPod === r.secondPod && o.kind !== 'started') settle(o);
+      },
+      onError: (e) => line(`error: ${e instanceof Error ? e.message : String(e)}`),
+    });
+    stopLocal = () => mode.stop();
+    line(`affinity-relocator runs in local mode (as its RBAC-limited identity); PENDING_GRACE_SECONDS=${config.pendingGraceMs / 1000}`);
+
+    line("TaskRun 1 finishes (its pod's containers exit 0); Tekton creates TaskRun 2's pod");
     const held = await pending.holdSecondTask(c, cp.kubelets, r);
-    const why = pending.unschedulableCondition(held);
-    line(`TaskRun 2's pod ${r.secondPod} is Pending: ${why?.message ?? 'Unschedulable'}`);
-    line(`  its required podAffinity ties it to ${r.assistant} on ${r.small}, which is healthy; Tekton, the scheduler and autoscalers leave it there`);
+    line(`TaskRun 2's pod ${r.secondPod} is Pending: ${pending.unschedulableCondition(held)?.message ?? 'Unschedulable'}`);
+    line(`  its required podAffinity ties it to ${r.assistant} on ${r.small}, which is healthy: nothing else will move it`);
 
-    const graceS = config.pendingGraceMs / 1000;
-    line(`waiting PENDING_GRACE_SECONDS (${graceS} s): the forwarder publishes "TaskRun Pod Unschedulable" for a pod held that long`);
-    await new Promise((w) => setTimeout(w, config.pendingGraceMs));
-    const still = await c.core.readNamespacedPod({ namespace: r.ns, name: r.secondPod });
-    line(`after ${graceS} s: TaskRun 2's pod is ${still.spec?.nodeName ? `bound to ${still.spec.nodeName}` : 'still Pending'}`);
-
-    // Until the forwarder's watch runs in local mode, the demo hands the relocator the event it publishes.
-    const { relocator } = createRelocator({ kc: cp.kubeConfig('relocator'), config });
-    line('affinity-relocator (as its RBAC-limited identity) handles "TaskRun Pod Unschedulable"');
-    const outcomes = await relocator.handle(pending.pendingPodTrigger(still, r.statefulSet));
-    for (const o of outcomes) line(describeOutcome(o));
+    const outcome = await settled;
     if (config.dryRun) {
       line(`dry-run: nothing was deleted; ${r.assistant} stays on ${r.small} and TaskRun 2 stays Pending`);
-      return outcomes.some((o) => o.reason === 'dry-run') ? 0 : 1;
+      return outcome.reason === 'dry-run' ? 0 : 1;
     }
-    if (!outcomes.some((o) => o.kind === 'started')) return 1;
-
-    const replacement = await waitForBoundPod(c, r.ns, r.assistant, { notUid: r.assistantUid });
-    line(`assistant ${r.assistant} now on ${replacement.spec?.nodeName}`);
-    const bound = await waitForBoundPod(c, r.ns, r.secondPod);
-    line(`TaskRun 2's pod ${r.secondPod} follows it to ${bound.spec?.nodeName}`);
-    for (const o of await relocator.handle(pending.pendingPodTrigger(bound, r.statefulSet, { released: true }))) line(describeOutcome(o));
-
-    await secondDone;
+    if (outcome.kind !== 'relocated') return 1;
+    const second = await c.core.readNamespacedPod({ namespace: r.ns, name: r.secondPod });
+    line(`TaskRun 2's pod runs on ${second.spec?.nodeName}, beside the assistant`);
+    await cp.kubelets.complete(r.ns, r.secondPod);
     const done = await runs.waitForPipelineRunDone(c, r.ns, r.pr.metadata.name);
-    const ok = runs.succeeded(done) === 'True' && bound.spec?.nodeName === r.big;
-    line(`TaskRun 2 ran on ${bound.spec?.nodeName}; PipelineRun ${r.pr.metadata.name}: ${runs.succeeded(done) === 'True' ? 'Succeeded' : 'Failed'}`);
-    return ok ? 0 : 1;
+    line(`TaskRun 2 finishes; PipelineRun ${r.pr.metadata.name}: ${runs.succeeded(done) === 'True' ? 'Succeeded' : 'Failed'}`);
+    return runs.succeeded(done) === 'True' && second.spec?.nodeName === r.big ? 0 : 1;
   } finally {
+    await stopLocal?.();
     await tekton?.stop();
     await cp.stop();
   }
