@@ -8,10 +8,11 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../../src/local-cluster/fixtures/clients.js';
-import { setUnschedulable } from '../../src/local-cluster/fixtures/nodes.js';
+import { createNode, setUnschedulable } from '../../src/local-cluster/fixtures/nodes.js';
+import { taskRunPod } from '../../src/local-cluster/fixtures/tekton.js';
 import { AWS_PATH_CLUSTER, AWS_PATH_REGION, AWS_PATH_STAGE, AwsPath, PATH_FUNCTIONS } from '../support/aws-path/aws-path.js';
 import { type LambdaIdentity, startLambdaIdentity } from '../support/aws-path/lambda-identity.js';
-import { Scenario } from './support.js';
+import { Scenario, waitForBoundPod } from './support.js';
 
 let identity: LambdaIdentity;
 let s: Scenario;
@@ -21,7 +22,9 @@ beforeAll(async () => {
   identity = await startLambdaIdentity({ clusterId: AWS_PATH_CLUSTER, stage: AWS_PATH_STAGE, region: AWS_PATH_REGION, functions: PATH_FUNCTIONS });
   s = await Scenario.start(identity.controlPlaneOptions);
   // A failed invocation is retried after 2 s and 4 s instead of Lambda's 1 and 2 minutes, so a test fails in time.
-  path = await AwsPath.start({ cp: s.cp, admin: s.admin, identity, lambda: { errorRetryDelaysMs: [2_000, 4_000] } });
+  // A short grace for held TaskRun pods, the same on both sides as a deployment sets it.
+  const grace = { PENDING_GRACE_SECONDS: '2' };
+  path = await AwsPath.start({ cp: s.cp, admin: s.admin, identity, lambda: { errorRetryDelaysMs: [2_000, 4_000] }, functionEnv: grace, forwarderEnv: grace });
 });
 
 afterAll(async () => {
@@ -87,5 +90,30 @@ describe('the AWS-shaped path', () => {
     expect(path.bus.deliveries.filter((d) => d.eventId === bound!.id).map((d) => d.rules)).toEqual([[`affinity-relocator-${AWS_PATH_STAGE}-assistant-pod`]]);
     const confirming = invocations.filter((i) => i.fn === 'on-pod-event' && i.eventId === bound!.id).map((i) => i.requestId);
     expect(mine.filter((o) => o.fn === 'on-pod-event' && o.outcome.kind === 'relocated').map((o) => o.requestId)).toEqual([expect.toBeOneOf(confirming)]);
+  });
+
+  it('frees a TaskRun pod held Pending by its assistant\'s healthy node: the forwarder\'s event after the grace, the built on-pod-event as the Lambda role, the release settles it', async () => {
+    const pool = 'awsheld';
+    const [small, big] = [`${pool}-1`, `${pool}-2`];
+    await createNode(s.admin, small, { cpu: '2', labels: { pool } });
+    await createNode(s.admin, big, { cpu: '8', labels: { pool } });
+    const { ns, sts, pod, pr, claim } = await s.assistant(pool, { startOn: small, others: [big] });
+    expect(await path.settle(60_000)).toBe(true);
+    const body = taskRunPod(pr, 'second', sts, [claim]);
+    body.spec!.containers[0]!.resources = { requests: { cpu: '3' } };
+    const held = await s.admin.core.createNamespacedPod({ namespace: ns, body });
+    const heldName = held.metadata!.name!;
+
+    const bound = await waitForBoundPod(s.admin, ns, heldName, { timeoutMs: 60_000 });
+    expect(bound.spec?.nodeName).toBe(big);
+    const replacement = await s.admin.core.readNamespacedPod({ namespace: ns, name: `${sts}-0` });
+    expect(replacement.metadata?.uid).not.toBe(pod.metadata!.uid);
+    expect(replacement.spec?.nodeName).toBe(big);
+    const relocated = await eventually('the rescue reported relocated', async () => path.outcomes().find((o) => o.outcome.kind === 'relocated' && o.outcome.heldPod === heldName), (o) => o !== undefined, { timeoutMs: 60_000 });
+    expect(relocated!.fn).toBe('on-pod-event');
+    expect(relocated!.outcome).toMatchObject({ reason: 'pending-taskrun', fromNode: small, toNode: big });
+    const started = path.outcomes().find((o) => o.outcome.kind === 'started' && o.outcome.heldPod === heldName);
+    expect(started).toMatchObject({ fn: 'on-pod-event', outcome: { triggerSource: 'pending-pod-event' } });
+    expect(path.lambdas.invocations.filter((i) => !i.result.ok).map((i) => i.result.error)).toEqual([]);
   });
 });

@@ -52,6 +52,8 @@ export interface AwsPathOptions {
   lambda?: Pick<LambdaServiceOptions, 'errorRetryDelaysMs' | 'throttleBackoffMs' | 'keepLogs'>;
   /** Each line the forwarder logs. */
   onForwarderLine?: (line: string) => void;
+  /** Extra environment of the forwarder (e.g. PENDING_GRACE_SECONDS for a test). */
+  forwarderEnv?: Record<string, string>;
   /**
    * Run serverless.yml's schedules (the sweep, every 5 minutes), first one period after the start as a rule
    * created then would (default true).
@@ -95,6 +97,7 @@ export class AwsPath {
         region: AWS_PATH_REGION,
         credentials: { accessKeyId: 'AKIAFORWARDER0000000', secretAccessKey: 'aws-path-forwarder' },
         onLine: o.onForwarderLine,
+        ...(o.forwarderEnv ? { env: o.forwarderEnv } : {}),
       });
       await forwarder.ready();
     } catch (e) {
