@@ -26,6 +26,8 @@ const NodePoolSchema = z.object({
       }),
     }),
     limits: z.optional(z.record(z.string(), quantity)),
+    /** Karpenter tries NodePools of higher weight first (the pair's growth answer follows its choice). */
+    weight: z.optional(z.number()),
   }),
   status: z.optional(
     z.object({

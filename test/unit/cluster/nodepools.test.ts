@@ -23,6 +23,7 @@ const nodePool = {
       },
     },
     limits: { cpu: 1000, memory: '1000Gi' },
+    weight: 10,
     disruption: { consolidationPolicy: 'WhenEmptyOrUnderutilized', consolidateAfter: '1m' },
   },
   status: {
@@ -32,7 +33,7 @@ const nodePool = {
 };
 
 describe('nodePoolsOf', () => {
-  it('keeps what a decision reads of a NodePool (requirements, labels, taints, limits, usage, conditions)', () => {
+  it('keeps what a decision reads of a NodePool (requirements, labels, taints, limits, weight, usage, conditions)', () => {
     const [pool] = nodePoolsOf([nodePool]);
     expect(pool).toMatchObject({
       metadata: { name: 'default' },
@@ -40,6 +41,7 @@ describe('nodePoolsOf', () => {
       status: { resources: { cpu: '12' }, conditions: [{ type: 'Ready', status: 'True' }] },
     });
     expect(pool?.spec.template.spec.requirements).toHaveLength(3);
+    expect(pool?.spec.weight).toBe(10);
   });
 
   it('leaves out an object that is no NodePool of this shape (another version, a bad edit), and keeps the others', () => {
