@@ -12,6 +12,7 @@
  * would take minutes over 10,000 pods and 5,000 nodes on 2 cores, from measuring itself instead.
  */
 import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { ControlPlane } from '../src/local-cluster/controlplane.js';
@@ -86,6 +87,14 @@ function heldTaskRunPod(name: string, assistant: string): V1Pod {
   };
 }
 
+/** The node flags the forwarder image runs with (its Dockerfile's CMD, the script left out): measured as it ships. */
+function imageNodeFlags(): string[] {
+  const dockerfile = readFileSync(new URL('../infra/docker/forwarder.Dockerfile', import.meta.url), 'utf8');
+  const cmd = /^CMD (\[.*\])$/m.exec(dockerfile)?.[1];
+  if (!cmd) throw new Error('infra/docker/forwarder.Dockerfile has no CMD ["...", ...] line');
+  return (JSON.parse(cmd) as string[]).filter((a) => a.startsWith('--'));
+}
+
 function expect0Tainted(nodes: V1Node[]): void {
   const tainted = nodes.filter((n) => (n.spec?.taints ?? []).length > 0).length;
   if (tainted > 0) throw new Error(`${tainted} nodes are tainted: the measurement needs a settled cluster`);
@@ -131,7 +140,7 @@ export const forwarder: Bench = {
 
       // Bundled as it ships (one esbuild file), so that the RSS is the forwarder's, not a TS loader's.
       const outfile = await bundleChild(new URL('./forwarder-child.ts', import.meta.url));
-      const child = fork(outfile, [cp.kubeconfigPath, bus.url], { execArgv: ['--expose-gc'] });
+      const child = fork(outfile, [cp.kubeconfigPath, bus.url], { execArgv: ['--expose-gc', ...imageNodeFlags()] });
       const ask = () => new Promise<ChildStats>((resolve) => {
         child.once('message', (m: ChildStats & { type: string }) => resolve(m));
         child.send({ type: 'stats' });

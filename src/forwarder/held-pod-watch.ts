@@ -3,8 +3,8 @@
  * for those held by their assistant's node, on the schedule of ./held-pod-schedule.ts.
  *
  * Only such pods reach the forwarder: the label selector asks for TaskRun pods and the field selector for
- * pods neither bound nor past Pending (both fields are among the pod fields the apiserver selects on, as
- * kube-scheduler's own watch of unassigned pods uses them). A pod that gets bound, or ends, leaves the
+ * pods neither bound nor past Pending (`spec.nodeName` and `status.phase` are among the pod fields the
+ * apiserver selects on; kube-scheduler watches unassigned pods with `spec.nodeName=` too). A pod that gets bound, or ends, leaves the
  * selection and its watch reports it deleted. Each pod is judged as it arrives, whole, by the domain
  * (heldTaskRunPod), and the cache keeps its identity and the verdict only: a TaskRun pod is several KB of
  * JSON, and a cluster may hold thousands of them Pending.
