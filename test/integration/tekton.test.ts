@@ -164,6 +164,32 @@ describe('real Tekton v1.15.0 and a TaskRun pod held Pending by its assistant on
   });
 });
 
+describe('real Tekton v1.15.0, a TaskRun pod held Pending, through the AWS-shaped path (issue 20)', () => {
+  it('the forwarder process publishes the held pod, the built on-pod-event moves the assistant as the Lambda role, TaskRun 2 runs and the PipelineRun succeeds', async () => {
+    await s.tekton.setCoschedule('workspaces');
+    // The same grace on both sides, as a deployment sets it (serverless.yml's pendingGraceSeconds, the chart's forwarder.pendingGraceSeconds).
+    const grace = { PENDING_GRACE_SECONDS: String(PENDING_CONFIG.pendingGraceMs / 1000) };
+    const path = await AwsPath.start({ cp: s.cp, admin: s.admin, identity, lambda: { errorRetryDelaysMs: [2_000, 4_000] }, schedules: false, functionEnv: grace, forwarderEnv: grace });
+    try {
+      const r = await startPendingRun(s.admin, { namespace: 'pending-aws', small: 'pending-aws-1', big: 'pending-aws-2', labels: { pool: 'pending-aws' } });
+      await holdSecondTask(s.admin, s.cp.kubelets, r);
+      const relocated = await busOutcomes(path).waitFor('the rescue settled', (o) => o.kind === 'relocated' && o.heldPod === r.secondPod, 90_000);
+      expect(relocated).toMatchObject({ reason: 'pending-taskrun', fromNode: r.small, toNode: r.big, triggerSource: 'pending-pod-event' });
+      const assistant = await s.admin.core.readNamespacedPod({ namespace: r.ns, name: r.assistant });
+      expect({ moved: assistant.metadata?.uid !== r.assistantUid, node: assistant.spec?.nodeName }).toEqual({ moved: true, node: r.big });
+      await s.cp.kubelets.complete(r.ns, r.secondPod);
+      expect(succeeded(await waitForPipelineRunDone(s.admin, r.ns, r.pr.metadata.name))).toBe('True');
+      // The Lambda role deleted the assistant (the apiserver's audit), and nothing on the way failed.
+      const deletes = s.cp.auditEvents().filter((e) => e.verb === 'delete' && e.objectRef?.name === r.assistant && e.responseStatus?.code === 200);
+      expect(deletes.map((e) => identity.usernames.includes(e.user.username))).toEqual([true]);
+      expect(path.lambdas.invocations.filter((i) => !i.result.ok).map((i) => `${i.fn}: ${i.result.error?.message}`)).toEqual([]);
+      expect(path.bus.routingErrors).toEqual([]);
+    } finally {
+      await path.stop();
+    }
+  });
+});
+
 describe('no drift: the fixtures build the assistant real Tekton v1.15.0 builds', () => {
   const podTemplate = {
     nodeSelector: { pool: 'drift' },
