@@ -180,7 +180,8 @@ describe('real Tekton v1.15.0, a TaskRun pod held Pending, through the AWS-shape
       await s.cp.kubelets.complete(r.ns, r.secondPod);
       expect(succeeded(await waitForPipelineRunDone(s.admin, r.ns, r.pr.metadata.name))).toBe('True');
       // The Lambda role deleted the assistant (the apiserver's audit), and nothing on the way failed.
-      const deletes = s.cp.auditEvents().filter((e) => e.verb === 'delete' && e.objectRef?.name === r.assistant && e.responseStatus?.code === 200);
+      // (By namespace too: the local-mode case above runs a PipelineRun of the same name, whose assistant has the same name.)
+      const deletes = s.cp.auditEvents().filter((e) => e.verb === 'delete' && e.objectRef?.namespace === r.ns && e.objectRef?.name === r.assistant && e.responseStatus?.code === 200);
       expect(deletes.map((e) => identity.usernames.includes(e.user.username))).toEqual([true]);
       expect(path.lambdas.invocations.filter((i) => !i.result.ok).map((i) => `${i.fn}: ${i.result.error?.message}`)).toEqual([]);
       expect(path.bus.routingErrors).toEqual([]);
