@@ -52,6 +52,45 @@ export interface DeletionRecord {
   steeredTo?: { node: string; by: 'admission' | 'taint' };
 }
 
+/** What a delete about to be sent is recorded with (the rest is the trigger's and the time's). */
+export interface DeletionFacts {
+  statefulSet: { name: string; uid?: string };
+  pipelineRun?: string;
+  namespace: string;
+  pod: string;
+  oldPodUid: string;
+  fromNode: string;
+  reasonCodes: string[];
+  reasons: string;
+  forced: boolean;
+  expectedGrowth?: string;
+  heldPod?: DeletionRecord['heldPod'];
+  steeredTo?: DeletionRecord['steeredTo'];
+}
+
+/**
+ * The record of a delete sent at `deletedAt` for `trigger` (both paths, the cause's and the rescue's, write
+ * the same). A trigger's announcement travels with it: a bind back to an announced node (only our taint
+ * keeps the scheduler off it) is judged with it.
+ */
+export function deletionRecord(f: DeletionFacts, trigger: { id: string; source: string; observedAt: string; disruption?: ExternalDisruption }, deletedAt: Date): DeletionRecord {
+  const { statefulSet, expectedGrowth, heldPod, steeredTo, ...rest } = f;
+  return {
+    id: deletionRecordId(statefulSet.name, f.oldPodUid),
+    ...rest,
+    statefulSet: statefulSet.name,
+    statefulSetUid: statefulSet.uid,
+    triggerId: trigger.id,
+    triggerSource: trigger.source,
+    observedAt: new Date(trigger.observedAt).toISOString(),
+    deletedAt: deletedAt.toISOString(),
+    ...(trigger.disruption && { disruption: trigger.disruption }),
+    ...(expectedGrowth ? { expectedGrowth } : {}),
+    ...(heldPod ? { heldPod } : {}),
+    ...(steeredTo ? { steeredTo } : {}),
+  };
+}
+
 /** What is known of a record's held TaskRun pod now (undefined: it no longer exists). */
 export interface HeldPodView {
   uid: string;

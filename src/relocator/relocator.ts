@@ -17,9 +17,9 @@ import {
 import {
   type DeletionRecord,
   capacityWait,
+  deletionRecord,
   heldPodView,
   judgeRescue,
-  deletionRecordId,
   isOverdue,
   judgeReplacement,
   replacementView,
@@ -574,26 +574,22 @@ export class Relocator {
     const andTaint = taintProblem ? `; ${taintProblem}` : '';
     const deletedAt = this.now();
     const record: DeletionRecord | undefined = sts?.metadata?.name
-      ? {
-          id: deletionRecordId(sts.metadata.name, decision.podUid),
-          namespace: ns,
-          statefulSet: sts.metadata.name,
-          statefulSetUid: sts.metadata.uid,
-          pipelineRun: base.assistant.pipelineRun,
-          pod: name,
-          oldPodUid: decision.podUid,
-          fromNode: base.fromNode!,
-          triggerId: trigger.id,
-          triggerSource: trigger.source,
-          observedAt: new Date(trigger.observedAt).toISOString(),
-          deletedAt: deletedAt.toISOString(),
-          reasonCodes: decision.reasons.map((r) => r.code),
-          reasons: decision.reasons.map((r) => r.message).join('; '),
-          forced: decision.force,
-          // A bind back to an announced node (only our taint keeps the scheduler off it) is judged with it.
-          ...(trigger.disruption && { disruption: trigger.disruption }),
-          ...(decision.growth ? { expectedGrowth: decision.growth } : {}),
-        }
+      ? deletionRecord(
+          {
+            statefulSet: { name: sts.metadata.name, uid: sts.metadata.uid },
+            pipelineRun: base.assistant.pipelineRun,
+            namespace: ns,
+            pod: name,
+            oldPodUid: decision.podUid,
+            fromNode: base.fromNode!,
+            reasonCodes: decision.reasons.map((r) => r.code),
+            reasons: decision.reasons.map((r) => r.message).join('; '),
+            forced: decision.force,
+            expectedGrowth: decision.growth,
+          },
+          trigger,
+          deletedAt,
+        )
       : undefined;
     // The record (what the confirmation needs, and what the loop guard and the cap count) and the delete
     // go out together: the replacement takes the StatefulSet controller, the scheduler and an event's

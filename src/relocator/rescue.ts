@@ -8,7 +8,7 @@
 import type { Node, PersistentVolume, Pod, StatefulSet, Taint } from '../domain/k8s.js';
 import { claimNamesOf, controllerOf, type PipelineRunLike } from '../domain/assistant.js';
 import type { RelocatorConfig } from '../domain/config.js';
-import { type DeletionRecord, deletionRecordId, RESCUE_REASON } from '../domain/deletion-record.js';
+import { type DeletionRecord, deletionRecord, RESCUE_REASON } from '../domain/deletion-record.js';
 import { findPairFeasibleNodes } from '../domain/pair-feasibility.js';
 import { assistantInstanceOf, INSTANCE_LABEL } from '../domain/held-pod.js';
 import { interruptionTaint, taintsWithInterruption } from '../domain/interruption-taint.js';
@@ -159,26 +159,24 @@ export class Rescuer {
     if (typeof steering !== 'string') return { ...base, ...steering };
     const deletedAt = this.d.now();
     const record: DeletionRecord | undefined = sts?.metadata?.name
-      ? {
-          id: deletionRecordId(sts.metadata.name, decision.podUid),
-          namespace: ns,
-          statefulSet: sts.metadata.name,
-          statefulSetUid: sts.metadata.uid,
-          pipelineRun: base.assistant.pipelineRun,
-          pod: name,
-          oldPodUid: decision.podUid,
-          fromNode: from,
-          triggerId: trigger.id,
-          triggerSource: trigger.source,
-          observedAt: new Date(trigger.observedAt).toISOString(),
-          deletedAt: deletedAt.toISOString(),
-          reasonCodes: [],
-          reasons: `${ns}/${base.heldPod} was Unschedulable beside it since ${held.since.toISOString()}`,
-          forced: false,
-          heldPod: { name: base.heldPod!, uid: decision.heldUid, since: held.since.toISOString() },
-          steeredTo: { node: decision.target ?? '', by: steering },
-          ...(decision.growth ? { expectedGrowth: decision.growth } : {}),
-        }
+      ? deletionRecord(
+          {
+            statefulSet: { name: sts.metadata.name, uid: sts.metadata.uid },
+            pipelineRun: base.assistant.pipelineRun,
+            namespace: ns,
+            pod: name,
+            oldPodUid: decision.podUid,
+            fromNode: from,
+            reasonCodes: [],
+            reasons: `${ns}/${base.heldPod} was Unschedulable beside it since ${held.since.toISOString()}`,
+            forced: false,
+            expectedGrowth: decision.growth,
+            heldPod: { name: base.heldPod!, uid: decision.heldUid, since: held.since.toISOString() },
+            steeredTo: { node: decision.target ?? '', by: steering },
+          },
+          trigger,
+          deletedAt,
+        )
       : undefined;
     const [result] = await Promise.all([
       this.d.cluster.deletePod(ns, name, { uid: decision.podUid, force: false, dryRun: false }),

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   capacityWait,
   type DeletionRecord,
+  deletionRecord,
   deletionRecordId,
   isOverdue,
   judgeReplacement,
@@ -155,5 +156,18 @@ describe('a delete that relies on a new node (Karpenter, cluster autoscaler)', (
   it('a record that expects no node is stuck at the confirmation timeout, as before', () => {
     expect(capacityWait(record, at(TIMEOUT), CAPACITY)).toBeUndefined();
     expect(judgeReplacement(record, pending, undefined, true, TIMEOUT, capacityWait(record, at(TIMEOUT), CAPACITY))).toMatchObject({ kind: 'stuck', reason: 'pending' });
+  });
+});
+
+describe('deletionRecord', () => {
+  it('records a delete with its trigger, its time and what each path adds, and names it after the StatefulSet and the old pod', () => {
+    const r = deletionRecord(
+      { statefulSet: { name: 'aa', uid: 'sts-uid' }, namespace: 'ci', pod: 'aa-0', oldPodUid: 'old', fromNode: 'w1', reasonCodes: ['Cordoned'], reasons: 'cordoned', forced: false, heldPod: { name: 'p', uid: 'h', since: '2026-11-26T09:59:00.000Z' } },
+      { id: 't', source: 'node-event', observedAt: '2026-11-26T10:00:00Z', disruption: { kind: 'SpotInterruption', detail: 'warning' } },
+      new Date('2026-11-26T10:00:00.050Z'),
+    );
+    expect(r).toMatchObject({ id: deletionRecordId('aa', 'old'), statefulSet: 'aa', statefulSetUid: 'sts-uid', triggerId: 't', observedAt: '2026-11-26T10:00:00.000Z', deletedAt: '2026-11-26T10:00:00.050Z', disruption: { kind: 'SpotInterruption' }, heldPod: { name: 'p' } });
+    expect(r).not.toHaveProperty('expectedGrowth');
+    expect(r).not.toHaveProperty('steeredTo');
   });
 });
