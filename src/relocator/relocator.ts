@@ -44,6 +44,7 @@ import { OwnerReads } from './owner-reads.js';
 import { GrowthView } from './growth-view.js';
 import { PlacementFinder } from './placement.js';
 import { isSteeringTaint, Rescuer } from './rescue.js';
+import { deleteWithRecord, staleDelete } from './delete-with-record.js';
 import type { ClusterPort, OutcomeSink, RelocationHistory } from './ports.js';
 
 export interface RelocatorDeps {
@@ -591,21 +592,10 @@ export class Relocator {
           deletedAt,
         )
       : undefined;
-    // The record (what the confirmation needs, and what the loop guard and the cap count) and the delete
-    // go out together: the replacement takes the StatefulSet controller, the scheduler and an event's
-    // trip to be seen, far longer than the record's write. A record lost to an error leaves the move
-    // unconfirmed (reported by nobody) and the guard one count more lenient; it never blocks the delete.
-    const [result] = await Promise.all([
-      this.d.cluster.deletePod(ns, name, { uid: decision.podUid, force: decision.force, dryRun: false }),
-      record && sts ? this.d.cluster.recordDeletion(sts, record, decision.message).catch((e: unknown) => this.d.log?.('warn', `could not record the delete of ${ns}/${name}: ${e instanceof Error ? e.message : String(e)}`)) : undefined,
-    ]);
+    const result = await deleteWithRecord(this.d.cluster, { namespace: ns, name, uid: decision.podUid, force: decision.force, record, statefulSet: sts, message: decision.message }, this.d.log);
     const deleteLatencyMs = deletedAt.getTime() - new Date(trigger.observedAt).getTime();
-    if (result === 'not-found') {
-      return { ...base, kind: 'skipped', reason: 'gone', message: `${ns}/${name} disappeared before it could be deleted`, ...reasonsOf(decision) };
-    }
-    if (result === 'conflict') {
-      return { ...base, kind: 'skipped', reason: 'stale', message: `${ns}/${name} was replaced before the delete (uid precondition failed)`, ...reasonsOf(decision) };
-    }
+    const stale = staleDelete(result, ns, name);
+    if (stale) return { ...base, ...stale, ...reasonsOf(decision) };
     return {
       ...base,
       ...reasonsOf(decision),

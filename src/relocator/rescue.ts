@@ -22,6 +22,7 @@ import { OwnerReads } from './owner-reads.js';
 import type { GrowthView } from './growth-view.js';
 import type { PlacementFinder } from './placement.js';
 import type { ClusterPort } from './ports.js';
+import { deleteWithRecord, staleDelete } from './delete-with-record.js';
 
 /** The trigger source of the steering taint's value (`pending-taskrun.<time>`): the sweep lifts it after the confirmation timeout. */
 export const STEERING_TAINT_SOURCE = RESCUE_REASON;
@@ -178,12 +179,9 @@ export class Rescuer {
           deletedAt,
         )
       : undefined;
-    const [result] = await Promise.all([
-      this.d.cluster.deletePod(ns, name, { uid: decision.podUid, force: false, dryRun: false }),
-      record && sts ? this.d.cluster.recordDeletion(sts, record, decision.message).catch((e: unknown) => this.d.log?.('warn', `could not record the delete of ${ns}/${name}: ${e instanceof Error ? e.message : String(e)}`)) : undefined,
-    ]);
-    if (result === 'not-found') return { ...base, kind: 'skipped', reason: 'gone', message: `${ns}/${name} disappeared before it could be deleted` };
-    if (result === 'conflict') return { ...base, kind: 'skipped', reason: 'stale', message: `${ns}/${name} was replaced before the delete (uid precondition failed)` };
+    const result = await deleteWithRecord(this.d.cluster, { namespace: ns, name, uid: decision.podUid, force: false, record, statefulSet: sts, message: decision.message }, this.d.log);
+    const stale = staleDelete(result, ns, name);
+    if (stale) return { ...base, ...stale };
     return {
       ...base,
       kind: 'started',
