@@ -11,27 +11,15 @@ import type { Outcome } from '../domain/outcome.js';
 import { TASKRUN_POD_UNSCHEDULABLE } from '../events/contract.js';
 import type { TaskRunPodUnschedulableDetail } from '../events/taskrun-pod-unschedulable.js';
 import { startLocalMode } from './local-mode.js';
-import { describeOutcome, line } from './print.js';
+import { printStoryOutcome, withTektonDemoCluster } from './demo-tekton-cluster.js';
+import { line } from './print.js';
 
 export async function runPendingDemo(config: RelocatorConfig): Promise<number> {
   // The local cluster (src/local-cluster/): loaded only for the demo, never bundled into a Lambda.
-  const { ControlPlane } = await import('../local-cluster/controlplane.js');
-  const { TektonController } = await import('../local-cluster/tekton.js');
-  const { clientsFor } = await import('../local-cluster/fixtures/clients.js');
-  const { createNode } = await import('../local-cluster/fixtures/nodes.js');
   const runs = await import('../local-cluster/fixtures/tekton-runs.js');
   const pending = await import('../local-cluster/fixtures/tekton-pending.js');
-  const { applyRelocatorRbac } = await import('../local-cluster/fixtures/rbac.js');
 
-  line('starting a local Kubernetes control plane and Tekton Pipelines v1.15.0 (the first run builds both from Go modules: minutes)');
-  const cp = await ControlPlane.start();
-  let tekton: Awaited<ReturnType<typeof TektonController.start>> | undefined;
-  let stopLocal: (() => Promise<void>) | undefined;
-  try {
-    tekton = await TektonController.start(cp);
-    const c = clientsFor(cp.kubeConfig('admin'));
-    await applyRelocatorRbac(c);
-    await createNode(c, 'kind-multinode-control-plane', { controlPlane: true });
+  return withTektonDemoCluster(async ({ cp, c, onStop }) => {
     line(`control plane at ${cp.server}, Tekton controller running`);
     line(`PipelineRun first → second sharing a workspace; task "second" asks ${pending.SECOND_TASK_CPU} cpu`);
     const r = await pending.startPendingRun(c, { namespace: 'demo', small: 'kind-multinode-worker1', big: 'kind-multinode-worker2', pipelineRun: 'pipeline-run-kcsr4' }, line);
@@ -49,14 +37,12 @@ export async function runPendingDemo(config: RelocatorConfig): Promise<number> {
         line(`forwarder publishes "${type}": ${d.pod.namespace}/${d.pod.name}, assistant ${d.assistant}, ${d.released ? 'released (bound)' : `Unschedulable since ${d.unschedulableSince}`}`);
       },
       onOutcome: (o) => {
-        // Routine skips (a healthy node, an event about the pod just replaced) would bury the story.
-        if (o.kind === 'skipped' && ['healthy', 'stale', 'gone'].includes(o.reason)) return;
-        line(describeOutcome(o));
+        printStoryOutcome(o);
         if (o.heldPod === r.secondPod && o.kind !== 'started') settle(o);
       },
       onError: (e) => line(`error: ${e instanceof Error ? e.message : String(e)}`),
     });
-    stopLocal = () => mode.stop();
+    onStop(() => mode.stop());
     line(`affinity-relocator runs in local mode (as its RBAC-limited identity); PENDING_GRACE_SECONDS=${config.pendingGraceMs / 1000}`);
 
     line("TaskRun 1 finishes (its pod's containers exit 0); Tekton creates TaskRun 2's pod");
@@ -76,9 +62,5 @@ export async function runPendingDemo(config: RelocatorConfig): Promise<number> {
     const done = await runs.waitForPipelineRunDone(c, r.ns, r.pr.metadata.name);
     line(`TaskRun 2 finishes; PipelineRun ${r.pr.metadata.name}: ${runs.succeeded(done) === 'True' ? 'Succeeded' : 'Failed'}`);
     return runs.succeeded(done) === 'True' && second.spec?.nodeName === r.big ? 0 : 1;
-  } finally {
-    await stopLocal?.();
-    await tekton?.stop();
-    await cp.stop();
-  }
+  });
 }

@@ -6,28 +6,17 @@
  */
 import type { RelocatorConfig } from '../domain/config.js';
 import { startLocalMode } from './local-mode.js';
-import { describeOutcome, line } from './print.js';
+import { printStoryOutcome, withTektonDemoCluster } from './demo-tekton-cluster.js';
+import { line } from './print.js';
 
 export async function runTektonDemo(config: RelocatorConfig): Promise<number> {
   // The local cluster (src/local-cluster/): loaded only for the demo, never bundled into a Lambda.
-  const { ControlPlane } = await import('../local-cluster/controlplane.js');
-  const { TektonController } = await import('../local-cluster/tekton.js');
-  const { clientsFor } = await import('../local-cluster/fixtures/clients.js');
   const { createNode, setUnschedulable } = await import('../local-cluster/fixtures/nodes.js');
   const { createNamespace, waitForBoundPod } = await import('../local-cluster/fixtures/pods.js');
   const runs = await import('../local-cluster/fixtures/tekton-runs.js');
   const { provisionVolume } = await import('../local-cluster/fixtures/volumes.js');
-  const { applyRelocatorRbac } = await import('../local-cluster/fixtures/rbac.js');
 
-  line('starting a local Kubernetes control plane and Tekton Pipelines v1.15.0 (the first run builds both from Go modules: minutes)');
-  const cp = await ControlPlane.start();
-  let tekton: Awaited<ReturnType<typeof TektonController.start>> | undefined;
-  let stopLocal: (() => Promise<void>) | undefined;
-  try {
-    tekton = await TektonController.start(cp);
-    const c = clientsFor(cp.kubeConfig('admin'));
-    await applyRelocatorRbac(c);
-    await createNode(c, 'kind-multinode-control-plane', { controlPlane: true });
+  return withTektonDemoCluster(async ({ cp, c, onStop }) => {
     for (const n of ['kind-multinode-worker1', 'kind-multinode-worker2']) await createNode(c, n);
     line(`control plane at ${cp.server}, Tekton controller running; nodes: kind-multinode-control-plane, kind-multinode-worker1, kind-multinode-worker2`);
 
@@ -48,14 +37,10 @@ export async function runTektonDemo(config: RelocatorConfig): Promise<number> {
       kc: cp.kubeConfig('relocator'),
       config,
       cluster: 'local',
-      onOutcome: (o) => {
-        // Routine skips (a healthy node, an event about the pod just replaced) would bury the story.
-        if (o.kind === 'skipped' && ['healthy', 'stale', 'gone'].includes(o.reason)) return;
-        line(describeOutcome(o));
-      },
+      onOutcome: (o) => void printStoryOutcome(o),
       onError: (e) => line(`error: ${e instanceof Error ? e.message : String(e)}`),
     });
-    stopLocal = () => mode.stop();
+    onStop(() => mode.stop());
     line(`kubectl cordon ${from} (TaskRun 1 is still running there)`);
     await setUnschedulable(c, from, true);
     const replacement = await waitForBoundPod(c, ns, assistant, { notUid: aa.metadata!.uid! });
@@ -69,9 +54,5 @@ export async function runTektonDemo(config: RelocatorConfig): Promise<number> {
     const ok = runs.succeeded(done) === 'True' && second.spec?.nodeName !== from;
     line(`TaskRun 2's pod ran on ${second.spec?.nodeName}; PipelineRun ${pr.metadata.name}: ${runs.succeeded(done) === 'True' ? 'Succeeded' : 'Failed'}`);
     return ok ? 0 : 1;
-  } finally {
-    await stopLocal?.();
-    await tekton?.stop();
-    await cp.stop();
-  }
+  });
 }
